@@ -1,0 +1,3 @@
+from convostore.cli import main
+
+main()

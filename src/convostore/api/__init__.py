@@ -1,0 +1,1 @@
+"""The HTTP layer: a small ASGI application with thin handlers."""

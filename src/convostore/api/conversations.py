@@ -1,0 +1,31 @@
+"""Handlers of the conversation routes: parse, call one service function, serialize."""
+
+from __future__ import annotations
+
+from convostore.api import render
+from convostore.api.owner import owner_of
+from convostore.api.request import Request
+from convostore.service import Services
+
+
+async def create(services: Services, request: Request) -> bytes:
+    row = await services.conversations.create(owner_of(request), await request.json())
+    return render.conversation(row)
+
+
+async def retrieve(services: Services, request: Request) -> bytes:
+    row = await services.conversations.get(owner_of(request), request.params[0])
+    return render.conversation(row)
+
+
+async def update(services: Services, request: Request) -> bytes:
+    row = await services.conversations.update(
+        owner_of(request), request.params[0], await request.json()
+    )
+    return render.conversation(row)
+
+
+async def delete(services: Services, request: Request) -> bytes:
+    conversation_id = request.params[0]
+    await services.conversations.delete(owner_of(request), conversation_id)
+    return render.deleted_conversation(conversation_id)

@@ -1,0 +1,14 @@
+"""Who is asking: the owner key that scopes every read and write (CONTRACT.md D11, D13)."""
+
+from __future__ import annotations
+
+from convostore.api.request import Request
+from convostore.store.base import Owner
+
+ISOLATION_HEADER = b"x-ms-user-isolation-key"
+OPEN = Owner()
+
+
+def owner_of(request: Request) -> Owner:
+    user = request.header(ISOLATION_HEADER)
+    return Owner("", user) if user else OPEN

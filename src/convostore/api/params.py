@@ -1,0 +1,48 @@
+"""Query parameters of the list and item routes (CONTRACT.md §1.1, D10, D15)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convostore import errors
+from convostore.api.request import Request
+from convostore.items import include
+
+LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
+ORDERS = ("asc", "desc")
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    after: str | None
+    limit: int
+    descending: bool
+    include: int
+
+
+def include_mask(request: Request) -> int:
+    """``include=a&include=b`` and ``include[]=a`` both count (D10)."""
+    if not request.scope.get("query_string"):
+        return 0
+    return include.parse(request.query_values("include", "include[]"))
+
+
+def list_query(request: Request) -> ListQuery:
+    limit = LIMIT_DEFAULT
+    raw_limit = request.query_value("limit")
+    if raw_limit is not None:
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise errors.InvalidRequest(
+                "Invalid type for 'limit': expected an integer, but got a string instead.",
+                param="limit",
+                code="invalid_type",
+            ) from None
+        if not LIMIT_MIN <= limit <= LIMIT_MAX:
+            raise errors.integer_out_of_range("limit", limit, minimum=LIMIT_MIN, maximum=LIMIT_MAX)
+    order = request.query_value("order")
+    if order is not None and order not in ORDERS:
+        raise errors.invalid_value("order", order, ORDERS)
+    after = request.query_value("after") or None
+    return ListQuery(after, limit, order != "asc", include_mask(request))

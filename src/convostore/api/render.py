@@ -1,0 +1,59 @@
+"""Response bodies, assembled from stored JSON bytes without decoding them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from convostore.errors import ApiError
+from convostore.items.include import render as render_item
+from convostore.store.base import ConversationRow, StoredItem
+
+
+def conversation(row: ConversationRow) -> bytes:
+    return b"".join(
+        (
+            b'{"id":',
+            orjson.dumps(row.id),
+            b',"object":"conversation","created_at":',
+            str(row.created_at).encode(),
+            b',"metadata":',
+            row.metadata,
+            b"}",
+        )
+    )
+
+
+def deleted_conversation(conversation_id: str) -> bytes:
+    return b'{"id":' + orjson.dumps(conversation_id) + b',"object":"conversation.deleted","deleted":true}'
+
+
+def item(stored: StoredItem, include: int) -> bytes:
+    return render_item(stored.body, stored.mask, include)
+
+
+def item_list(items: Sequence[StoredItem], include: int, has_more: bool) -> bytes:
+    if not items:
+        return b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'
+    data = b",".join([render_item(i.body, i.mask, include) for i in items])
+    return b"".join(
+        (
+            b'{"object":"list","data":[',
+            data,
+            b'],"first_id":',
+            orjson.dumps(items[0].id),
+            b',"last_id":',
+            orjson.dumps(items[-1].id),
+            b',"has_more":',
+            b"true" if has_more else b"false",
+            b"}",
+        )
+    )
+
+
+def error(exc: ApiError) -> bytes:
+    """The OpenAI error envelope: the one place an error body is made (D17)."""
+    return orjson.dumps(
+        {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+    )

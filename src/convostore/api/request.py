@@ -1,0 +1,108 @@
+"""The request as handlers see it: path parameters, query, headers and a JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from convostore import errors
+
+Scope = dict[str, Any]
+
+INVALID_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
+    "sent was not valid JSON. If you have trouble figuring out how to fix this, please "
+    "contact us through our help center at help.openai.com.)"
+)
+
+
+class Request:
+    __slots__ = ("_query", "max_body", "params", "receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Any, params: tuple[str, ...], max_body: int):
+        self.scope = scope
+        self.receive = receive
+        self.params = params
+        self.max_body = max_body
+        self._query: list[tuple[str, str]] | None = None
+
+    @property
+    def method(self) -> str:
+        method: str = self.scope["method"]
+        return method
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                text: str = value.decode("latin-1")
+                return text
+        return None
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        if self._query is None:
+            raw = self.scope.get("query_string", b"")
+            self._query = parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+        return self._query
+
+    def query_values(self, *names: str) -> list[str]:
+        return [value for key, value in self.query if key in names]
+
+    def query_value(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+    async def body(self) -> bytes:
+        declared = self.header(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise _too_large(self.max_body)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _too_large(self.max_body)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def json(self) -> Any:
+        """The decoded JSON body, or ``None`` when there is none."""
+        raw = await self.body()
+        if not raw.strip():
+            return None
+        content_type = self.header(b"content-type")
+        if content_type is not None:
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise errors.UnsupportedMediaType(
+                    f"Unsupported content type: '{media}'. This API method only accepts "
+                    "'application/json' requests, but you specified the header "
+                    f"'Content-Type: {content_type}'. Please try again with a supported content type.",
+                    code="unsupported_content_type",
+                )
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise errors.InvalidRequest(INVALID_JSON) from None
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+def _too_large(limit: int) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(
+        f"Request body too large: the limit is {limit} bytes.", code="request_too_large"
+    )

@@ -1,0 +1,248 @@
+"""The one error hierarchy of convostore.
+
+Every failure a client can see is an :class:`ApiError`. It carries the four
+fields of the OpenAI error envelope as attributes plus the HTTP status; the
+HTTP layer turns it into ``{"error": {...}}`` in exactly one place
+(:func:`convostore.api.responses.error_response`). Nothing here knows about HTTP.
+
+The message helpers below follow the templates OpenAI uses (CONTRACT.md §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+INVALID_REQUEST = "invalid_request_error"
+
+
+class ApiError(Exception):
+    """An error answered to the client with the OpenAI envelope."""
+
+    status: int = 400
+    type: str = INVALID_REQUEST
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status}, message={self.message!r}, "
+            f"param={self.param!r}, code={self.code!r})"
+        )
+
+
+class InvalidRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+
+    def __init__(self, message: str, *, allow: Sequence[str] = ()):
+        super().__init__(message)
+        self.allow = tuple(allow)
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
+class RateLimited(ApiError):
+    status = 429
+    type = "rate_limit_exceeded"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    type = "server_error"
+
+
+class InternalError(ApiError):
+    status = 500
+    type = "server_error"
+
+
+# --- message templates (CONTRACT.md §6) -------------------------------------------------
+
+_JSON_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+
+def json_type_of(value: object) -> str:
+    """The JSON type name of a decoded JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def described_type(json_type: str) -> str:
+    return _JSON_TYPE_NAMES.get(json_type, json_type)
+
+
+def quote_list(values: Sequence[object]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b', and 'c'``."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    if len(quoted) == 2:
+        return f"{quoted[0]} and {quoted[1]}"
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def missing_parameter(path: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Missing required parameter: '{path}'.", param=path, code="missing_required_parameter"
+    )
+
+
+def unknown_parameter(path: str) -> InvalidRequest:
+    return InvalidRequest(f"Unknown parameter: '{path}'.", param=path, code="unknown_parameter")
+
+
+def invalid_type(path: str, expected: Sequence[str], value: object) -> InvalidRequest:
+    names = [described_type(t) for t in expected]
+    wanted = names[0] if len(names) == 1 else "one of " + " or ".join(names)
+    got = described_type(json_type_of(value))
+    return InvalidRequest(
+        f"Invalid type for '{path}': expected {wanted}, but got {got} instead.",
+        param=path,
+        code="invalid_type",
+    )
+
+
+def invalid_value(path: str, value: object, supported: Sequence[object]) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid value: '{value}'. Supported values are: {quote_list(supported)}.",
+        param=path,
+        code="invalid_value",
+    )
+
+
+def integer_out_of_range(path: str, value: int, *, minimum: int | None, maximum: int | None) -> InvalidRequest:
+    if maximum is not None and value > maximum:
+        return InvalidRequest(
+            f"Invalid '{path}': integer above maximum value. "
+            f"Expected a value <= {maximum}, but got {value} instead.",
+            param=path,
+            code="integer_above_max_value",
+        )
+    return InvalidRequest(
+        f"Invalid '{path}': integer below minimum value. "
+        f"Expected a value >= {minimum}, but got {value} instead.",
+        param=path,
+        code="integer_below_min_value",
+    )
+
+
+def string_length(path: str, length: int, *, minimum: int | None, maximum: int | None) -> InvalidRequest:
+    if maximum is not None and length > maximum:
+        return InvalidRequest(
+            f"Invalid '{path}': string too long. Expected a string with maximum length "
+            f"{maximum}, but got a string with length {length} instead.",
+            param=path,
+            code="string_above_max_length",
+        )
+    return InvalidRequest(
+        f"Invalid '{path}': string too short. Expected a string with minimum length "
+        f"{minimum}, but got a string with length {length} instead.",
+        param=path,
+        code="string_below_min_length",
+    )
+
+
+def array_length(path: str, length: int, *, minimum: int | None, maximum: int | None) -> InvalidRequest:
+    if maximum is not None and length > maximum:
+        return InvalidRequest(
+            f"Invalid '{path}': array too long. Expected an array with maximum length "
+            f"{maximum}, but got an array with length {length} instead.",
+            param=path,
+            code="array_above_max_length",
+        )
+    return InvalidRequest(
+        f"Invalid '{path}': array too short. Expected an array with minimum length "
+        f"{minimum}, but got an array with length {length} instead.",
+        param=path,
+        code="array_below_min_length",
+    )
+
+
+def pattern_mismatch(path: str, value: str, pattern: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid '{path}': string does not match pattern. Expected a string that matches "
+        f"the pattern '{pattern}'.",
+        param=path,
+        code="invalid_value",
+    )
+
+
+def too_many_properties(path: str, count: int, maximum: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid '{path}': too many properties. Expected an object with at most {maximum} "
+        f"properties, but got an object with {count} properties instead.",
+        param=path,
+        code="object_above_max_properties",
+    )
+
+
+def property_name_too_long(path: str, key: str, maximum: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid property name in '{path}': '{key}' is too long. Expected a string with "
+        f"maximum length {maximum}, but got a string with length {len(key)} instead.",
+        param=f"{path}.{key}",
+        code="property_name_above_max_length",
+    )
+
+
+def conversation_not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"Conversation with id '{conversation_id}' not found.")
+
+
+def item_not_in_conversation(item_id: str) -> NotFound:
+    return NotFound(f"Item with id '{item_id}' not found in conversation.")
+
+
+def referenced_item_not_found(item_id: str) -> NotFound:
+    return NotFound(f"Item with id '{item_id}' not found.")
+
+
+def after_not_found(item_id: str) -> NotFound:
+    # No final period: this is how OpenAI words it (CONTRACT.md D8).
+    return NotFound(f"No item found with id '{item_id}'", param="after")
+
+
+def item_already_in_conversation() -> InvalidRequest:
+    return InvalidRequest(
+        "Item already in conversation", param="items", code="item_already_in_conversation"
+    )

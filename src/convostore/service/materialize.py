@@ -1,0 +1,66 @@
+"""From raw input items to stored items (CONTRACT.md D5 to D7, D14, D18 to D21).
+
+All items of a request are validated before anything is looked up or stored, so a bad
+item anywhere stores nothing (D14). Ids a client names are then resolved in one query:
+an ``item_reference`` becomes a copy of the item it names (D7), and an item sent with
+the id of an item the caller can already read is stored as that item (D21 a). The
+same id twice in one request is refused like an id the conversation already holds
+(D21 c); the store's unique index refuses the latter inside the append transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from convostore import errors, ids
+from convostore.items import include
+from convostore.items.registry import Reference, Registry
+from convostore.store.base import Owner, Store, StoredItem
+
+
+class Materializer:
+    def __init__(self, store: Store, registry: Registry):
+        self.store = store
+        self.registry = registry
+
+    def validate(self, raw_items: list[Any]) -> list[dict[str, Any] | Reference]:
+        prepare = self.registry.prepare
+        return [prepare(raw, f"items[{index}]") for index, raw in enumerate(raw_items)]
+
+    @staticmethod
+    def named_ids(prepared: list[dict[str, Any] | Reference]) -> list[str]:
+        named: list[str] = []
+        for entry in prepared:
+            item_id = entry.id if isinstance(entry, Reference) else entry.get("id")
+            if item_id is not None:
+                named.append(item_id)
+        if len(set(named)) != len(named):
+            raise errors.item_already_in_conversation()
+        return named
+
+    async def materialize(
+        self, owner: Owner, prepared: list[dict[str, Any] | Reference], named: list[str]
+    ) -> list[StoredItem]:
+        known = await self.store.find_items(owner, named) if named else {}
+        out: list[StoredItem] = []
+        for entry in prepared:
+            if isinstance(entry, Reference):
+                found = known.get(entry.id)
+                if found is None:
+                    raise errors.referenced_item_not_found(entry.id)
+                out.append(found)
+                continue
+            item_id = entry.get("id")
+            if item_id is not None and item_id in known:
+                out.append(known[item_id])
+                continue
+            out.append(self.fresh(entry))
+        return out
+
+    def fresh(self, item: dict[str, Any]) -> StoredItem:
+        kind = item["type"]
+        item_id = item.pop("id", None) or ids.new_id(self.registry.id_prefix(kind))
+        body = {"id": item_id, **item}
+        return StoredItem(item_id, kind, orjson.dumps(body), include.gated_mask(body))

@@ -1,0 +1,1 @@
+"""Storage: the :class:`~convostore.store.base.Store` protocol and its backends."""

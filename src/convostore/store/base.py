@@ -1,0 +1,133 @@
+"""The storage protocol every backend satisfies, and the records it trades in.
+
+A store keeps conversations and their items and answers the questions the service asks.
+It holds no business rules: ids, validation, normalisation and error wording live in
+:mod:`convostore.service`. It signals the few facts the service cannot know in advance
+with the exceptions below.
+
+Ordering: every conversation has a counter ``next_seq``; an append takes the
+conversation's write lock (SQLite: the database write lock; PostgreSQL: the row lock
+of ``UPDATE … RETURNING``), reserves ``len(items)`` consecutive positions and inserts
+the items at them in request order. Items of one request are therefore contiguous and
+ordered, and pages are read by keyset on ``(conversation, seq)``: O(log n) in the
+conversation's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who may see a conversation: the project of the API key and the isolation key (D11, D13)."""
+
+    project: str = ""
+    user: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: str
+    created_at: int
+    metadata: bytes  # the metadata object, as stored JSON
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    id: str
+    type: str
+    body: bytes  # the item, as stored JSON
+    mask: int  # include values whose field the item carries (convostore.items.include)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    items: list[StoredItem]
+    has_more: bool
+
+
+class StoreError(Exception):
+    """Base of the facts a store reports."""
+
+
+class ConversationMissing(StoreError):
+    """No conversation with that id belongs to the owner."""
+
+
+class ItemMissing(StoreError):
+    """The conversation holds no item with that id."""
+
+
+class AfterMissing(StoreError):
+    """The ``after`` cursor names no item of the conversation."""
+
+
+class ItemConflict(StoreError):
+    """An item id is already in the conversation."""
+
+
+class Store(Protocol):
+    """What the service needs from storage. Every method is one transaction."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def create_conversation(
+        self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
+    ) -> None: ...
+
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
+        """Raises ConversationMissing."""
+        ...
+
+    async def set_metadata(
+        self, owner: Owner, conversation_id: str, metadata: bytes
+    ) -> ConversationRow:
+        """Replace the metadata. Raises ConversationMissing."""
+        ...
+
+    async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
+        """Delete the conversation and its items. Raises ConversationMissing."""
+        ...
+
+    async def append_items(
+        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
+    ) -> None:
+        """Append after every stored item, contiguously. Raises ConversationMissing, ItemConflict."""
+        ...
+
+    async def list_items(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+    ) -> ItemPage:
+        """Raises ConversationMissing, AfterMissing."""
+        ...
+
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
+        """Raises ConversationMissing, ItemMissing."""
+        ...
+
+    async def delete_item(
+        self, owner: Owner, conversation_id: str, item_id: str
+    ) -> ConversationRow:
+        """Raises ConversationMissing, ItemMissing."""
+        ...
+
+    async def find_items(self, owner: Owner, item_ids: Sequence[str]) -> dict[str, StoredItem]:
+        """Items with these ids in any conversation of the owner (D7, D21)."""
+        ...

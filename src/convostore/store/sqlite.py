@@ -1,0 +1,285 @@
+"""The embedded SQLite store.
+
+One connection per server process, used from the event loop thread. Every statement
+is an indexed point or range query that takes microseconds, less than handing the
+call to a worker thread would cost, so the store calls SQLite inline instead of
+through an executor (measured in benchmarks/; see docs/design.md).
+
+* WAL journal: readers never wait for the writer, and several server processes can
+  share one file.
+* Writes run in ``BEGIN IMMEDIATE`` transactions, which take the write lock up front,
+  so two processes never deadlock upgrading a read lock; ``busy_timeout`` makes a
+  second writer wait for the lock instead of failing with "database is locked".
+* ``synchronous=NORMAL`` (the default) keeps every committed transaction across a
+  crash or ``kill -9`` of the process; ``FULL`` also keeps it across power loss, at the
+  cost of an fsync per commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from convostore.store import migrate
+from convostore.store.base import (
+    AfterMissing,
+    ConversationMissing,
+    ConversationRow,
+    ItemConflict,
+    ItemMissing,
+    ItemPage,
+    Owner,
+    StoredItem,
+)
+
+SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
+
+_CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
+
+
+class SQLiteStore:
+    """:class:`~convostore.store.base.Store` on one SQLite file."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, *, synchronous: str = "normal", busy_timeout_ms: int = 10_000):
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}")
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self._db: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA synchronous = {self.synchronous}")
+        db.execute("PRAGMA foreign_keys = ON")
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- migrations ----------------------------------------------------------------------------
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        with self._write() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            for migration in migrate.load("sqlite"):
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, int(time.time())),
+                )
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        try:
+            row = self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0] or 0)
+
+    # -- conversations -------------------------------------------------------------------------
+
+    def _conversation_pk(self, db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
+        row = db.execute(
+            "SELECT pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?",
+            (conversation_id, owner.project, owner.user),
+        ).fetchone()
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return int(row[0])
+
+    async def create_conversation(
+        self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
+    ) -> None:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata, next_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation.id,
+                    owner.project,
+                    owner.user,
+                    conversation.created_at,
+                    conversation.created_at,
+                    conversation.metadata,
+                    len(items),
+                ),
+            )
+            if items:
+                self._insert_items(db, int(cursor.lastrowid or 0), 0, items)
+
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
+        row = self.db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return ConversationRow(conversation_id, row[1], row[2])
+
+    async def set_metadata(
+        self, owner: Owner, conversation_id: str, metadata: bytes
+    ) -> ConversationRow:
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE conversations SET metadata = ?, updated_at = ?"
+                " WHERE id = ? AND project = ? AND user_key = ? RETURNING created_at",
+                (metadata, int(time.time()), conversation_id, owner.project, owner.user),
+            ).fetchone()
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return ConversationRow(conversation_id, row[0], metadata)
+
+    async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
+        with self._write() as db:
+            pk = self._conversation_pk(db, owner, conversation_id)
+            db.execute("DELETE FROM items WHERE conv = ?", (pk,))
+            db.execute("DELETE FROM conversations WHERE pk = ?", (pk,))
+
+    # -- items -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_items(
+        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
+    ) -> None:
+        try:
+            db.executemany(
+                "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (pk, first_seq + n, item.id, item.type, item.body, item.mask)
+                    for n, item in enumerate(items)
+                ],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ItemConflict(str(exc)) from None
+
+    async def append_items(
+        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
+    ) -> None:
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ?"
+                " WHERE id = ? AND project = ? AND user_key = ? RETURNING pk, next_seq",
+                (len(items), int(time.time()), conversation_id, owner.project, owner.user),
+            ).fetchone()
+            if row is None:
+                raise ConversationMissing(conversation_id)
+            pk, next_seq = row
+            if items:
+                self._insert_items(db, pk, next_seq - len(items), items)
+
+    async def list_items(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+    ) -> ItemPage:
+        db = self.db
+        if after is None:
+            pk = self._conversation_pk(db, owner, conversation_id)
+            sql = (
+                "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq DESC LIMIT ?"
+                if descending
+                else "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq LIMIT ?"
+            )
+            rows = db.execute(sql, (pk, limit + 1)).fetchall()
+        else:
+            found = db.execute(
+                "SELECT c.pk, a.seq FROM conversations c LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
+                " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
+                (after, conversation_id, owner.project, owner.user),
+            ).fetchone()
+            if found is None:
+                raise ConversationMissing(conversation_id)
+            pk, seq = found
+            if seq is None:
+                raise AfterMissing(after)
+            sql = (
+                "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                if descending
+                else "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
+            )
+            rows = db.execute(sql, (pk, seq, limit + 1)).fetchall()
+        has_more = len(rows) > limit
+        return ItemPage([StoredItem(*r) for r in rows[:limit]], has_more)
+
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
+        row = self.db.execute(
+            "SELECT c.pk, i.type, i.body, i.mask FROM conversations c"
+            " LEFT JOIN items i ON i.conv = c.pk AND i.id = ?"
+            " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
+            (item_id, conversation_id, owner.project, owner.user),
+        ).fetchone()
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        if row[1] is None:
+            raise ItemMissing(item_id)
+        return StoredItem(item_id, row[1], row[2], row[3])
+
+    async def delete_item(
+        self, owner: Owner, conversation_id: str, item_id: str
+    ) -> ConversationRow:
+        with self._write() as db:
+            row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
+            if row is None:
+                raise ConversationMissing(conversation_id)
+            pk, created_at, metadata = row
+            if db.execute("DELETE FROM items WHERE conv = ? AND id = ?", (pk, item_id)).rowcount == 0:
+                raise ItemMissing(item_id)
+            db.execute("UPDATE conversations SET updated_at = ? WHERE pk = ?", (int(time.time()), pk))
+        return ConversationRow(conversation_id, created_at, metadata)
+
+    async def find_items(self, owner: Owner, item_ids: Sequence[str]) -> dict[str, StoredItem]:
+        if not item_ids:
+            return {}
+        marks = ",".join("?" * len(item_ids))
+        rows = self.db.execute(
+            "SELECT i.id, i.type, i.body, i.mask FROM items i JOIN conversations c ON c.pk = i.conv"
+            f" WHERE i.id IN ({marks}) AND c.project = ? AND c.user_key = ?",
+            (*item_ids, owner.project, owner.user),
+        ).fetchall()
+        return {row[0]: StoredItem(*row) for row in rows}
