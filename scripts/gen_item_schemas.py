@@ -3,7 +3,8 @@
 The server validates and normalises items with the spec's own schemas, compiled at
 start (convostore.items.compiler). The package cannot read ../shared at run time, so
 this script keeps the component schemas reachable from `InputItem` and
-`ConversationItem`, drops annotations (descriptions, examples, titles, x-* keys), and
+`ConversationItem`, drops annotations (descriptions, examples, titles, x-* keys; `default` stays, the
+server fills required output fields from it), and
 writes them as data. tests/items/test_schemas_file.py fails when the file is stale.
 
     python scripts/gen_item_schemas.py [path/to/openai-conversations.openapi.json]
@@ -20,16 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT.parent / "shared" / "spec" / "openai-conversations.openapi.json"
 OUTPUT = ROOT / "src" / "convostore" / "items" / "schemas.json"
 ROOTS = ("InputItem", "ConversationItem", "IncludeEnum")
-DROP = {"description", "example", "examples", "title", "default", "deprecated"}
+DROP = {"description", "example", "examples", "title", "deprecated"}
 
 
 def strip(node: Any) -> Any:
+    """Drop annotations from a schema; names inside ``properties`` are data and stay."""
     if isinstance(node, dict):
-        return {
-            k: strip(v)
-            for k, v in node.items()
-            if k not in DROP and not k.startswith("x-")
-        }
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key in DROP or key.startswith("x-"):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {name: strip(sub) for name, sub in value.items()}
+            else:
+                out[key] = strip(value)
+        return out
     if isinstance(node, list):
         return [strip(v) for v in node]
     return node

@@ -118,7 +118,8 @@ def schemas() -> dict[str, Any]:
 @functools.cache
 def _registry() -> Registry[Any]:
     resource = DRAFT202012.create_resource(spec())
-    return Registry().with_resource(SPEC_URI, resource).crawl()
+    registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource).crawl()
+    return registry
 
 
 def _absolute_refs(schema: Any) -> Any:
@@ -265,7 +266,8 @@ def _validate_list(body: object) -> None:
     assert isinstance(body, dict), f"a list body must be a JSON object, got {type(body).__name__}"
     keys = set(body)
     assert keys == LIST_KEYS, (
-        f"list keys differ: missing {sorted(LIST_KEYS - keys)}, unexpected {sorted(keys - LIST_KEYS)}"
+        f"list keys differ: missing {sorted(LIST_KEYS - keys)}, "
+        f"unexpected {sorted(keys - LIST_KEYS)}"
     )
     assert body["object"] == "list", f"list 'object' is {body['object']!r}, expected 'list'"
     assert isinstance(body["has_more"], bool), f"'has_more' is {body['has_more']!r}"

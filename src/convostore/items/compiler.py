@@ -362,9 +362,8 @@ class Compiler:
                 raise _missing("type")
             target = table.get(tag) if isinstance(tag, str) else None
             if target is None:
-                failure = Invalid(lambda p: errors.invalid_value(p, tag, supported))
-                failure.path.append("type")
-                raise failure
+                # Like an unknown item type, the param names the object, not its `type`.
+                raise Invalid(lambda p: errors.invalid_value(p, tag, supported))
             target(value)
 
         return dispatch

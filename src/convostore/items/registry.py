@@ -31,6 +31,7 @@ from typing import Any
 
 from convostore import errors, ids
 from convostore.items.compiler import Compiler, Invalid, Validator
+from convostore.items.conform import Conformer, Filler
 
 ROLES_IN_ERRORS = ("assistant", "system", "developer", "user")
 REFERENCE = "item_reference"
@@ -65,6 +66,7 @@ class Registry:
         self.schemas: Mapping[str, Any] = schemas if schemas is not None else load_schemas()
         self.compiler = Compiler(self.schemas)
         self.output_schemas = self._output_schemas()
+        self.conformer = Conformer(self.compiler)
         self.types: dict[str, ItemType] = {}
         self._build()
         self.type_names = sorted(self.types)
@@ -161,26 +163,19 @@ class Registry:
             validate=validate,
             id_prefix=ids.ITEM_PREFIXES["message"],
             client_prefix=ids.REQUIRED_CLIENT_PREFIXES["message"],
-            normalize=_normalize_message,
+            normalize=self._normalizer("message"),
         )
 
     def _normalizer(self, name: str) -> Callable[[dict[str, Any]], None]:
         output = self.output_schemas.get(name)
         if output is None:
             return _not_storable(name)
-        props: Mapping[str, Any] = output.get("properties", {})
-        non_nullable = frozenset(
-            key for key, sub in props.items() if "null" not in self.compiler.accepted_types(sub)
-        )
-        needs_status = "status" in output.get("required", ())
-
-        def normalize(item: dict[str, Any]) -> None:
-            for key in [k for k, v in item.items() if v is None and k in non_nullable]:
-                del item[key]
-            if needs_status and "status" not in item:
-                item["status"] = "completed"
-
-        return normalize
+        fill = self.conformer.filler(output)
+        if name == "message":
+            return _message_normalizer(fill)
+        if fill is None:
+            return _unchanged
+        return fill
 
     # -- use ---------------------------------------------------------------------------------
 
@@ -238,27 +233,19 @@ def _not_storable(name: str) -> Callable[[dict[str, Any]], None]:
     return refuse
 
 
-def _normalize_message(item: dict[str, Any]) -> None:
-    """Easy messages become full messages (D5, D18)."""
-    assistant = item["role"] == "assistant"
-    content = item["content"]
-    if isinstance(content, str):
-        if assistant:
-            item["content"] = [
-                {"type": "output_text", "text": content, "annotations": [], "logprobs": []}
-            ]
-        else:
-            item["content"] = [{"type": "input_text", "text": content}]
-    elif assistant:
-        parts = []
-        for part in content:
-            if part.get("type") == "output_text" and (
-                "annotations" not in part or "logprobs" not in part
-            ):
-                part = {**part}
-                part.setdefault("annotations", [])
-                part.setdefault("logprobs", [])
-            parts.append(part)
-        item["content"] = parts
-    if item.get("status") is None:
-        item["status"] = "completed"
+def _unchanged(item: dict[str, Any]) -> None:
+    return None
+
+
+def _message_normalizer(fill: Filler | None) -> Callable[[dict[str, Any]], None]:
+    """Easy messages become full messages (D5); the spec fills the rest (D18)."""
+
+    def normalize(item: dict[str, Any]) -> None:
+        content = item["content"]
+        if isinstance(content, str):
+            part_type = "output_text" if item["role"] == "assistant" else "input_text"
+            item["content"] = [{"type": part_type, "text": content}]
+        if fill is not None:
+            fill(item)
+
+    return normalize

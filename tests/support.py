@@ -1,0 +1,164 @@
+"""Test drivers: an in-process ASGI client and a real server over a socket.
+
+Every response either client receives is checked against the OpenAI spec excerpt: 2xx
+bodies against the schema of the operation, every other answer against the error
+envelope (CONTRACT.md D17). A test cannot forget to validate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from convostore.api.app import ConvoStore, create_app
+from convostore.settings import Settings
+from convostore.store.base import Store
+from tests import spec_schema
+
+_ROUTES = [
+    (re.compile(r"^/(?:openai/)?v1/conversations$"), {"POST": "conversation"}),
+    (
+        re.compile(r"^/(?:openai/)?v1/conversations/[^/]+$"),
+        {"GET": "conversation", "POST": "conversation", "DELETE": "deleted"},
+    ),
+    (re.compile(r"^/(?:openai/)?v1/conversations/[^/]+/items$"), {"POST": "list", "GET": "list"}),
+    (
+        re.compile(r"^/(?:openai/)?v1/conversations/[^/]+/items/[^/]+$"),
+        {"GET": "item", "DELETE": "conversation"},
+    ),
+]
+
+
+def check_response(method: str, path: str, response: httpx.Response) -> None:
+    """Assert the body is what the spec says for this operation, or the error envelope."""
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
+    body = response.json()
+    if response.status_code >= 300:
+        spec_schema.error_envelope_ok(body)
+        return
+    assert response.status_code == 200, response.status_code
+    for pattern, ops in _ROUTES:
+        if pattern.match(path) and method in ops:
+            spec_schema.validate_response(ops[method], body)
+            return
+    raise AssertionError(f"2xx from a route the spec does not have: {method} {path}")
+
+
+
+class Api:
+    """A synchronous client of an in-process app, validating every answer."""
+
+    def __init__(self, app: ConvoStore, headers: dict[str, str] | None = None):
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://convostore.test", headers=headers
+        )
+        self.loop.run_until_complete(app.startup())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.run_until_complete(self.app.shutdown())
+        self.loop.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.loop.run_until_complete(self.client.request(method, path, **kwargs))
+        check_response(method, response.request.url.path, response)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine (e.g. a direct store call) on the client's loop."""
+        return self.loop.run_until_complete(coro)
+
+    # conveniences -------------------------------------------------------------------------
+
+    def new_conversation(self, **body: Any) -> str:
+        response = self.post("/v1/conversations", json=body)
+        assert response.status_code == 200, response.text
+        conversation_id: str = response.json()["id"]
+        return conversation_id
+
+    def add(self, conversation_id: str, *items: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+        response = self.post(f"/v1/conversations/{conversation_id}/items", json={"items": list(items)}, **kwargs)
+        assert response.status_code == 200, response.text
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
+    def all_items(self, conversation_id: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item, following ``after`` cursors like the SDKs do."""
+        out: list[dict[str, Any]] = []
+        query = {"order": "asc", "limit": 100, **params}
+        while True:
+            page = self.get(f"/v1/conversations/{conversation_id}/items", params=query).json()
+            out.extend(page["data"])
+            if not page["has_more"]:
+                return out
+            query["after"] = page["last_id"]
+
+
+def make_app(store: Store, **settings: Any) -> ConvoStore:
+    return create_app(Settings(**settings), store)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``convostore serve`` in a subprocess; yields its base URL (``http://127.0.0.1:P/v1``)."""
+    port = free_port()
+    command = [sys.executable, "-m", "convostore", "serve", "--db", str(db), "--port", str(port), *args]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+            try:
+                httpx.get(base + "/v1/conversations/conv_probe", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not start within 30 s") from None
+                time.sleep(0.05)
+        yield base + "/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
