@@ -69,7 +69,9 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(schemas: dict[str, Any]) -> str:
-    lines = [json.dumps(name) + ": " + json.dumps(body, sort_keys=True) for name, body in schemas.items()]
+    lines = [
+        json.dumps(name) + ": " + json.dumps(body, sort_keys=True) for name, body in schemas.items()
+    ]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 

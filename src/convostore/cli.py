@@ -37,11 +37,16 @@ def _setting_options(names: tuple[str, ...] | None = None) -> Callable[[Any], An
             help_text = f"{setting.help} [env {setting.env}; default {setting.default!r}]"
             if setting.type is bool:
                 option = click.option(
-                    f"{setting.flag}/--no-{setting.flag[2:]}", setting.name, default=None, help=help_text
+                    f"{setting.flag}/--no-{setting.flag[2:]}",
+                    setting.name,
+                    default=None,
+                    help=help_text,
                 )
             else:
                 kind: Any = click.Choice(setting.choices) if setting.choices else setting.type
-                option = click.option(setting.flag, setting.name, type=kind, default=None, help=help_text)
+                option = click.option(
+                    setting.flag, setting.name, type=kind, default=None, help=help_text
+                )
             func = option(func)
         return func
 

@@ -150,7 +150,9 @@ def invalid_value(path: str, value: object, supported: Sequence[object]) -> Inva
     )
 
 
-def integer_out_of_range(path: str, value: int, *, minimum: int | None, maximum: int | None) -> InvalidRequest:
+def integer_out_of_range(
+    path: str, value: float, *, minimum: float | None, maximum: float | None
+) -> InvalidRequest:
     if maximum is not None and value > maximum:
         return InvalidRequest(
             f"Invalid '{path}': integer above maximum value. "
@@ -166,7 +168,9 @@ def integer_out_of_range(path: str, value: int, *, minimum: int | None, maximum:
     )
 
 
-def string_length(path: str, length: int, *, minimum: int | None, maximum: int | None) -> InvalidRequest:
+def string_length(
+    path: str, length: int, *, minimum: int | None, maximum: int | None
+) -> InvalidRequest:
     if maximum is not None and length > maximum:
         return InvalidRequest(
             f"Invalid '{path}': string too long. Expected a string with maximum length "
@@ -182,7 +186,9 @@ def string_length(path: str, length: int, *, minimum: int | None, maximum: int |
     )
 
 
-def array_length(path: str, length: int, *, minimum: int | None, maximum: int | None) -> InvalidRequest:
+def array_length(
+    path: str, length: int, *, minimum: int | None, maximum: int | None
+) -> InvalidRequest:
     if maximum is not None and length > maximum:
         return InvalidRequest(
             f"Invalid '{path}': array too long. Expected an array with maximum length "

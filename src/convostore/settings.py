@@ -77,7 +77,9 @@ def _convert(setting: Setting, raw: Any) -> Any:
     try:
         return setting.type(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"{setting.name}: expected {setting.type.__name__}, got {raw!r}") from None
+        raise SettingsError(
+            f"{setting.name}: expected {setting.type.__name__}, got {raw!r}"
+        ) from None
 
 
 def redact_url(url: str) -> str:
@@ -159,5 +161,7 @@ class Settings:
         out: dict[str, str] = {}
         for setting in SETTINGS:
             value = getattr(self, setting.name)
-            out[setting.env] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            out[setting.env] = (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
         return out

@@ -69,7 +69,10 @@ class ConvoStore:
         headers = JSON_HEADERS
         try:
             handler, params = self.router.match(scope["method"], scope["path"])
-            status, body = 200, await handler(self.services, Request(scope, receive, params, self.max_body))
+            status, body = (
+                200,
+                await handler(self.services, Request(scope, receive, params, self.max_body)),
+            )
         except errors.ApiError as exc:
             status, body = exc.status, render.error(exc)
             if isinstance(exc, errors.MethodNotAllowed):
@@ -78,8 +81,8 @@ class ConvoStore:
             return
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            exc = errors.InternalError(SERVER_ERROR)
-            status, body = exc.status, render.error(exc)
+            failure = errors.InternalError(SERVER_ERROR)
+            status, body = failure.status, render.error(failure)
         await send(
             {
                 "type": "http.response.start",

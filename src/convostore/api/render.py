@@ -26,7 +26,11 @@ def conversation(row: ConversationRow) -> bytes:
 
 
 def deleted_conversation(conversation_id: str) -> bytes:
-    return b'{"id":' + orjson.dumps(conversation_id) + b',"object":"conversation.deleted","deleted":true}'
+    return (
+        b'{"id":'
+        + orjson.dumps(conversation_id)
+        + b',"object":"conversation.deleted","deleted":true}'
+    )
 
 
 def item(stored: StoredItem, include: int) -> bytes:

@@ -195,22 +195,31 @@ class Compiler:
         return check
 
     def _integer(self, schema: Mapping[str, Any]) -> Validator:
-        return self._numeric(schema, (int,), "integer")
+        return self._numeric(schema, integer=True)
 
     def _number(self, schema: Mapping[str, Any]) -> Validator:
-        return self._numeric(schema, (int, float), "number")
+        return self._numeric(schema, integer=False)
 
-    def _numeric(self, schema: Mapping[str, Any], kinds: tuple[type, ...], name: str) -> Validator:
-        minimum = schema.get("minimum")
-        maximum = schema.get("maximum")
-        allowed = schema.get("enum")
+    def _numeric(self, schema: Mapping[str, Any], *, integer: bool) -> Validator:
+        minimum: float | None = schema.get("minimum")
+        maximum: float | None = schema.get("maximum")
+        allowed: list[Any] | None = schema.get("enum")
+        name = "integer" if integer else "number"
 
         def check(value: Any) -> None:
-            if isinstance(value, bool) or not isinstance(value, kinds):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (integer and isinstance(value, float))
+            ):
                 raise Invalid(lambda p: errors.invalid_type(p, [name], value))
-            if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            if (minimum is not None and value < minimum) or (
+                maximum is not None and value > maximum
+            ):
                 raise Invalid(
-                    lambda p: errors.integer_out_of_range(p, value, minimum=minimum, maximum=maximum)
+                    lambda p: errors.integer_out_of_range(
+                        p, value, minimum=minimum, maximum=maximum
+                    )
                 )
             if allowed is not None and value not in allowed:
                 raise Invalid(lambda p: errors.invalid_value(p, value, allowed))
@@ -220,8 +229,8 @@ class Compiler:
     def _string(self, schema: Mapping[str, Any]) -> Validator:
         min_len = schema.get("minLength")
         max_len = schema.get("maxLength")
-        allowed = schema.get("enum")
-        allowed_set = frozenset(allowed) if allowed is not None else None
+        allowed: list[Any] = schema.get("enum") or []
+        allowed_set = frozenset(allowed) if allowed else None
         pattern_text = schema.get("pattern")
         pattern = re.compile(pattern_text) if pattern_text else None
 
@@ -233,7 +242,9 @@ class Compiler:
             if min_len is not None or max_len is not None:
                 n = len(value)
                 if (min_len is not None and n < min_len) or (max_len is not None and n > max_len):
-                    raise Invalid(lambda p: errors.string_length(p, n, minimum=min_len, maximum=max_len))
+                    raise Invalid(
+                        lambda p: errors.string_length(p, n, minimum=min_len, maximum=max_len)
+                    )
             if pattern is not None and pattern_text is not None and pattern.search(value) is None:
                 raise Invalid(lambda p: errors.pattern_mismatch(p, value, pattern_text))
 
@@ -248,8 +259,12 @@ class Compiler:
             if type(value) is not list:
                 raise Invalid(lambda p: errors.invalid_type(p, ["array"], value))
             n = len(value)
-            if (min_items is not None and n < min_items) or (max_items is not None and n > max_items):
-                raise Invalid(lambda p: errors.array_length(p, n, minimum=min_items, maximum=max_items))
+            if (min_items is not None and n < min_items) or (
+                max_items is not None and n > max_items
+            ):
+                raise Invalid(
+                    lambda p: errors.array_length(p, n, minimum=min_items, maximum=max_items)
+                )
             if element is _any:
                 return
             for index, item in enumerate(value):
@@ -285,14 +300,19 @@ class Compiler:
                 if key not in value:
                     raise _missing(key)
             if max_props is not None and len(value) > max_props:
-                raise Invalid(lambda p: errors.too_many_properties(p, len(value), max_props))
+                count = len(value)
+
+                def too_many(p: str) -> ApiError:
+                    return errors.too_many_properties(p, count, max_props)
+
+                raise Invalid(too_many)
             for key, item in value.items():
                 sub = props.get(key)
                 if sub is None:
                     if not allow_extra:
                         raise _unknown(key)
                     if name_max is not None and len(key) > name_max:
-                        raise Invalid(lambda p, k=key: errors.property_name_too_long(p, k, name_max))
+                        raise Invalid(_name_too_long(key, name_max))
                     if extra_check is None:
                         continue
                     sub = extra_check
@@ -382,3 +402,10 @@ def _unknown(key: str) -> Invalid:
     failure = Invalid(errors.unknown_parameter)
     failure.path.append(key)
     return failure
+
+
+def _name_too_long(key: str, maximum: int) -> ErrorFactory:
+    def make(path: str) -> ApiError:
+        return errors.property_name_too_long(path, key, maximum)
+
+    return make

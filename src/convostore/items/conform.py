@@ -91,7 +91,9 @@ class Conformer:
                 if value is not _NO_FILL:
                     fills[key] = value
         no_null = frozenset(
-            k for k, sub in props.items() if k not in required and "null" not in self.compiler.accepted_types(sub)
+            k
+            for k, sub in props.items()
+            if k not in required and "null" not in self.compiler.accepted_types(sub)
         )
         children = {k: f for k, sub in props.items() if (f := self.filler(sub)) is not None}
         if not fills and not no_null and not children:

@@ -79,7 +79,9 @@ def _action_sources(item: Item) -> int:
 
 def _output_image(item: Item) -> int:
     output = item.get("output")
-    return BIT[COMPUTER_OUTPUT_IMAGE_URL] if isinstance(output, dict) and "image_url" in output else 0
+    return (
+        BIT[COMPUTER_OUTPUT_IMAGE_URL] if isinstance(output, dict) and "image_url" in output else 0
+    )
 
 
 _MASKERS: dict[str, Callable[[Item], int]] = {
@@ -87,8 +89,12 @@ _MASKERS: dict[str, Callable[[Item], int]] = {
     "file_search_call": lambda i: BIT[FILE_SEARCH_RESULTS] if i.get("results") is not None else 0,
     "web_search_call": _action_sources,
     "computer_call_output": _output_image,
-    "code_interpreter_call": lambda i: BIT[CODE_INTERPRETER_OUTPUTS] if i.get("outputs") is not None else 0,
-    "reasoning": lambda i: BIT[REASONING_ENCRYPTED] if i.get("encrypted_content") is not None else 0,
+    "code_interpreter_call": lambda i: (
+        BIT[CODE_INTERPRETER_OUTPUTS] if i.get("outputs") is not None else 0
+    ),
+    "reasoning": lambda i: (
+        BIT[REASONING_ENCRYPTED] if i.get("encrypted_content") is not None else 0
+    ),
 }
 
 

@@ -132,7 +132,9 @@ class Registry:
                     "properties": {
                         **common,
                         "role": {"type": "string", "enum": roles},
-                        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": part}]},
+                        "content": {
+                            "anyOf": [{"type": "string"}, {"type": "array", "items": part}]
+                        },
                     },
                     "required": ["role", "content"],
                 }
@@ -142,7 +144,9 @@ class Registry:
             "assistant": variant(["assistant"], assistant_part),
             **dict.fromkeys(
                 ("user", "system", "developer"),
-                variant(["user", "system", "developer"], {"$ref": "#/components/schemas/InputContent"}),
+                variant(
+                    ["user", "system", "developer"], {"$ref": "#/components/schemas/InputContent"}
+                ),
             ),
         }
 

@@ -17,7 +17,9 @@ ITEMS_PER_REQUEST = 20
 EMPTY_METADATA = b"{}"
 
 
-def object_body(body: Any, allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
+def object_body(
+    body: Any, allowed: Collection[str], required: Collection[str] = ()
+) -> dict[str, Any]:
     """The body as an object with only ``allowed`` keys: missing, then unknown, first."""
     if type(body) is not dict:
         kind = errors.described_type(errors.json_type_of(body))

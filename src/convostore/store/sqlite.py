@@ -45,7 +45,9 @@ class SQLiteStore:
 
     backend = "sqlite"
 
-    def __init__(self, path: str | Path, *, synchronous: str = "normal", busy_timeout_ms: int = 10_000):
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "normal", busy_timeout_ms: int = 10_000
+    ):
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}")
         self.path = str(path)
@@ -153,7 +155,9 @@ class SQLiteStore:
                 self._insert_items(db, int(cursor.lastrowid or 0), 0, items)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
-        row = self.db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
+        row = self.db.execute(
+            _CONVERSATION, (conversation_id, owner.project, owner.user)
+        ).fetchone()
         if row is None:
             raise ConversationMissing(conversation_id)
         return ConversationRow(conversation_id, row[1], row[2])
@@ -268,9 +272,14 @@ class SQLiteStore:
             if row is None:
                 raise ConversationMissing(conversation_id)
             pk, created_at, metadata = row
-            if db.execute("DELETE FROM items WHERE conv = ? AND id = ?", (pk, item_id)).rowcount == 0:
+            if (
+                db.execute("DELETE FROM items WHERE conv = ? AND id = ?", (pk, item_id)).rowcount
+                == 0
+            ):
                 raise ItemMissing(item_id)
-            db.execute("UPDATE conversations SET updated_at = ? WHERE pk = ?", (int(time.time()), pk))
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE pk = ?", (int(time.time()), pk)
+            )
         return ConversationRow(conversation_id, created_at, metadata)
 
     async def find_items(self, owner: Owner, item_ids: Sequence[str]) -> dict[str, StoredItem]:

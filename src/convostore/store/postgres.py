@@ -1,0 +1,339 @@
+"""The PostgreSQL store: many server processes, on many machines, over one database.
+
+No state lives in a server process: each holds a bounded asyncpg pool
+(``min_size``..``max_size`` connections, so a deployment opens at most processes ×
+``max_size``) and asyncpg keeps the prepared statement of every query below per
+connection. Every connection runs at READ COMMITTED, pinned at connect time so a
+database-wide ``default_transaction_isolation`` cannot change the reasoning below.
+
+How positions are allocated (CONTRACT.md D15). An append is one statement::
+
+    WITH c AS (UPDATE conversations SET next_seq = next_seq + n … RETURNING pk, next_seq - n)
+    INSERT INTO items SELECT c.pk, first + ordinality - 1, … FROM c, unnest(…) WITH ORDINALITY
+
+The ``UPDATE`` takes the conversation's row lock and holds it until the statement
+commits. A second append to the same conversation, from any process, blocks on that
+lock; when the first commits, READ COMMITTED re-reads the *newest* version of the row
+(PostgreSQL re-evaluates an ``UPDATE`` against the updated row rather than its own
+snapshot), so it continues from the committed ``next_seq``. Two appends therefore never
+reserve overlapping ranges, each request's items get consecutive positions in request
+order, and because the reservation and the inserts commit together, committed items of
+a conversation always form a gap-free prefix of its sequence (minus deletions): a reader
+never sees a later append without the earlier ones. ``unique (conv, seq)`` backs this
+up; ``unique (conv, id)`` turns a repeated item id into :class:`ItemConflict`, and the
+failing statement leaves nothing behind (D14, D21).
+
+Lock order: every write locks the conversation row before touching its items, so two
+convostore transactions never deadlock. Deleting a conversation deletes its row and,
+by ``ON DELETE CASCADE`` in the same statement, its items (D4).
+
+Reads are single statements, so each sees one snapshot; a page is a keyset range scan
+of the ``(conv, seq)`` primary key: O(log n) in the conversation's length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from convostore.store import migrate
+from convostore.store.base import (
+    AfterMissing,
+    ConversationMissing,
+    ConversationRow,
+    ItemConflict,
+    ItemMissing,
+    ItemPage,
+    Owner,
+    StoredItem,
+)
+
+# Key of the advisory lock every migrating process takes ("convosto" in ASCII).
+MIGRATION_LOCK = 0x636F6E766F73746F
+
+_OWNED = "id = $1 AND project = $2 AND user_key = $3"
+
+_CREATE_TABLE_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)"
+)
+
+# The items of a request as four parallel arrays, numbered from 1 in request order.
+_UNNEST = (
+    "unnest({}::text[], {}::text[], {}::bytea[], {}::bigint[])"
+    " WITH ORDINALITY AS t(id, type, body, mask, n)"
+)
+
+_CREATE = (
+    "WITH c AS ("
+    " INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata, next_seq)"
+    " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[])) RETURNING pk)"
+    " INSERT INTO items (conv, seq, id, type, body, mask)"
+    " SELECT c.pk, t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
+    + _UNNEST.format("$6", "$7", "$8", "$9")
+)
+
+_APPEND = (
+    "WITH c AS ("
+    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]), updated_at = $4"
+    f" WHERE {_OWNED} RETURNING pk, next_seq - cardinality($5::text[]) AS first)"
+    " INSERT INTO items (conv, seq, id, type, body, mask)"
+    " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
+    + _UNNEST.format("$5", "$6", "$7", "$8")
+)
+
+_TOUCH = f"UPDATE conversations SET updated_at = $4 WHERE {_OWNED} RETURNING pk, created_at, metadata"
+
+
+def _page_sql(after: bool, descending: bool) -> str:
+    """One statement that checks the owner, finds the ``after`` anchor and reads the page.
+
+    It answers one row per item, or a single row with a NULL item when the page is
+    empty, or no row when the conversation is not the owner's. ``anchor`` is the
+    ``after`` item's position (NULL when it is not in the conversation).
+    """
+    order, compare = ("DESC", "<") if descending else ("ASC", ">")
+    anchor_join = " LEFT JOIN items a ON a.conv = c.pk AND a.id = $5" if after else ""
+    anchor = "a.seq" if after else "NULL::bigint"
+    bound = f" AND i.seq {compare} a.seq" if after else ""
+    return (
+        f"SELECT {anchor} AS anchor, p.id, p.type, p.body, p.mask, p.seq"
+        f" FROM conversations c{anchor_join}"
+        " LEFT JOIN LATERAL ("
+        " SELECT i.id, i.type, i.body, i.mask, i.seq FROM items i"
+        f" WHERE i.conv = c.pk{bound} ORDER BY i.seq {order} LIMIT $4"
+        ") p ON true"
+        f" WHERE c.{_OWNED.replace(' AND ', ' AND c.')}"
+    )
+
+
+PAGE_SQL = {(a, d): _page_sql(a, d) for a in (False, True) for d in (False, True)}
+
+_GET_ITEM = (
+    "SELECT i.type, i.body, i.mask FROM conversations c"
+    " LEFT JOIN items i ON i.conv = c.pk AND i.id = $4"
+    " WHERE c.id = $1 AND c.project = $2 AND c.user_key = $3"
+)
+
+_FIND_ITEMS = (
+    "SELECT i.id, i.type, i.body, i.mask FROM items i JOIN conversations c ON c.pk = i.conv"
+    " WHERE i.id = ANY($1::text[]) AND c.project = $2 AND c.user_key = $3"
+)
+
+
+def _rows(status: str) -> int:
+    """The row count of a command status such as ``INSERT 0 3`` or ``DELETE 1``."""
+    return int(status.rpartition(" ")[2])
+
+
+def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[bytes], list[int]]:
+    return (
+        [item.id for item in items],
+        [item.type for item in items],
+        [item.body for item in items],
+        [item.mask for item in items],
+    )
+
+
+class PostgresStore:
+    """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
+
+    backend = "postgres"
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10):
+        if not 1 <= max_size or not 0 <= min_size <= max_size:
+            raise ValueError(f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}")
+        self.dsn = dsn
+        self.min_size = min_size
+        self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    def __repr__(self) -> str:
+        from convostore.settings import redact_url
+
+        return f"PostgresStore({redact_url(self.dsn)!r}, max_size={self.max_size})"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        """Create the pool on the running event loop (the one that will serve requests)."""
+        if self._pool is not None:
+            return
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            timeout=self.connect_timeout,
+            server_settings={
+                "application_name": "convostore",
+                "default_transaction_isolation": "read committed",
+            },
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    # -- migrations ----------------------------------------------------------------------------
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction, under an advisory lock.
+
+        Processes that start together queue on the lock; each statement after it takes a
+        fresh snapshot (READ COMMITTED), so a waiter sees the versions the holder recorded
+        and applies nothing twice.
+        """
+        applied: list[int] = []
+        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute(_CREATE_TABLE_MIGRATIONS)
+            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in migrate.load("postgres"):
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    int(time.time()),
+                )
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        try:
+            version = await self.pool.fetchval("SELECT max(version) FROM schema_migrations")
+        except asyncpg.UndefinedTableError:
+            return 0
+        return int(version or 0)
+
+    # -- conversations -------------------------------------------------------------------------
+
+    async def create_conversation(
+        self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
+    ) -> None:
+        args = (conversation.id, owner.project, owner.user, conversation.created_at, conversation.metadata)
+        await self._insert(_CREATE, *args, *_columns(items))
+
+    async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
+        row = await self.pool.fetchrow(
+            f"SELECT created_at, metadata FROM conversations WHERE {_OWNED}",
+            conversation_id,
+            owner.project,
+            owner.user,
+        )
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return ConversationRow(conversation_id, row[0], row[1])
+
+    async def set_metadata(
+        self, owner: Owner, conversation_id: str, metadata: bytes
+    ) -> ConversationRow:
+        created_at = await self.pool.fetchval(
+            f"UPDATE conversations SET metadata = $4, updated_at = $5 WHERE {_OWNED} RETURNING created_at",
+            conversation_id,
+            owner.project,
+            owner.user,
+            metadata,
+            int(time.time()),
+        )
+        if created_at is None:
+            raise ConversationMissing(conversation_id)
+        return ConversationRow(conversation_id, created_at, metadata)
+
+    async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
+        # The items go with it: ON DELETE CASCADE, in this statement's transaction.
+        status = await self.pool.execute(
+            f"DELETE FROM conversations WHERE {_OWNED}", conversation_id, owner.project, owner.user
+        )
+        if _rows(status) == 0:
+            raise ConversationMissing(conversation_id)
+
+    # -- items -----------------------------------------------------------------------------------
+
+    async def _insert(self, sql: str, *args: Any) -> int:
+        """Run an insert of items; a repeated id in the conversation is an :class:`ItemConflict`."""
+        try:
+            return _rows(await self.pool.execute(sql, *args))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "items_conv_id":
+                raise ItemConflict(str(exc)) from None
+            raise
+
+    async def append_items(
+        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
+    ) -> None:
+        key = (conversation_id, owner.project, owner.user, int(time.time()))
+        if not items:
+            if await self.pool.fetchrow(_TOUCH, *key) is None:
+                raise ConversationMissing(conversation_id)
+            return
+        # No row inserted means the UPDATE matched no conversation of the owner.
+        if await self._insert(_APPEND, *key, *_columns(items)) == 0:
+            raise ConversationMissing(conversation_id)
+
+    async def list_items(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+    ) -> ItemPage:
+        args: list[Any] = [conversation_id, owner.project, owner.user, limit + 1]
+        if after is not None:
+            args.append(after)
+        rows = await self.pool.fetch(PAGE_SQL[after is not None, descending], *args)
+        if not rows:
+            raise ConversationMissing(conversation_id)
+        if after is not None and rows[0]["anchor"] is None:
+            raise AfterMissing(after)
+        if rows[0]["id"] is None:
+            return ItemPage([], False)
+        # The nested loop emits the index order; SQL only promises it with an outer ORDER BY,
+        # so make it independent of the plan (an O(n) check on sorted input).
+        rows.sort(key=lambda row: int(row["seq"]), reverse=descending)
+        items = [StoredItem(r["id"], r["type"], r["body"], r["mask"]) for r in rows[:limit]]
+        return ItemPage(items, len(rows) > limit)
+
+    async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
+        row = await self.pool.fetchrow(_GET_ITEM, conversation_id, owner.project, owner.user, item_id)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        if row[0] is None:
+            raise ItemMissing(item_id)
+        return StoredItem(item_id, row[0], row[1], row[2])
+
+    async def delete_item(
+        self, owner: Owner, conversation_id: str, item_id: str
+    ) -> ConversationRow:
+        # Lock the conversation first, like every write (see the module docstring); a
+        # missing item rolls the touch of updated_at back.
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(_TOUCH, conversation_id, owner.project, owner.user, int(time.time()))
+            if row is None:
+                raise ConversationMissing(conversation_id)
+            status = await conn.execute("DELETE FROM items WHERE conv = $1 AND id = $2", row[0], item_id)
+            if _rows(status) == 0:
+                raise ItemMissing(item_id)
+        return ConversationRow(conversation_id, row[1], row[2])
+
+    async def find_items(self, owner: Owner, item_ids: Sequence[str]) -> dict[str, StoredItem]:
+        if not item_ids:
+            return {}
+        rows = await self.pool.fetch(_FIND_ITEMS, list(item_ids), owner.project, owner.user)
+        return {row[0]: StoredItem(row[0], row[1], row[2], row[3]) for row in rows}
