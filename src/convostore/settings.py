@@ -57,9 +57,37 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", str, "info", "Log level.", ("debug", "info", "warning", "error")),
     Setting("migrate", bool, True, "Apply pending database migrations at start."),
+    Setting(
+        "pool_size",
+        int,
+        10,
+        "PostgreSQL: most connections one server process opens (its pool's size). A server "
+        "opens at most workers x pool_size; keep the sum over all servers below the "
+        "database's max_connections. Ignored for SQLite.",
+    ),
+    Setting(
+        "pool_min_size",
+        int,
+        1,
+        "PostgreSQL: connections each server process opens at start and keeps open "
+        "(0..pool_size). Ignored for SQLite.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def markdown_table() -> str:
+    """The settings reference of docs/settings.md (a test keeps the file in step)."""
+    rows = ["| flag | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = setting.default
+        shown = ("true" if default else "false") if isinstance(default, bool) else str(default)
+        meaning = setting.help
+        if setting.choices:
+            meaning += " One of: " + ", ".join(f"`{c}`" for c in setting.choices) + "."
+        rows.append(f"| `{setting.flag}` | `{setting.env}` | `{shown}` | {meaning} |")
+    return "\n".join(rows) + "\n"
 
 
 class SettingsError(ValueError):
@@ -102,6 +130,8 @@ class Settings:
     sqlite_synchronous: str = "normal"
     log_level: str = "info"
     migrate: bool = True
+    pool_size: int = 10
+    pool_min_size: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -110,6 +140,12 @@ class Settings:
             raise SettingsError(f"workers must be at least 1, got {self.workers}")
         if self.max_body_bytes < 1024:
             raise SettingsError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        if self.pool_size < 1:
+            raise SettingsError(f"pool_size must be at least 1, got {self.pool_size}")
+        if not 0 <= self.pool_min_size <= self.pool_size:
+            raise SettingsError(
+                f"pool_min_size must be 0..pool_size ({self.pool_size}), got {self.pool_min_size}"
+            )
         for setting in SETTINGS:
             value = getattr(self, setting.name)
             if setting.choices and value not in setting.choices:
