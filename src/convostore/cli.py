@@ -132,6 +132,9 @@ def migrate(**options: Any) -> None:
         finally:
             await store.close()
 
-    applied, version = asyncio.run(run())
+    try:
+        applied, version = asyncio.run(run())
+    except Exception as exc:  # any driver or file error: a clean message, no traceback
+        raise click.ClickException(f"{redact_url(settings.db)}: {type(exc).__name__}: {exc}") from None
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
     click.echo(f"{redact_url(settings.db)}: {done}; schema version {version}")

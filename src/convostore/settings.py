@@ -106,18 +106,27 @@ def _convert(setting: Setting, raw: Any) -> Any:
         return setting.type(raw)
     except (TypeError, ValueError):
         raise SettingsError(
-            f"{setting.name}: expected {setting.type.__name__}, got {raw!r}"
+            f"{setting.flag} / {setting.env}: expected {setting.type.__name__}, got {raw!r}"
         ) from None
 
 
+_SECRET_QUERY_KEYS = ("password", "passfile", "sslpassword")
+
+
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced, fit for logs."""
+    """A database URL with its passwords (userinfo or query) replaced, fit for logs."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.scheme or parts.scheme == "file":
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = "&".join(
+        f"{key}=***" if key.lower() in _SECRET_QUERY_KEYS else f"{key}={value}" if sep else key
+        for key, sep, value in (pair.partition("=") for pair in parts.query.split("&"))
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,10 @@ class Settings:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.workers < 1:
             raise SettingsError(f"workers must be at least 1, got {self.workers}")
+        if self.db in (":memory:", "") and self.workers > 1:
+            raise SettingsError(
+                "an in-memory database cannot be shared by several workers: give --db a file"
+            )
         if self.max_body_bytes < 1024:
             raise SettingsError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
         if self.pool_size < 1:

@@ -74,3 +74,27 @@ def test_function_call_output_of_10_mib(api: Api) -> None:
     too_long = api.post(f"/v1/conversations/{cid}/items", json={"items": [{**item, "output": output + "o"}]})
     assert too_long.status_code == 400
     assert too_long.json()["error"]["code"] == "string_above_max_length"
+
+
+def test_percent_encoded_slash_stays_in_the_id(api: Api) -> None:
+    """The SDK sends retrieve("a/b") as /conversations/a%2Fb: one unknown id, not a route."""
+    response = api.get("/v1/conversations/a%2Fb")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Conversation with id 'a/b' not found."
+    cid = api.new_conversation()
+    item = api.get(f"/v1/conversations/{cid}/items/x%2Fy%3Fz")
+    assert item.json()["error"]["message"] == "Item with id 'x/y?z' not found in conversation."
+
+
+@pytest.mark.parametrize("limit", [" 5", "\uff15", "5.0", "1e1", ""])
+def test_limit_takes_ascii_integers_only(api: Api, limit: str) -> None:
+    cid = api.new_conversation()
+    response = api.get(f"/v1/conversations/{cid}/items", params={"limit": limit})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_type"
+
+
+def test_create_items_without_body_names_the_missing_items(api: Api) -> None:
+    cid = api.new_conversation()
+    error = api.post(f"/v1/conversations/{cid}/items").json()["error"]
+    assert (error["message"], error["param"]) == ("Missing required parameter: 'items'.", "items")

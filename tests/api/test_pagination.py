@@ -87,7 +87,7 @@ def test_after_unknown_or_deleted(api: Api, conversation: tuple[str, list[str]])
 
 
 def test_after_from_another_conversation(api: Api, conversation: tuple[str, list[str]]) -> None:
-    cid, ids = conversation
+    _, ids = conversation
     other = api.new_conversation(items=[{"role": "user", "content": "x"}])
     response = api.get(f"/v1/conversations/{other}/items", params={"after": ids[0]})
     assert response.status_code == 404

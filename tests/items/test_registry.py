@@ -50,4 +50,5 @@ def test_registry_knows_every_input_type() -> None:
 
 
 def test_include_values_are_the_spec_enum() -> None:
-    assert include.VALUES == tuple(load_schemas()["IncludeEnum"]["enum"])
+    spec_enum = tuple(load_schemas()["IncludeEnum"]["enum"])
+    assert spec_enum == include.VALUES

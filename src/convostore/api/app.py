@@ -68,7 +68,12 @@ class ConvoStore:
     async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = JSON_HEADERS
         try:
-            handler, params = self.router.match(scope["method"], scope["path"])
+            raw_path: bytes | None = scope.get("raw_path")
+            if raw_path:  # some servers and test transports leave the query on it
+                raw_path = raw_path.partition(b"?")[0]
+            handler, params = self.router.match(
+                scope["method"], scope["path"], raw_path.decode("latin-1") if raw_path else None
+            )
             status, body = (
                 200,
                 await handler(self.services, Request(scope, receive, params, self.max_body)),

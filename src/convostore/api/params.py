@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from convostore import errors
@@ -10,6 +11,7 @@ from convostore.items import include
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
 ORDERS = ("asc", "desc")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: int() also takes spaces and non-ASCII digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +33,13 @@ def list_query(request: Request) -> ListQuery:
     limit = LIMIT_DEFAULT
     raw_limit = request.query_value("limit")
     if raw_limit is not None:
-        try:
-            limit = int(raw_limit)
-        except ValueError:
+        if not _INTEGER.fullmatch(raw_limit):
             raise errors.InvalidRequest(
                 "Invalid type for 'limit': expected an integer, but got a string instead.",
                 param="limit",
                 code="invalid_type",
-            ) from None
+            )
+        limit = int(raw_limit)
         if not LIMIT_MIN <= limit <= LIMIT_MAX:
             raise errors.integer_out_of_range("limit", limit, minimum=LIMIT_MIN, maximum=LIMIT_MAX)
     order = request.query_value("order")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from convostore import errors
 from convostore.api.request import Request
@@ -37,11 +38,19 @@ class Router:
         # Literal segments win over parameters at the same place (`/conversations/search`).
         self.routes.sort(key=lambda r: [part is None for part in r.segments])
 
-    def match(self, method: str, path: str) -> tuple[Handler, tuple[str, ...]]:
+    def match(
+        self, method: str, path: str, raw_path: str | None = None
+    ) -> tuple[Handler, tuple[str, ...]]:
+        """The handler and path parameters for a request.
+
+        Segments are split on the raw (still percent-encoded) path, so an id the SDK
+        sends as ``a%2Fb`` is the one parameter ``a/b``, not two segments.
+        """
         rest = None
+        target = raw_path if raw_path is not None else path
         for prefix in PREFIXES:
-            if path.startswith(prefix):
-                rest = path[len(prefix) :]
+            if target.startswith(prefix):
+                rest = target[len(prefix) :]
                 break
         if rest is not None:
             parts = rest.split("/")
@@ -66,7 +75,7 @@ def _params(segments: tuple[str | None, ...], parts: list[str]) -> tuple[str, ..
         if segment is None:
             if not part:
                 return None
-            params.append(part)
+            params.append(unquote(part) if "%" in part else part)
         elif segment != part:
             return None
     return tuple(params)

@@ -28,7 +28,7 @@ class Items:
         self.materializer = materializer
 
     async def create(self, owner: Owner, conversation_id: str, body: Any) -> list[StoredItem]:
-        body = bodies.object_body(body, CREATE_KEYS, required=CREATE_KEYS)
+        body = bodies.object_body({} if body is None else body, CREATE_KEYS, required=CREATE_KEYS)
         raw_items = bodies.items_list(body["items"], required=True)
         prepared = self.materializer.validate(raw_items)
         named = self.materializer.named_ids(prepared)
