@@ -135,6 +135,8 @@ def migrate(**options: Any) -> None:
     try:
         applied, version = asyncio.run(run())
     except Exception as exc:  # any driver or file error: a clean message, no traceback
-        raise click.ClickException(f"{redact_url(settings.db)}: {type(exc).__name__}: {exc}") from None
+        raise click.ClickException(
+            f"{redact_url(settings.db)}: {type(exc).__name__}: {exc}"
+        ) from None
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
     click.echo(f"{redact_url(settings.db)}: {done}; schema version {version}")

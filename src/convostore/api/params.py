@@ -11,7 +11,9 @@ from convostore.items import include
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
 ORDERS = ("asc", "desc")
-_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: int() also takes spaces and non-ASCII digits
+_INTEGER = re.compile(
+    r"-?[0-9]{1,18}"
+)  # ASCII digits only: int() also takes spaces and non-ASCII digits
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,11 @@ from convostore.store.base import Store
 
 def store_for(settings: Settings) -> Store:
     if settings.backend == "postgres":
-        raise NotImplementedError("the PostgreSQL backend is not available yet")
+        from convostore.store.postgres import PostgresStore
+
+        return PostgresStore(
+            settings.db, min_size=settings.pool_min_size, max_size=settings.pool_size
+        )
     from convostore.store.sqlite import SQLiteStore
 
     return SQLiteStore(settings.db, synchronous=settings.sqlite_synchronous)

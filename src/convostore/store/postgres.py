@@ -1,7 +1,7 @@
 """The PostgreSQL store: many server processes, on many machines, over one database.
 
 No state lives in a server process: each holds a bounded asyncpg pool
-(``min_size``..``max_size`` connections, so a deployment opens at most processes ×
+(``min_size``..``max_size`` connections, so a deployment opens at most processes x
 ``max_size``) and asyncpg keeps the prepared statement of every query below per
 connection. Every connection runs at READ COMMITTED, pinned at connect time so a
 database-wide ``default_transaction_isolation`` cannot change the reasoning below.
@@ -85,7 +85,9 @@ _APPEND = (
     + _UNNEST.format("$5", "$6", "$7", "$8")
 )
 
-_TOUCH = f"UPDATE conversations SET updated_at = $4 WHERE {_OWNED} RETURNING pk, created_at, metadata"
+_TOUCH = (
+    f"UPDATE conversations SET updated_at = $4 WHERE {_OWNED} RETURNING pk, created_at, metadata"
+)
 
 
 def _page_sql(after: bool, descending: bool) -> str:
@@ -106,7 +108,7 @@ def _page_sql(after: bool, descending: bool) -> str:
         " SELECT i.id, i.type, i.body, i.mask, i.seq FROM items i"
         f" WHERE i.conv = c.pk{bound} ORDER BY i.seq {order} LIMIT $4"
         ") p ON true"
-        f" WHERE c.{_OWNED.replace(' AND ', ' AND c.')}"
+        " WHERE c.id = $1 AND c.project = $2 AND c.user_key = $3"
     )
 
 
@@ -122,6 +124,16 @@ _FIND_ITEMS = (
     "SELECT i.id, i.type, i.body, i.mask FROM items i JOIN conversations c ON c.pk = i.conv"
     " WHERE i.id = ANY($1::text[]) AND c.project = $2 AND c.user_key = $3"
 )
+
+
+async def _keep_session(connection: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Reset hook of the pool: nothing to undo.
+
+    asyncpg's default reset sends ``RESET ALL; UNLISTEN *; CLOSE ALL;
+    pg_advisory_unlock_all()`` on every release, a round trip per request. The store leaves
+    no session state behind (no SET, LISTEN, cursors or session-level locks), and asyncpg
+    still rolls back a transaction left open before it calls this hook.
+    """
 
 
 def _rows(status: str) -> int:
@@ -143,9 +155,13 @@ class PostgresStore:
 
     backend = "postgres"
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10):
-        if not 1 <= max_size or not 0 <= min_size <= max_size:
-            raise ValueError(f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}")
+    def __init__(
+        self, dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10
+    ):
+        if max_size < 1 or not 0 <= min_size <= max_size:
+            raise ValueError(
+                f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
+            )
         self.dsn = dsn
         self.min_size = min_size
         self.max_size = max_size
@@ -174,6 +190,7 @@ class PostgresStore:
             min_size=self.min_size,
             max_size=self.max_size,
             timeout=self.connect_timeout,
+            reset=_keep_session,
             server_settings={
                 "application_name": "convostore",
                 "default_transaction_isolation": "read committed",
@@ -225,7 +242,13 @@ class PostgresStore:
     async def create_conversation(
         self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
     ) -> None:
-        args = (conversation.id, owner.project, owner.user, conversation.created_at, conversation.metadata)
+        args = (
+            conversation.id,
+            owner.project,
+            owner.user,
+            conversation.created_at,
+            conversation.metadata,
+        )
         await self._insert(_CREATE, *args, *_columns(items))
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
@@ -311,7 +334,9 @@ class PostgresStore:
         return ItemPage(items, len(rows) > limit)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
-        row = await self.pool.fetchrow(_GET_ITEM, conversation_id, owner.project, owner.user, item_id)
+        row = await self.pool.fetchrow(
+            _GET_ITEM, conversation_id, owner.project, owner.user, item_id
+        )
         if row is None:
             raise ConversationMissing(conversation_id)
         if row[0] is None:
@@ -324,10 +349,14 @@ class PostgresStore:
         # Lock the conversation first, like every write (see the module docstring); a
         # missing item rolls the touch of updated_at back.
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(_TOUCH, conversation_id, owner.project, owner.user, int(time.time()))
+            row = await conn.fetchrow(
+                _TOUCH, conversation_id, owner.project, owner.user, int(time.time())
+            )
             if row is None:
                 raise ConversationMissing(conversation_id)
-            status = await conn.execute("DELETE FROM items WHERE conv = $1 AND id = $2", row[0], item_id)
+            status = await conn.execute(
+                "DELETE FROM items WHERE conv = $1 AND id = $2", row[0], item_id
+            )
             if _rows(status) == 0:
                 raise ItemMissing(item_id)
         return ConversationRow(conversation_id, row[1], row[2])
