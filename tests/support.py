@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,10 +133,12 @@ def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None
     """``convostore serve`` in a subprocess; yields its base URL (``http://127.0.0.1:P/v1``)."""
     port = free_port()
     command = [sys.executable, "-m", "convostore", "serve", "--db", str(db), "--port", str(port), *args]
+    # Output goes to a file, not a pipe nobody reads: a chatty server could fill a pipe and block.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     process = subprocess.Popen(
         command,
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -143,7 +146,8 @@ def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
+                log.seek(0)
+                output = log.read().decode(errors="replace")
                 raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
             try:
                 httpx.get(base + "/v1/conversations/conv_probe", timeout=1)
@@ -160,5 +164,4 @@ def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        log.close()

@@ -17,12 +17,13 @@ from convostore.api.request import ClientDisconnected, Request
 from convostore.api.routing import Router
 from convostore.service import Services, build_services
 from convostore.settings import Settings
-from convostore.store.base import Store
+from convostore.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("convostore")
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+DATABASE_UNAVAILABLE = "The database is unavailable right now; nothing was changed. Please retry."
 
 
 def build_router() -> Router:
@@ -84,6 +85,11 @@ class ConvoStore:
                 headers = [*JSON_HEADERS, (b"allow", ", ".join(exc.allow).encode())]
         except ClientDisconnected:
             return
+        except StoreUnavailable as exc:
+            log.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
+            unavailable = errors.ServiceUnavailable(DATABASE_UNAVAILABLE)
+            status, body = unavailable.status, render.error(unavailable)
+            headers = [*JSON_HEADERS, (b"retry-after", b"1")]
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             failure = errors.InternalError(SERVER_ERROR)

@@ -15,9 +15,11 @@ conversation's length.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,43 @@ class ItemConflict(StoreError):
     """An item id is already in the conversation."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot serve right now (down, full, read-only, locked too long).
+
+    Answered as 503; nothing of the failed call is stored.
+    """
+
+
+StoreClass = TypeVar("StoreClass", bound=type)
+
+
+def unavailable_on(*kinds: type[BaseException]) -> Callable[[StoreClass], StoreClass]:
+    """Class decorator: the driver's ``kinds`` of error, raised by any public coroutine
+    method, become :class:`StoreUnavailable` (with the driver's message)."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except kinds as exc:
+                raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+        return guarded
+
+    def decorate(cls: StoreClass) -> StoreClass:
+        for name, member in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(member):
+                setattr(cls, name, wrap(member))
+        return cls
+
+    return decorate
+
+
 class Store(Protocol):
     """What the service needs from storage. Every method is one transaction."""
+
+    backend: str
 
     async def open(self) -> None: ...
 

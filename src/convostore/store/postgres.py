@@ -49,6 +49,7 @@ from convostore.store.base import (
     ItemPage,
     Owner,
     StoredItem,
+    unavailable_on,
 )
 
 # Key of the advisory lock every migrating process takes ("convosto" in ASCII).
@@ -150,6 +151,15 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     )
 
 
+@unavailable_on(
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.ReadOnlySQLTransactionError,
+)
 class PostgresStore:
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 

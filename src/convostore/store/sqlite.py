@@ -33,6 +33,7 @@ from convostore.store.base import (
     ItemPage,
     Owner,
     StoredItem,
+    unavailable_on,
 )
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
@@ -40,6 +41,7 @@ SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
+@unavailable_on(sqlite3.OperationalError)
 class SQLiteStore:
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
