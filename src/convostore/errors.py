@@ -20,6 +20,8 @@ class ApiError(Exception):
 
     status: int = 400
     type: str = INVALID_REQUEST
+    #: Extra response headers (``Allow``, ``Retry-After``), as ASGI byte pairs.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -52,6 +54,7 @@ class MethodNotAllowed(ApiError):
     def __init__(self, message: str, *, allow: Sequence[str] = ()):
         super().__init__(message)
         self.allow = tuple(allow)
+        self.headers = ((b"allow", ", ".join(self.allow).encode()),)
 
 
 class PayloadTooLarge(ApiError):
@@ -64,12 +67,18 @@ class UnsupportedMediaType(ApiError):
 
 class RateLimited(ApiError):
     status = 429
-    type = "rate_limit_exceeded"
+    type = "requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = "rate_limit_exceeded"):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+        self.headers = ((b"retry-after", str(retry_after).encode()),)
 
 
 class ServiceUnavailable(ApiError):
     status = 503
     type = "server_error"
+    headers = ((b"retry-after", b"1"),)
 
 
 class InternalError(ApiError):

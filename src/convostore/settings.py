@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ENV_PREFIX = "CONVOSTORE_"
+DEFAULT_PROJECT = "default"
+MIN_SECRET_LENGTH = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class Setting:
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    secret: bool = False  # never shown in reprs, logs or docs
 
     @property
     def env(self) -> str:
@@ -58,6 +61,35 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", str, "info", "Log level.", ("debug", "info", "warning", "error")),
     Setting("migrate", bool, True, "Apply pending database migrations at start."),
     Setting(
+        "api_keys",
+        str,
+        "",
+        "API keys given by environment (for containers), as comma-separated "
+        "`project:secret` pairs; they work beside the keys of `convostore keys create`.",
+        secret=True,
+    ),
+    Setting(
+        "key_cache_seconds",
+        float,
+        1.0,
+        "How long a server process trusts its cached lookup of a key: the bound on how long "
+        "a revoked key keeps working, on every process.",
+    ),
+    Setting(
+        "rate_limit",
+        float,
+        0.0,
+        "Requests per second allowed per API key and server process (bursts up to the same "
+        "number); 0 turns it off. Over it: 429 with Retry-After.",
+    ),
+    Setting(
+        "allow_unauthenticated",
+        bool,
+        False,
+        "Serve without API keys on a non-loopback address. Without it, such a server refuses "
+        "to start.",
+    ),
+    Setting(
         "pool_size",
         int,
         10,
@@ -75,6 +107,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+_SECRET_NAMES = frozenset(s.name for s in SETTINGS if s.secret)
 
 
 def markdown_table() -> str:
@@ -92,6 +125,31 @@ def markdown_table() -> str:
 
 class SettingsError(ValueError):
     """A setting has a value convostore refuses to run with."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnvKey:
+    project: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"EnvKey(project={self.project!r}, secret='***')"
+
+
+def parse_env_keys(text: str) -> list[EnvKey]:
+    """``project:secret,project:secret`` (a bare ``secret`` belongs to the default project)."""
+    keys: list[EnvKey] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        project, _, secret = entry.rpartition(":")
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"API keys given by environment must be at least {MIN_SECRET_LENGTH} random "
+                "characters (`convostore keys create` prints good ones)"
+            )
+        keys.append(EnvKey(project or DEFAULT_PROJECT, secret))
+    return keys
 
 
 def _convert(setting: Setting, raw: Any) -> Any:
@@ -139,6 +197,10 @@ class Settings:
     sqlite_synchronous: str = "normal"
     log_level: str = "info"
     migrate: bool = True
+    api_keys: str = ""
+    key_cache_seconds: float = 1.0
+    rate_limit: float = 0.0
+    allow_unauthenticated: bool = False
     pool_size: int = 10
     pool_min_size: int = 1
 
@@ -153,6 +215,9 @@ class Settings:
             )
         if self.max_body_bytes < 1024:
             raise SettingsError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        if self.key_cache_seconds < 0 or self.rate_limit < 0:
+            raise SettingsError("key_cache_seconds and rate_limit cannot be negative")
+        parse_env_keys(self.api_keys)
         if self.pool_size < 1:
             raise SettingsError(f"pool_size must be at least 1, got {self.pool_size}")
         if not 0 <= self.pool_min_size <= self.pool_size:
@@ -167,11 +232,19 @@ class Settings:
                 )
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={redact_url(self.db) if f.name == 'db' else getattr(self, f.name)!r}"
-            for f in fields(self)
-        )
-        return f"Settings({shown})"
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_NAMES:
+                value = "***" if value else ""
+            elif f.name == "db":
+                value = redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def env_keys(self) -> list[EnvKey]:
+        return parse_env_keys(self.api_keys)
 
     @property
     def backend(self) -> str:

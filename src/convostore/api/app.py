@@ -13,10 +13,12 @@ from typing import Any
 
 from convostore import errors
 from convostore.api import conversations, items, render
+from convostore.api.auth import secret_of
 from convostore.api.request import ClientDisconnected, Request
 from convostore.api.routing import Router
 from convostore.service import Services, build_services
-from convostore.settings import Settings
+from convostore.service.keys import DEFAULT_PROJECT, Authenticator
+from convostore.settings import Settings, SettingsError
 from convostore.store.base import Store, StoreUnavailable
 
 log = logging.getLogger("convostore")
@@ -46,15 +48,50 @@ class ConvoStore:
         self.settings = settings
         self.store = store
         self.services: Services = build_services(store)
+        self.auth = Authenticator(
+            store,
+            env_keys=settings.env_keys,
+            cache_seconds=settings.key_cache_seconds,
+            rate_limit=settings.rate_limit,
+        )
         self.router = build_router()
         self.max_body = settings.max_body_bytes
 
     async def startup(self) -> None:
         await self.store.open()
-        if self.settings.migrate:
-            applied = await self.store.migrate()
-            if applied:
-                log.info("applied migrations %s", applied)
+        try:
+            if self.settings.migrate:
+                applied = await self.store.migrate()
+                if applied:
+                    log.info("applied migrations %s", applied)
+            await self.check_auth()
+        except BaseException:
+            await self.store.close()
+            raise
+
+    async def check_auth(self) -> None:
+        """Refuse to serve without keys anywhere but on loopback, unless told to."""
+        if not await self.auth.is_open():
+            log.info("API keys required (Authorization: Bearer … or api-key: …)")
+            return
+        if self.settings.loopback:
+            log.warning(
+                "no API keys configured: serving WITHOUT authentication on %s (loopback only); "
+                "create one with `convostore keys create`",
+                self.settings.host,
+            )
+        elif self.settings.allow_unauthenticated:
+            log.warning(
+                "no API keys configured: serving WITHOUT authentication on %s "
+                "(--allow-unauthenticated); anyone who can reach it can read every conversation",
+                self.settings.host,
+            )
+        else:
+            raise SettingsError(
+                f"refusing to serve on {self.settings.host} without API keys: create one with "
+                "`convostore keys create`, set CONVOSTORE_API_KEYS, bind to 127.0.0.1, or pass "
+                "--allow-unauthenticated"
+            )
 
     async def shutdown(self) -> None:
         await self.store.close()
@@ -69,27 +106,30 @@ class ConvoStore:
     async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = JSON_HEADERS
         try:
+            project = DEFAULT_PROJECT
+            if not await self.auth.is_open():
+                principal = await self.auth.authenticate(secret_of(scope))
+                if principal is not None:
+                    project = principal.project
             raw_path: bytes | None = scope.get("raw_path")
             if raw_path:  # some servers and test transports leave the query on it
                 raw_path = raw_path.partition(b"?")[0]
             handler, params = self.router.match(
                 scope["method"], scope["path"], raw_path.decode("latin-1") if raw_path else None
             )
-            status, body = (
-                200,
-                await handler(self.services, Request(scope, receive, params, self.max_body)),
-            )
+            request = Request(scope, receive, params, self.max_body, project)
+            status, body = 200, await handler(self.services, request)
         except errors.ApiError as exc:
             status, body = exc.status, render.error(exc)
-            if isinstance(exc, errors.MethodNotAllowed):
-                headers = [*JSON_HEADERS, (b"allow", ", ".join(exc.allow).encode())]
+            if exc.headers:
+                headers = [*JSON_HEADERS, *exc.headers]
         except ClientDisconnected:
             return
         except StoreUnavailable as exc:
             log.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
             unavailable = errors.ServiceUnavailable(DATABASE_UNAVAILABLE)
             status, body = unavailable.status, render.error(unavailable)
-            headers = [*JSON_HEADERS, (b"retry-after", b"1")]
+            headers = [*JSON_HEADERS, *unavailable.headers]
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             failure = errors.InternalError(SERVER_ERROR)

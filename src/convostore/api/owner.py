@@ -6,9 +6,8 @@ from convostore.api.request import Request
 from convostore.store.base import Owner
 
 ISOLATION_HEADER = b"x-ms-user-isolation-key"
-OPEN = Owner()
 
 
 def owner_of(request: Request) -> Owner:
-    user = request.header(ISOLATION_HEADER)
-    return Owner("", user) if user else OPEN
+    """The project of the request's API key, and its end-user isolation key."""
+    return Owner(request.project, request.header(ISOLATION_HEADER) or "")

@@ -20,13 +20,16 @@ INVALID_JSON = (
 
 
 class Request:
-    __slots__ = ("_query", "max_body", "params", "receive", "scope")
+    __slots__ = ("_query", "max_body", "params", "project", "receive", "scope")
 
-    def __init__(self, scope: Scope, receive: Any, params: tuple[str, ...], max_body: int):
+    def __init__(
+        self, scope: Scope, receive: Any, params: tuple[str, ...], max_body: int, project: str
+    ):
         self.scope = scope
         self.receive = receive
         self.params = params
         self.max_body = max_body
+        self.project = project  # of the API key, or the default project on an open server
         self._query: list[tuple[str, str]] | None = None
 
     @property

@@ -51,6 +51,20 @@ class ItemPage:
     has_more: bool
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """An API key as stored: never the secret, only its hash."""
+
+    id: str
+    hash: bytes
+    prefix: str  # what may be shown of the secret, e.g. "sk-cs-AbCd…wxyz"
+    project: str
+    name: str
+    created_at: int
+    last_used_at: int | None = None
+    revoked_at: int | None = None
+
+
 class StoreError(Exception):
     """Base of the facts a store reports."""
 
@@ -167,4 +181,27 @@ class Store(Protocol):
 
     async def find_items(self, owner: Owner, item_ids: Sequence[str]) -> dict[str, StoredItem]:
         """Items with these ids in any conversation of the owner (D7, D21)."""
+        ...
+
+    # -- API keys ---------------------------------------------------------------------------
+
+    async def create_key(self, key: KeyRow) -> None: ...
+
+    async def list_keys(self, project: str | None) -> list[KeyRow]:
+        """Every key (of one project, or all), oldest first."""
+        ...
+
+    async def revoke_key(self, key_id: str, when: int) -> bool:
+        """Mark a key revoked; False when no unrevoked key has that id."""
+        ...
+
+    async def find_key(self, key_hash: bytes) -> KeyRow | None: ...
+
+    async def touch_key(self, key_id: str, when: int) -> None:
+        """Record the last use of a key."""
+        ...
+
+    async def has_keys(self) -> bool:
+        """Whether any key was ever created (revoked ones count: revoking the last key
+        must not open the server)."""
         ...

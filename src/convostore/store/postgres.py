@@ -47,6 +47,7 @@ from convostore.store.base import (
     ItemConflict,
     ItemMissing,
     ItemPage,
+    KeyRow,
     Owner,
     StoredItem,
     unavailable_on,
@@ -376,3 +377,52 @@ class PostgresStore:
             return {}
         rows = await self.pool.fetch(_FIND_ITEMS, list(item_ids), owner.project, owner.user)
         return {row[0]: StoredItem(row[0], row[1], row[2], row[3]) for row in rows}
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    async def create_key(self, key: KeyRow) -> None:
+        await self.pool.execute(
+            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            key.id,
+            key.hash,
+            key.prefix,
+            key.project,
+            key.name,
+            key.created_at,
+            key.last_used_at,
+            key.revoked_at,
+        )
+
+    async def list_keys(self, project: str | None) -> list[KeyRow]:
+        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
+        if project is None:
+            rows = await self.pool.fetch(sql + " ORDER BY created_at, id")
+        else:
+            rows = await self.pool.fetch(
+                sql + " WHERE project = $1 ORDER BY created_at, id", project
+            )
+        return [KeyRow(*row) for row in rows]
+
+    async def revoke_key(self, key_id: str, when: int) -> bool:
+        status = await self.pool.execute(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            when,
+            key_id,
+        )
+        return _rows(status) > 0
+
+    async def find_key(self, key_hash: bytes) -> KeyRow | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = $1", key_hash
+        )
+        return KeyRow(*row) if row else None
+
+    async def touch_key(self, key_id: str, when: int) -> None:
+        await self.pool.execute("UPDATE api_keys SET last_used_at = $1 WHERE id = $2", when, key_id)
+
+    async def has_keys(self) -> bool:
+        row = await self.pool.fetchrow("SELECT 1 FROM api_keys LIMIT 1")
+        return row is not None
+
+
+_KEY_COLUMNS = "id, hash, prefix, project, name, created_at, last_used_at, revoked_at"

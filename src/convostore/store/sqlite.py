@@ -31,6 +31,7 @@ from convostore.store.base import (
     ItemConflict,
     ItemMissing,
     ItemPage,
+    KeyRow,
     Owner,
     StoredItem,
     unavailable_on,
@@ -294,3 +295,56 @@ class SQLiteStore:
             (*item_ids, owner.project, owner.user),
         ).fetchall()
         return {row[0]: StoredItem(*row) for row in rows}
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    async def create_key(self, key: KeyRow) -> None:
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.hash,
+                    key.prefix,
+                    key.project,
+                    key.name,
+                    key.created_at,
+                    key.last_used_at,
+                    key.revoked_at,
+                ),
+            )
+
+    async def list_keys(self, project: str | None) -> list[KeyRow]:
+        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
+        if project is None:
+            rows = self.db.execute(sql + " ORDER BY created_at, id").fetchall()
+        else:
+            rows = self.db.execute(
+                sql + " WHERE project = ? ORDER BY created_at, id", (project,)
+            ).fetchall()
+        return [KeyRow(*row) for row in rows]
+
+    async def revoke_key(self, key_id: str, when: int) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (when, key_id),
+            )
+        return cursor.rowcount > 0
+
+    async def find_key(self, key_hash: bytes) -> KeyRow | None:
+        row = self.db.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,)
+        ).fetchone()
+        return KeyRow(*row) if row else None
+
+    async def touch_key(self, key_id: str, when: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (when, key_id))
+
+    async def has_keys(self) -> bool:
+        row = self.db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
+        return row is not None
+
+
+_KEY_COLUMNS = "id, hash, prefix, project, name, created_at, last_used_at, revoked_at"
