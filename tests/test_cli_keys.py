@@ -52,7 +52,7 @@ def test_keys_help_has_examples() -> None:
 def test_revocation_reaches_every_worker(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Two worker processes; a key revoked by the CLI is refused by both within the bound."""
     db = request.getfixturevalue("pg_url") if backend == "postgres" else str(tmp_path / "w.db")
-    code, out, _ = cli("keys", "create", "--db", db, "--project", "acme")
+    _, out, _ = cli("keys", "create", "--db", db, "--project", "acme")
     secret = out.strip()
     bound = 0.5
     with running_server(db, "--workers", "2", "--key-cache-seconds", str(bound)) as base:
