@@ -63,10 +63,14 @@ def sample(setting: Setting) -> tuple[Any, str]:
     if setting.choices:
         value = next(c for c in setting.choices if c != setting.default)
         return value, value
-    if setting.type is int:
+    if setting.type in (int, float):
         value = setting.default + 1
         return value, str(value)
-    value = {"db": "/srv/other.db", "host": "0.0.0.0"}.get(setting.name, f"{setting.default}-x")
+    value = {
+        "db": "/srv/other.db",
+        "host": "0.0.0.0",
+        "api_keys": "acme:" + "k" * 32,
+    }.get(setting.name, f"{setting.default}-x")
     return value, value
 
 
@@ -77,8 +81,10 @@ def other_sample(setting: Setting) -> Any:
     if setting.choices:
         rest = [c for c in setting.choices if c != setting.default]
         return rest[-1] if len(rest) > 1 else setting.default
-    if setting.type is int:
+    if setting.type in (int, float):
         return setting.default + 2
+    if setting.name == "api_keys":
+        return "beta:" + "q" * 32
     return f"{sample(setting)[0]}-cli"
 
 
