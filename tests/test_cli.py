@@ -70,6 +70,9 @@ def sample(setting: Setting) -> tuple[Any, str]:
         "db": "/srv/other.db",
         "host": "0.0.0.0",
         "api_keys": "acme:" + "k" * 32,
+        "retention_projects": "acme=30",
+        "upstream": "http://127.0.0.1:8001/v1",
+        "model_map": "gpt-4o=qwen2.5-7b",
     }.get(setting.name, f"{setting.default}-x")
     return value, value
 
@@ -85,6 +88,8 @@ def other_sample(setting: Setting) -> Any:
         return setting.default + 2
     if setting.name == "api_keys":
         return "beta:" + "q" * 32
+    if setting.name == "retention_projects":
+        return "beta=7"
     return f"{sample(setting)[0]}-cli"
 
 

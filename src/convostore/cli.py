@@ -7,8 +7,10 @@ flags, the ``CONVOSTORE_*`` variables and the documentation always agree.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -74,6 +76,9 @@ def main() -> None:
       convostore serve --db /var/lib/convostore.db --host 0.0.0.0 --port 8080
       convostore migrate --db convostore.db
       convostore keys create --project acme --name backend
+      convostore export --db convostore.db > dump.jsonl
+      convostore import dump.jsonl --db postgresql://db/convos
+      convostore purge --retention-days 90 --dry-run
     """
 
 
@@ -82,6 +87,8 @@ def main() -> None:
 def serve(**options: Any) -> None:
     """Run the HTTP server (SQLite by default)."""
     import uvicorn
+
+    from convostore.api.protocol import GuardedHttpToolsProtocol
 
     settings = _settings(options)
     _configure_logging(settings.log_level)
@@ -97,12 +104,18 @@ def serve(**options: Any) -> None:
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
-        "http": "httptools",
         "loop": "uvloop",
         "lifespan": "on",
         "access_log": False,
         "log_level": settings.log_level,
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        # httptools with a header deadline, a header size cap and a connection cap
+        # (convostore.api.protocol; the body's deadline is in api/request.py).
+        "http": functools.partial(
+            GuardedHttpToolsProtocol,
+            header_timeout=settings.request_timeout_seconds,
+            max_connections=settings.max_connections,
+        ),
     }
     if settings.workers == 1:
         from convostore.api.app import create_app
@@ -239,3 +252,146 @@ def _when(stamp: int | None) -> str:
     if stamp is None:
         return "-"
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# -- export, import, purge (issue 7) -------------------------------------------------------
+
+
+def _progress(label: str, length: int) -> Any:
+    """A progress bar on stderr when it is a terminal, else nothing at all (``None``)."""
+    if not sys.stderr.isatty():
+        return None
+    return click.progressbar(length=length, label=label, file=sys.stderr)
+
+
+@main.command("export")
+@click.option("--project", default=None, help="Only the conversations of this project.")
+@click.option(
+    "--conversation",
+    "conversations",
+    multiple=True,
+    metavar="ID",
+    help="Only this conversation (repeat for several).",
+)
+@_setting_options(("db",))
+def export_(project: str | None, conversations: tuple[str, ...], **options: Any) -> None:
+    """Write conversations and their items to stdout, one JSON line each.
+
+    Streams: memory stays flat however big the store. The format is in docs/export.md;
+    `convostore import` reads it back, on either database.
+
+    \b
+    Examples:
+      convostore export > dump.jsonl
+      convostore export --project acme --db postgresql://db/convos > acme.jsonl
+      convostore export --conversation conv_0123… --conversation conv_4567…
+    """
+    from convostore.service.transfer import export_lines
+
+    settings = _settings(options)
+    ids = list(conversations) or None
+    out = sys.stdout.buffer
+
+    async def run(store: Store) -> int:
+        total = await store.count_conversations(project=project, ids=ids)
+        bar = _progress("exporting", total)
+        count = 0
+
+        def done() -> None:
+            nonlocal count
+            count += 1
+            if bar is not None:
+                bar.update(1)
+
+        try:
+            async for chunk in export_lines(store, project=project, ids=ids, on_conversation=done):
+                out.write(chunk)
+            out.flush()
+        finally:
+            if bar is not None:
+                bar.render_finish()
+        return count
+
+    count = with_store(settings, run)
+    click.echo(f"exported {count} conversations", err=True)
+
+
+@main.command("import")
+@click.argument("dump", type=click.File("rb"), metavar="DUMP.jsonl")
+@_setting_options(("db",))
+def import_(dump: Any, **options: Any) -> None:
+    """Read a dump of `convostore export` ('-' for stdin) into the database.
+
+    Keeps ids, times, metadata, owners, item order and bodies; a conversation whose id
+    is already there is skipped (and named). The database is migrated first.
+
+    \b
+    Examples:
+      convostore import dump.jsonl --db postgresql://db/convos
+      convostore export --db old.db | convostore import - --db postgresql://db/convos
+    """
+    from convostore.service.transfer import import_lines
+
+    settings = _settings(options)
+    try:
+        size = os.fstat(dump.fileno()).st_size if dump.seekable() else 0
+    except (OSError, ValueError):
+        size = 0
+
+    async def run(store: Store) -> Any:
+        bar = _progress("importing", size) if size else None
+        try:
+            return await import_lines(store, dump, on_bytes=None if bar is None else bar.update)
+        finally:
+            if bar is not None:
+                bar.render_finish()
+
+    report = with_store(settings, run)
+    click.echo(
+        f"imported {report.imported} conversations ({report.items} items); "
+        f"skipped {report.skipped} already there",
+        err=True,
+    )
+    for conversation_id in report.skipped_ids[:20]:
+        click.echo(f"  skipped {conversation_id}", err=True)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@_setting_options(("db", "retention_days", "retention_projects", "purge_batch_size"))
+def purge(dry_run: bool, **options: Any) -> None:
+    """Delete the conversations older than the retention settings, once.
+
+    Last activity is the latest of creation, append, metadata update and item delete.
+    Deletes in small transactions with pauses between them, so a serving process is
+    never blocked for long. A server with a retention set does this by itself every
+    --purge-interval seconds.
+
+    \b
+    Examples:
+      convostore purge --retention-days 90 --dry-run
+      convostore purge --retention-days 90 --retention-projects acme=30,beta=0
+      CONVOSTORE_RETENTION_DAYS=90 convostore purge --db postgresql://db/convos
+    """
+    from convostore.service import retention
+
+    settings = _settings(options)
+    rules = retention.rules(settings.retention_days, settings.retention_by_project)
+    if not rules:
+        raise click.UsageError(
+            "no retention is set: give --retention-days N or --retention-projects project=N"
+        )
+
+    async def run(store: Store) -> retention.PurgeReport:
+        purger = retention.Purger(store, rules, batch_size=settings.purge_batch_size)
+        return await purger.run(dry_run=dry_run)
+
+    report = with_store(settings, run)
+    verb = "would delete" if dry_run else "deleted"
+    for project, gone in sorted(report.by_project.items()):
+        oldest = _when(gone.oldest_activity)
+        click.echo(
+            f"{project or '(no project)'}: {verb} {gone.conversations} conversations "
+            f"({gone.items} items), least recently active {oldest}"
+        )
+    click.echo(f"total: {verb} {report.conversations} conversations ({report.items} items)")

@@ -57,12 +57,25 @@ class MethodNotAllowed(ApiError):
         self.headers = ((b"allow", ", ".join(self.allow).encode()),)
 
 
+class RequestTimeout(ApiError):
+    """The request body did not arrive in time (the connection is closed after the answer)."""
+
+    status = 408
+    headers = ((b"connection", b"close"),)
+
+
 class PayloadTooLarge(ApiError):
     status = 413
+    # The rest of the body is not read: close the connection rather than drain it.
+    headers = ((b"connection", b"close"),)
 
 
 class UnsupportedMediaType(ApiError):
     status = 415
+
+
+class HeadersTooLarge(ApiError):
+    status = 431
 
 
 class RateLimited(ApiError):
@@ -260,4 +273,47 @@ def after_not_found(item_id: str) -> NotFound:
 def item_already_in_conversation() -> InvalidRequest:
     return InvalidRequest(
         "Item already in conversation", param="items", code="item_already_in_conversation"
+    )
+
+
+# --- the extensions (issue 7) ------------------------------------------------------------
+
+
+def conversation_after_not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"No conversation found with id '{conversation_id}'", param="after")
+
+
+def search_after_not_found(cursor: str) -> NotFound:
+    return NotFound(f"No search result found with id '{cursor}'", param="after")
+
+
+# --- the Responses API (issue 10) -----------------------------------------------------------
+
+
+class BadGateway(ApiError):
+    """The model server behind ``/v1/responses`` failed or could not be reached."""
+
+    status = 502
+    type = "server_error"
+
+
+class GatewayTimeout(ApiError):
+    """The model server behind ``/v1/responses`` did not answer in time."""
+
+    status = 504
+    type = "server_error"
+
+
+def conversation_locked() -> InvalidRequest:
+    """A response is already in flight on the conversation (OpenAI's wording)."""
+    return InvalidRequest(
+        "Another process is currently operating on this conversation. "
+        "Please retry in a few seconds.",
+        code="conversation_locked",
+    )
+
+
+def unsupported_parameter(path: str, why: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Unsupported parameter: '{path}' {why}", param=path, code="unsupported_parameter"
     )

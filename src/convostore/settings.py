@@ -104,6 +104,111 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL: connections each server process opens at start and keeps open "
         "(0..pool_size). Ignored for SQLite.",
     ),
+    Setting(
+        "retention_days",
+        int,
+        0,
+        "Delete conversations whose last activity (creation, append, metadata update, item "
+        "delete) is older than this many days; 0 keeps them forever. The server purges in "
+        "the background; `convostore purge` runs one pass.",
+    ),
+    Setting(
+        "retention_projects",
+        str,
+        "",
+        "Per-project retention in days, overriding --retention-days, as comma-separated "
+        "`project=days` pairs, e.g. `acme=30,beta=7`; `project=0` keeps that project's "
+        "conversations forever.",
+    ),
+    Setting(
+        "purge_interval",
+        float,
+        3600.0,
+        "Seconds between two background purges of a server process (when a retention is set).",
+    ),
+    Setting(
+        "purge_batch_size",
+        int,
+        200,
+        "Most conversations deleted in one transaction by a purge (a batch also stops at "
+        "10,000 items); purges pause between batches so requests never wait long.",
+    ),
+    Setting(
+        "access_log",
+        bool,
+        True,
+        "Write one JSON line per request to stderr (request id, method, route, status, "
+        "duration; never bodies, query strings or credentials).",
+    ),
+    Setting(
+        "metrics",
+        bool,
+        True,
+        "Serve Prometheus metrics at GET /metrics (without authentication: keep the port "
+        "private or turn this off).",
+    ),
+    Setting(
+        "request_timeout_seconds",
+        float,
+        30.0,
+        "A request's line and headers, and then its body, must each arrive within this many "
+        "seconds: a slower body gets 408, slower headers a closed connection, so slow clients "
+        "cannot hold the server.",
+    ),
+    Setting(
+        "shutdown_grace_seconds",
+        float,
+        30.0,
+        "On SIGTERM or SIGINT the server stops accepting connections and lets requests in "
+        "flight finish for up to this many seconds, then cancels the rest and closes the "
+        "database.",
+    ),
+    Setting(
+        "max_connections",
+        int,
+        2048,
+        "Most open client connections per server process; a request arriving on a connection "
+        "beyond it gets 503 with Retry-After and the connection is closed. 0: no limit.",
+    ),
+    # -- POST /v1/responses in front of a model server (issue 10, docs/responses.md) --
+    Setting(
+        "upstream",
+        str,
+        "",
+        "Base URL of an OpenAI-compatible model server (vLLM, SGLang, Ollama, llama.cpp, LM "
+        "Studio…), e.g. http://127.0.0.1:8001/v1: POST /v1/responses calls its "
+        "/chat/completions. Empty: /v1/responses answers 400 upstream_not_configured.",
+    ),
+    Setting(
+        "upstream_key",
+        str,
+        "",
+        "API key sent to the model server as `Authorization: Bearer …` (never shown).",
+        secret=True,
+    ),
+    Setting(
+        "model_map",
+        str,
+        "",
+        "Model names to rename before calling the model server, as comma-separated "
+        "`name=upstream-name` pairs, e.g. `gpt-4o=qwen2.5-7b`; other names pass unchanged.",
+    ),
+    Setting(
+        "upstream_timeout_seconds",
+        float,
+        600.0,
+        "Longest single wait on the model server (connecting, or the next bytes of its "
+        "answer); past it the response fails with 504 (or response.failed when streaming) "
+        "and nothing is stored.",
+    ),
+    Setting(
+        "response_lease_seconds",
+        float,
+        30.0,
+        "A response holds its conversation (one in flight at a time) with a lease renewed "
+        "every third of this while it runs; a crashed server's lease frees the conversation "
+        "after at most this long.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -203,8 +308,34 @@ class Settings:
     allow_unauthenticated: bool = False
     pool_size: int = 10
     pool_min_size: int = 1
+    retention_days: int = 0
+    retention_projects: str = ""
+    purge_interval: float = 3600.0
+    purge_batch_size: int = 200
+    access_log: bool = True
+    metrics: bool = True
+    request_timeout_seconds: float = 30.0
+    shutdown_grace_seconds: float = 30.0
+    max_connections: int = 2048
+    upstream: str = ""
+    upstream_key: str = ""
+    model_map: str = ""
+    upstream_timeout_seconds: float = 600.0
+    response_lease_seconds: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.request_timeout_seconds <= 0 or self.shutdown_grace_seconds < 0:
+            raise SettingsError(
+                "request_timeout_seconds must be above 0 and shutdown_grace_seconds not negative"
+            )
+        if self.max_connections < 0:
+            raise SettingsError(f"max_connections cannot be negative, got {self.max_connections}")
+        self._check_upstream()
+        if self.retention_days < 0:
+            raise SettingsError(f"retention_days cannot be negative, got {self.retention_days}")
+        parse_retention(self.retention_projects)
+        if self.purge_interval <= 0 or self.purge_batch_size < 1:
+            raise SettingsError("purge_interval must be above 0 and purge_batch_size at least 1")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.workers < 1:
@@ -237,10 +368,30 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in _SECRET_NAMES:
                 value = "***" if value else ""
-            elif f.name == "db":
+            elif f.name in ("db", "upstream"):
                 value = redact_url(value)
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+    def _check_upstream(self) -> None:
+        from convostore.upstream.config import ModelMapError, parse_model_map
+
+        if self.upstream and urlsplit(self.upstream).scheme not in ("http", "https"):
+            raise SettingsError(
+                f"upstream must be an http:// or https:// URL, got {self.upstream!r}"
+            )
+        if self.upstream_timeout_seconds <= 0 or self.response_lease_seconds < 1:
+            raise SettingsError(
+                "upstream_timeout_seconds must be above 0 and response_lease_seconds at least 1"
+            )
+        try:
+            parse_model_map(self.model_map)
+        except ModelMapError as exc:
+            raise SettingsError(str(exc)) from None
+
+    @property
+    def retention_by_project(self) -> dict[str, int]:
+        return parse_retention(self.retention_projects)
 
     @property
     def env_keys(self) -> list[EnvKey]:
@@ -287,3 +438,16 @@ class Settings:
                 ("true" if value else "false") if isinstance(value, bool) else str(value)
             )
         return out
+
+
+def parse_retention(text: str) -> dict[str, int]:
+    """``acme=30,beta=7`` as ``{"acme": 30, "beta": 7}`` (days; 0 keeps forever)."""
+    rules: dict[str, int] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        project, sep, days = pair.rpartition("=")
+        if not sep or not project.strip() or not days.strip().isdigit():
+            raise SettingsError(
+                f"retention_projects: expected project=days pairs such as acme=30, got {pair!r}"
+            )
+        rules[project.strip()] = int(days)
+    return rules

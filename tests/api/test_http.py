@@ -17,7 +17,7 @@ def test_unknown_route_is_404_envelope(api: Api) -> None:
 def test_wrong_method_is_405_with_allow(api: Api) -> None:
     response = api.request("PUT", "/v1/conversations")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "GET, POST"  # GET lists (an extension, docs/list.md)
     response = api.request("PATCH", "/openai/v1/conversations/conv_x")
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET, POST"

@@ -8,24 +8,34 @@ in benchmarks/http_layer.py: routing here costs a few microseconds per request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convostore import errors
-from convostore.api import conversations, items, render
+from convostore.api import conversations, items, listing, openapi, render, responses
 from convostore.api.auth import secret_of
 from convostore.api.request import ClientDisconnected, Request
 from convostore.api.routing import Router
+from convostore.api.streaming import StreamingBody, send_streaming
 from convostore.service import Services, build_services
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.settings import Settings, SettingsError
 from convostore.store.base import Store, StoreUnavailable
+from convostore.upstream import UpstreamConfig, parse_model_map
+
+if TYPE_CHECKING:
+    from convostore.api.observability import Observed
 
 log = logging.getLogger("convostore")
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 DATABASE_UNAVAILABLE = "The database is unavailable right now; nothing was changed. Please retry."
+SHUTTING_DOWN = (
+    "The server is shutting down and could not finish this request in time; "
+    "it may not have been applied. Please retry."
+)
 
 
 def build_router() -> Router:
@@ -38,6 +48,15 @@ def build_router() -> Router:
     router.add("GET", "/conversations/{conversation_id}/items", items.list_)
     router.add("GET", "/conversations/{conversation_id}/items/{item_id}", items.retrieve)
     router.add("DELETE", "/conversations/{conversation_id}/items/{item_id}", items.delete)
+    # Extensions (issue 7): OpenAI has no such routes.
+    router.add("GET", "/conversations", listing.list_conversations, operationId="listConversations")
+    router.add(
+        "GET", "/conversations/search", listing.search, operationId="searchConversationItems"
+    )
+    # convostore's own OpenAPI document, generated from this table (issue 6); no key needed.
+    router.add_root("GET", "/openapi.json", openapi.serve, public=True, operationId="getOpenAPI")
+    # POST /v1/responses in front of a model server (issue 10, docs/responses.md).
+    router.add("POST", "/responses", responses.create, operationId="createResponse")
     return router
 
 
@@ -47,7 +66,7 @@ class ConvoStore:
     def __init__(self, settings: Settings, store: Store):
         self.settings = settings
         self.store = store
-        self.services: Services = build_services(store)
+        self.services: Services = build_services(store, upstream=upstream_config(settings))
         self.auth = Authenticator(
             store,
             env_keys=settings.env_keys,
@@ -94,6 +113,7 @@ class ConvoStore:
             )
 
     async def shutdown(self) -> None:
+        await self.services.responses.aclose()
         await self.store.close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -107,7 +127,7 @@ class ConvoStore:
         headers = JSON_HEADERS
         try:
             project = DEFAULT_PROJECT
-            if not await self.auth.is_open():
+            if not self.router.is_public(scope["path"]) and not await self.auth.is_open():
                 principal = await self.auth.authenticate(secret_of(scope))
                 if principal is not None:
                     project = principal.project
@@ -117,7 +137,14 @@ class ConvoStore:
             handler, params = self.router.match(
                 scope["method"], scope["path"], raw_path.decode("latin-1") if raw_path else None
             )
-            request = Request(scope, receive, params, self.max_body, project)
+            request = Request(
+                scope,
+                receive,
+                params,
+                self.max_body,
+                project,
+                self.settings.request_timeout_seconds,
+            )
             status, body = 200, await handler(self.services, request)
         except errors.ApiError as exc:
             status, body = exc.status, render.error(exc)
@@ -134,6 +161,16 @@ class ConvoStore:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             failure = errors.InternalError(SERVER_ERROR)
             status, body = failure.status, render.error(failure)
+        except asyncio.CancelledError:
+            # The shutdown grace period ran out and uvicorn cancels the request: answer with
+            # the envelope (uvicorn would send a plain-text 500) and close the connection.
+            log.warning("shutting down: cut %s %s", scope["method"], scope["path"])
+            stopping = errors.ServiceUnavailable(SHUTTING_DOWN)
+            status, body = stopping.status, render.error(stopping)
+            headers = [*JSON_HEADERS, *stopping.headers, (b"connection", b"close")]
+        if isinstance(body, StreamingBody):  # sent in pieces (api/streaming.py)
+            await send_streaming(body, receive, send)
+            return
         await send(
             {
                 "type": "http.response.start",
@@ -160,8 +197,22 @@ class ConvoStore:
                 return
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> ConvoStore:
+def upstream_config(settings: Settings) -> UpstreamConfig:
+    """The model server of ``POST /v1/responses``, from the settings (issue 10)."""
+    return UpstreamConfig(
+        url=settings.upstream,
+        key=settings.upstream_key,
+        model_map=parse_model_map(settings.model_map),
+        timeout_seconds=settings.upstream_timeout_seconds,
+        lease_seconds=settings.response_lease_seconds,
+    )
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Observed:
+    """The app to serve: ConvoStore wrapped in probes, metrics, request ids and access logs
+    (:mod:`convostore.api.observability`); attributes such as ``store`` are the app's."""
+    from convostore.api.observability import Observed
     from convostore.store.factory import store_for
 
     settings = settings or Settings()
-    return ConvoStore(settings, store or store_for(settings))
+    return Observed(ConvoStore(settings, store or store_for(settings)), settings)

@@ -8,7 +8,7 @@ import orjson
 
 from convostore.errors import ApiError
 from convostore.items.include import render as render_item
-from convostore.store.base import ConversationRow, StoredItem
+from convostore.store.base import ConversationRow, SearchHit, StoredItem
 
 
 def conversation(row: ConversationRow) -> bytes:
@@ -60,4 +60,65 @@ def error(exc: ApiError) -> bytes:
     """The OpenAI error envelope: the one place an error body is made (D17)."""
     return orjson.dumps(
         {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+    )
+
+
+# -- the extensions (issue 7) ---------------------------------------------------------------
+
+EMPTY_LIST = b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'
+
+
+def conversation_list(rows: Sequence[ConversationRow], has_more: bool) -> bytes:
+    """A page of conversations, in ConversationItemList's envelope (D2 when empty)."""
+    if not rows:
+        return EMPTY_LIST
+    return b"".join(
+        (
+            b'{"object":"list","data":[',
+            b",".join([conversation(row) for row in rows]),
+            b'],"first_id":',
+            orjson.dumps(rows[0].id),
+            b',"last_id":',
+            orjson.dumps(rows[-1].id),
+            b',"has_more":',
+            b"true" if has_more else b"false",
+            b"}",
+        )
+    )
+
+
+def search_results(hits: Sequence[SearchHit], include: int, has_more: bool) -> bytes:
+    """A page of search hits: each names its conversation and carries the item; its ``id``
+    (``conversation id/item id``) is the cursor for ``after``."""
+    if not hits:
+        return EMPTY_LIST
+    ids = [f"{hit.conversation_id}/{hit.item.id}" for hit in hits]
+    data = b",".join(
+        [
+            b"".join(
+                (
+                    b'{"object":"conversation.item.search_result","id":',
+                    orjson.dumps(cursor),
+                    b',"conversation_id":',
+                    orjson.dumps(hit.conversation_id),
+                    b',"item":',
+                    render_item(hit.item.body, hit.item.mask, include),
+                    b"}",
+                )
+            )
+            for cursor, hit in zip(ids, hits, strict=True)
+        ]
+    )
+    return b"".join(
+        (
+            b'{"object":"list","data":[',
+            data,
+            b'],"first_id":',
+            orjson.dumps(ids[0]),
+            b',"last_id":',
+            orjson.dumps(ids[-1]),
+            b',"has_more":',
+            b"true" if has_more else b"false",
+            b"}",
+        )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,12 +21,19 @@ INVALID_JSON = (
 
 
 class Request:
-    __slots__ = ("_query", "max_body", "params", "project", "receive", "scope")
+    __slots__ = ("_query", "max_body", "params", "project", "receive", "scope", "timeout")
 
     def __init__(
-        self, scope: Scope, receive: Any, params: tuple[str, ...], max_body: int, project: str
+        self,
+        scope: Scope,
+        receive: Any,
+        params: tuple[str, ...],
+        max_body: int,
+        project: str,
+        timeout: float | None = None,
     ):
         self.scope = scope
+        self.timeout = timeout  # seconds the whole body may take to arrive (None: no bound)
         self.receive = receive
         self.params = params
         self.max_body = max_body
@@ -64,6 +72,19 @@ class Request:
         declared = self.header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise _too_large(self.max_body)
+        if self.timeout is None:
+            return await self._read_body()
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._read_body()
+        except TimeoutError:
+            raise errors.RequestTimeout(
+                f"Request timeout: the request body did not arrive within {self.timeout:g} "
+                "seconds.",
+                code="request_timeout",
+            ) from None
+
+    async def _read_body(self) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:

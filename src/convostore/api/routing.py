@@ -8,9 +8,11 @@ from urllib.parse import unquote
 
 from convostore import errors
 from convostore.api.request import Request
+from convostore.api.streaming import StreamingBody
 from convostore.service import Services
 
-Handler = Callable[[Services, Request], Awaitable[bytes]]
+# A handler answers JSON bytes, or a body sent in pieces (api/streaming.py).
+Handler = Callable[[Services, Request], Awaitable[bytes | StreamingBody]]
 
 PREFIXES = ("/v1/", "/openai/v1/")
 
@@ -20,21 +22,46 @@ class Route:
     pattern: str
     segments: tuple[str | None, ...]  # None: a path parameter
     methods: dict[str, Handler] = field(default_factory=dict)
+    #: Optional documentation per method, for the OpenAPI document (api/openapi.py):
+    #: ``{"GET": {"operationId": …, "summary": …}}``; what is missing there is derived.
+    docs: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        #: Routes outside the ``/v1`` prefixes, by exact path (``/openapi.json``).
+        self.root: dict[str, Route] = {}
+        #: Root paths served without an API key.
+        self.public: set[str] = set()
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
+    def add_root(
+        self, method: str, path: str, handler: Handler, *, public: bool = False, **doc: str
+    ) -> None:
+        """A route at exactly ``path``, outside ``/v1`` and ``/openai/v1`` (no parameters)."""
+        route = self.root.setdefault(path, Route(path, ()))
+        route.methods[method] = handler
+        if doc:
+            route.docs[method] = doc
+        if public:
+            self.public.add(path)
+
+    def is_public(self, path: str) -> bool:
+        return path in self.public
+
+    def add(self, method: str, pattern: str, handler: Handler, **doc: str) -> None:
         segments = tuple(
             None if part.startswith("{") else part for part in pattern.strip("/").split("/")
         )
         for route in self.routes:
             if route.segments == segments:
                 route.methods[method] = handler
+                if doc:
+                    route.docs[method] = doc
                 return
-        self.routes.append(Route(pattern, segments, {method: handler}))
+        self.routes.append(
+            Route(pattern, segments, {method: handler}, {method: doc} if doc else {})
+        )
         # Literal segments win over parameters at the same place (`/conversations/search`).
         self.routes.sort(key=lambda r: [part is None for part in r.segments])
 
@@ -48,22 +75,36 @@ class Router:
         """
         rest = None
         target = raw_path if raw_path is not None else path
+        root = self.root.get(target) if self.root else None
+        if root is not None:
+            handler = root.methods.get(method)
+            if handler is None:
+                raise errors.MethodNotAllowed(
+                    f"Invalid method for URL ({method} {path})", allow=sorted(root.methods)
+                )
+            return handler, ()
         for prefix in PREFIXES:
             if target.startswith(prefix):
                 rest = target[len(prefix) :]
                 break
         if rest is not None:
             parts = rest.split("/")
+            allow: set[str] = set()
             for route in self.routes:
                 params = _params(route.segments, parts)
                 if params is None:
                     continue
                 handler = route.methods.get(method)
                 if handler is None:
-                    raise errors.MethodNotAllowed(
-                        f"Invalid method for URL ({method} {path})", allow=sorted(route.methods)
-                    )
+                    # A literal route without this method leaves the path to the routes with
+                    # parameters: POST /conversations/search still updates a conversation.
+                    allow.update(route.methods)
+                    continue
                 return handler, params
+            if allow:
+                raise errors.MethodNotAllowed(
+                    f"Invalid method for URL ({method} {path})", allow=sorted(allow)
+                )
         raise errors.NotFound(f"Invalid URL ({method} {path})")
 
 

@@ -10,7 +10,8 @@ of each type is compiled once into a "filler" that walks the item and
 * fills a missing (or ``null``, where not allowed) required key, in this order:
   ``null`` where the schema allows it, the schema's ``default``, ``"completed"`` for a
   status enum that has it, ``"auto"`` for an enum that has it (image ``detail``, whose
-  documented default it is), ``[]`` for an array.
+  documented default it is), ``"client"`` for one that has it (tool search
+  ``execution``: an item a client writes through this API), ``[]`` for an array.
 
 Anything it cannot fill (``id``) is left to the service. Fillers are only built where
 there is something to do, so a plain text message costs a handful of dict lookups.
@@ -77,6 +78,8 @@ class Conformer:
                 return "completed"
             if "auto" in enum:  # image `detail`: the API's documented default
                 return "auto"
+            if "client" in enum:  # tool search `execution`: a client wrote the item (issue 6)
+                return "client"
         if self.compiler.accepted_types(resolved) == frozenset({"array"}):
             return []
         return _NO_FILL

@@ -8,19 +8,31 @@ from dataclasses import dataclass
 from convostore.items.registry import Registry
 from convostore.service.conversations import Conversations
 from convostore.service.items import Items
+from convostore.service.listing import Listing
 from convostore.service.materialize import Materializer
+from convostore.service.responses import Responses
 from convostore.store.base import Store
+from convostore.upstream import UpstreamConfig
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     conversations: Conversations
     items: Items
+    listing: Listing
+    responses: Responses  # POST /v1/responses in front of a model server (issue 10)
 
 
-def build_services(store: Store, registry: Registry | None = None) -> Services:
+def build_services(
+    store: Store, registry: Registry | None = None, upstream: UpstreamConfig | None = None
+) -> Services:
     materializer = Materializer(store, registry or Registry())
-    return Services(Conversations(store, materializer), Items(store, materializer))
+    return Services(
+        Conversations(store, materializer),
+        Items(store, materializer),
+        Listing(store),
+        Responses(store, materializer, upstream),
+    )
 
 
-__all__ = ["Conversations", "Items", "Services", "build_services"]
+__all__ = ["Conversations", "Items", "Listing", "Responses", "Services", "build_services"]

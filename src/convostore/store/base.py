@@ -92,6 +92,15 @@ class StoreUnavailable(StoreError):
     """
 
 
+class LeaseHeld(StoreError):
+    """Another holder's lease on the conversation has not expired (issue 10)."""
+
+
+class LeaseLost(StoreError):
+    """The conversation's lease is no longer the caller's: it expired and was taken, or
+    was released. Nothing of the failed call is stored."""
+
+
 StoreClass = TypeVar("StoreClass", bound=type)
 
 
@@ -116,6 +125,80 @@ def unavailable_on(*kinds: type[BaseException]) -> Callable[[StoreClass], StoreC
         return cls
 
     return decorate
+
+
+# -- records of the extensions: list, search, export/import, retention (issue 7) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    """Which conversations a list returns: all metadata pairs match (AND), and
+    ``created_after <= created_at < created_before`` where given."""
+
+    metadata: tuple[tuple[str, str], ...] = ()
+    created_after: int | None = None
+    created_before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    conversations: list[ConversationRow]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """Every phrase must occur (AND); a phrase is one or more terms in a row. Terms are
+    runs of letters and digits; a term ending in ``*`` matches as a prefix."""
+
+    phrases: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    conversation_id: str
+    item: StoredItem
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    hits: list[SearchHit]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedConversation:
+    """A conversation as export and purge see it; ``pk`` orders and resumes scans."""
+
+    pk: int
+    owner: Owner
+    conversation: ConversationRow
+    updated_at: int
+    items: int  # how many items it holds (or an upper bound: see Store.scan_conversations)
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedItem:
+    conversation_pk: int
+    seq: int
+    item: StoredItem
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationDump:
+    """A whole conversation to import, exactly as exported."""
+
+    owner: Owner
+    conversation: ConversationRow
+    updated_at: int
+    items: Sequence[StoredItem]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUse:
+    size: int  # connections open
+    in_use: int  # of them, lent to a request
+    max_size: int
 
 
 class Store(Protocol):
@@ -204,4 +287,94 @@ class Store(Protocol):
     async def has_keys(self) -> bool:
         """Whether any key was ever created (revoked ones count: revoking the last key
         must not open the server)."""
+        ...
+
+    # -- extensions: list, search, export/import, retention, health (issue 7) ----------------
+
+    async def list_conversations(
+        self,
+        owner: Owner,
+        where: ConversationFilter,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+    ) -> ConversationPage:
+        """The owner's conversations in (created_at, pk) order. Raises AfterMissing."""
+        ...
+
+    async def search_items(
+        self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
+    ) -> SearchPage:
+        """Items of the owner's conversations whose text matches, newest stored first.
+        ``after`` is (conversation id, item id) of a previous hit. Raises AfterMissing."""
+        ...
+
+    async def scan_conversations(
+        self,
+        *,
+        project: str | None,
+        ids: Sequence[str] | None,
+        updated_before: int | None,
+        exclude_projects: Sequence[str],
+        after_pk: int,
+        limit: int,
+        exact_items: bool = False,
+    ) -> list[ScannedConversation]:
+        """Conversations with ``pk > after_pk`` in pk order, of one project (or all, less
+        ``exclude_projects``), with these ids (or any), last active before a time (or any).
+        ``items`` is exact with ``exact_items``, else the positions used (an upper bound)."""
+        ...
+
+    async def scan_items(
+        self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
+    ) -> list[ScannedItem]:
+        """Items of these conversations in (conversation pk, seq) order, after a position."""
+        ...
+
+    async def count_conversations(
+        self, *, project: str | None, ids: Sequence[str] | None
+    ) -> int: ...
+
+    async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
+        """Insert whole conversations in one transaction, keeping ids, times, owner and item
+        order; a conversation whose id exists is skipped. Returns the skipped ids."""
+        ...
+
+    async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
+        """Delete these conversations (and their items) if still inactive since before
+        ``updated_before``, in one transaction. Returns the pks deleted."""
+        ...
+
+    async def count_items(self) -> int:
+        """Items stored (exact on SQLite; the statistics' live-row estimate on PostgreSQL)."""
+        ...
+
+    def pool_use(self) -> PoolUse: ...
+
+    # -- response leases: one response in flight per conversation (issue 10) ----------------
+
+    async def take_lease(
+        self, owner: Owner, conversation_id: str, holder: str, seconds: float
+    ) -> None:
+        """Hold the conversation for ``seconds`` unless another holder's lease is still
+        valid. Raises ConversationMissing, LeaseHeld."""
+        ...
+
+    async def renew_lease(
+        self, owner: Owner, conversation_id: str, holder: str, seconds: float
+    ) -> bool:
+        """Extend the holder's lease to ``seconds`` from now; False if it is not theirs."""
+        ...
+
+    async def release_lease(self, owner: Owner, conversation_id: str, holder: str) -> None:
+        """Drop the holder's lease (nothing if it is no longer theirs)."""
+        ...
+
+    async def append_items_leased(
+        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem], holder: str
+    ) -> None:
+        """:meth:`append_items`, committed only while ``holder`` holds the lease (checked
+        under the conversation's write lock). Raises ConversationMissing, ItemConflict,
+        LeaseLost."""
         ...

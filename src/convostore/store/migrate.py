@@ -32,7 +32,30 @@ def load(backend: str) -> list[Migration]:
 
 
 def split(script: str) -> tuple[str, ...]:
-    """Statements of a migration file: separated by ``;`` at the end of a line."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    parts = "\n".join(lines).split(";\n")
-    return tuple(p.strip().rstrip(";") for p in parts if p.strip())
+    """Statements of a migration file: separated by ``;`` at the end of a line.
+
+    A ``;`` at a line end inside a ``CREATE TRIGGER … BEGIN … END;`` block (SQLite) or inside a
+    ``$$``-quoted function body (PostgreSQL) belongs to the statement around it.
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    in_trigger = in_dollars = False
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") and not in_dollars:
+            continue
+        current.append(line)
+        if line.count("$$") % 2:
+            in_dollars = not in_dollars
+        if not in_dollars and stripped.upper().endswith("BEGIN"):
+            in_trigger = True
+        if in_dollars or not stripped.endswith(";"):
+            continue
+        if in_trigger and not stripped.upper().endswith("END;"):
+            continue
+        in_trigger = False
+        statements.append("\n".join(current).strip().rstrip(";"))
+        current = []
+    if "\n".join(current).strip():
+        statements.append("\n".join(current).strip().rstrip(";"))
+    return tuple(s for s in statements if s)

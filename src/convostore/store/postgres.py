@@ -52,6 +52,8 @@ from convostore.store.base import (
     StoredItem,
     unavailable_on,
 )
+from convostore.store.postgres_ext import PostgresExtensions
+from convostore.store.postgres_leases import PostgresLeases
 
 # Key of the advisory lock every migrating process takes ("convosto" in ASCII).
 MIGRATION_LOCK = 0x636F6E766F73746F
@@ -161,7 +163,7 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     asyncpg.OperatorInterventionError,
     asyncpg.ReadOnlySQLTransactionError,
 )
-class PostgresStore:
+class PostgresStore(PostgresExtensions, PostgresLeases):
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgres"

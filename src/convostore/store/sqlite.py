@@ -36,6 +36,8 @@ from convostore.store.base import (
     StoredItem,
     unavailable_on,
 )
+from convostore.store.sqlite_ext import SQLiteExtensions
+from convostore.store.sqlite_leases import SQLiteLeases
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 
@@ -43,7 +45,7 @@ _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ?
 
 
 @unavailable_on(sqlite3.OperationalError)
-class SQLiteStore:
+class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
     backend = "sqlite"
@@ -92,10 +94,14 @@ class SQLiteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite may already have rolled back (a full disk, an I/O error); a COMMIT that
+            # failed may also leave the transaction open. Either way the connection must
+            # come out of here without one, or every later BEGIN would fail.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     # -- migrations ----------------------------------------------------------------------------
 

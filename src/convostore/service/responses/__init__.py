@@ -1,0 +1,365 @@
+"""``POST /v1/responses`` in front of a Chat Completions model server (issue 10).
+
+A turn, in order: check the request (:mod:`.request`); find the conversation and the
+input items (404s); take the conversation's lease (:mod:`.lease`, 400
+``conversation_locked``); read its whole history (:mod:`.history`) and refuse what cannot
+be sent (duplicates, calls without outputs, unreadable items: :mod:`.messages`); call the
+model server (:mod:`.chat`, :mod:`convostore.upstream`); translate the answer
+(:mod:`.output`, or :mod:`.stream` event by event); append input then output items in one
+transaction under the lease (:mod:`.writeback`); release the lease. Any failure before
+the append stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from convostore import errors, ids
+from convostore.items import include as includes
+from convostore.items.registry import Reference
+from convostore.service.materialize import Materializer
+from convostore.service.responses import chat, history, messages, output, request, resource
+from convostore.service.responses.lease import Lease
+from convostore.service.responses.request import ResponseRequest
+from convostore.service.responses.stream import StreamMisordered, Translator
+from convostore.service.responses.writeback import write_back
+from convostore.store.base import ConversationMissing, Owner, Store, StoredItem, StoreUnavailable
+from convostore.upstream import (
+    ChatStream,
+    ChatUpstream,
+    UpstreamConfig,
+    UpstreamError,
+    UpstreamRefused,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+log = logging.getLogger("convostore")
+
+NOT_CONFIGURED = (
+    "This server has no model server to answer with: start it with --upstream URL (or "
+    "CONVOSTORE_UPSTREAM), e.g. --upstream http://127.0.0.1:8001/v1, to serve /v1/responses."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished (or incomplete) response, already written back."""
+
+    response: dict[str, Any]
+
+
+class Responses:
+    def __init__(
+        self,
+        store: Store,
+        materializer: Materializer,
+        config: UpstreamConfig | None = None,
+        upstream: ChatUpstream | None = None,
+    ):
+        self.store = store
+        self.materializer = materializer
+        self.registry = materializer.registry
+        self.config = config or UpstreamConfig()
+        if upstream is None and self.config.configured:
+            upstream = ChatUpstream(self.config)
+        self.upstream = upstream
+
+    async def aclose(self) -> None:
+        if self.upstream is not None:
+            await self.upstream.aclose()
+
+    async def create(self, owner: Owner, body: Any) -> Completed | EventStream:
+        req = request.parse(body, self.registry)
+        upstream = self.upstream
+        if upstream is None:
+            raise errors.InvalidRequest(NOT_CONFIGURED, code="upstream_not_configured")
+        identity = resource.Identity(ids.new_id("resp"), int(time.time()), req.model)
+        inputs = await self._inputs(owner, req)
+        lease: Lease | None = None
+        if req.conversation_id is not None and req.store:
+            lease = Lease(
+                self.store, owner, req.conversation_id, identity.id, self.config.lease_seconds
+            )
+            await lease.take()
+        handed_over = False
+        try:
+            chat_messages = await self._messages(owner, req, inputs)
+            body_out = chat.body(
+                req, chat_messages, self.config.model_for(req.model), stream=req.stream
+            )
+            if req.stream:
+                opened = await _calling(upstream.open_stream(body_out), self.config)
+                handed_over = True
+                return EventStream(self, req, identity, inputs, opened, lease)
+            completion = await _calling(upstream.complete(body_out), self.config)
+            return await self._complete(req, identity, inputs, completion, lease)
+        finally:
+            if lease is not None and not handed_over:
+                await lease.release()
+
+    # -- the steps --------------------------------------------------------------------------
+
+    async def _inputs(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
+        """The input items as they will be stored; 404 for an unknown conversation first."""
+        named = [
+            entry.id if isinstance(entry, Reference) else entry["id"]
+            for entry in req.input
+            if isinstance(entry, Reference) or entry.get("id") is not None
+        ]
+        if len(set(named)) != len(named):
+            repeated = next(n for n in named if named.count(n) > 1)
+            raise errors.InvalidRequest(
+                f"Duplicate item found with id {repeated}. Remove duplicate items from your "
+                "input and try again.",
+                param="input",
+            )
+        if req.conversation_id is not None:
+            try:
+                await self.store.get_conversation(owner, req.conversation_id)
+            except ConversationMissing:
+                raise errors.conversation_not_found(req.conversation_id) from None
+        return await self.materializer.materialize(owner, req.input, named)
+
+    async def _messages(
+        self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
+    ) -> list[dict[str, Any]]:
+        held = (
+            await history.read_history(self.store, owner, req.conversation_id)
+            if req.conversation_id is not None
+            else []
+        )
+        turn = history.entries(held, inputs)
+        history.check_tool_outputs(turn)
+        out = messages.to_messages(
+            turn,
+            instructions=req.instructions,
+            all_reasoning=req.reasoning_context == "all_turns",
+        )
+        if all(m["role"] == "system" for m in out):
+            raise errors.missing_parameter("input")
+        return out
+
+    async def _complete(
+        self,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        inputs: list[StoredItem],
+        completion: dict[str, Any],
+        lease: Lease | None,
+    ) -> Completed:
+        if not completion.get("choices"):
+            raise errors.BadGateway(
+                f"The model server at {self.config.shown} answered without any choices."
+            )
+        items, finish = output.from_completion(completion, shape_of(req), ids.new_id)
+        stored = [self.stored_form(item) for item in items]
+        if lease is not None:
+            await write_back(lease, inputs, stored)
+        reason = output.INCOMPLETE_REASONS.get(finish or "")
+        return Completed(
+            resource.build(
+                req,
+                identity,
+                status="incomplete" if reason else "completed",
+                output=[visible(item, req.include) for item in stored],
+                usage=output.usage(completion.get("usage")),
+                incomplete_reason=reason,
+            )
+        )
+
+    def stored_form(self, item: dict[str, Any]) -> StoredItem:
+        """An output item as the Conversations API stores it (and so as clients see it)."""
+        try:
+            prepared = self.registry.prepare(item, "output")
+        except errors.ApiError as exc:
+            raise errors.BadGateway(
+                f"The model server's answer cannot be stored as a {item['type']} item: "
+                f"{exc.message}"
+            ) from None
+        assert isinstance(prepared, dict)
+        return self.materializer.fresh(prepared)
+
+
+class EventStream:
+    """A streamed response: its events, as the model server's chunks arrive.
+
+    It owns the opened upstream stream and the lease from :meth:`Responses.create` on:
+    :meth:`aclose` (called by the HTTP layer whatever happened, also when the events were
+    never read) closes the one and releases the other.
+    """
+
+    def __init__(
+        self,
+        service: Responses,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        inputs: list[StoredItem],
+        upstream: ChatStream,
+        lease: Lease | None,
+    ):
+        self.service = service
+        self.req = req
+        self.identity = identity
+        self.inputs = inputs
+        self.upstream = upstream
+        self.lease = lease
+        self.stored: list[StoredItem] = []
+
+    async def aclose(self) -> None:
+        try:
+            await self.upstream.aclose()
+        finally:
+            if self.lease is not None:
+                await self.lease.release()
+
+    def _finalize(self, item: dict[str, Any]) -> dict[str, Any]:
+        stored = self.service.stored_form(item)
+        self.stored.append(stored)
+        decoded: dict[str, Any] = orjson.loads(stored.body)
+        return decoded
+
+    async def events(self) -> AsyncGenerator[dict[str, Any], None]:
+        req = self.req
+        include = req.include
+        translator = Translator(
+            shape_of(req),
+            ids.new_id,
+            self._finalize,
+            lambda item: _visible_dict(item, include),
+            show_logprobs=bool(include & includes.BIT[includes.OUTPUT_TEXT_LOGPROBS]),
+            obfuscate=req.obfuscate,
+        )
+        snapshot = self._snapshot
+        try:
+            yield translator.event("response.created", response=snapshot("in_progress", []))
+            yield translator.event("response.in_progress", response=snapshot("in_progress", []))
+            failure: errors.ApiError | None = None
+            try:
+                async for chunk in self.upstream.chunks():
+                    for event in translator.feed(chunk):
+                        yield event
+                if translator.finish_reason is None:
+                    failure = errors.BadGateway(
+                        "The model server's stream ended before the response was complete; "
+                        "nothing was stored."
+                    )
+                else:
+                    for event in translator.finish():
+                        yield event
+            except UpstreamError as exc:
+                failure = upstream_error(exc, self.service.config)
+            except StreamMisordered as exc:
+                failure = errors.BadGateway(f"The model server's stream was out of order: {exc}.")
+            except errors.ApiError as exc:  # an answer that cannot be made an item
+                failure = exc
+            if failure is None:
+                failure = await self._write_back()
+            if failure is not None:
+                partial = [_visible_dict(item, include) for item in translator.partial()]
+                yield translator.event(
+                    "response.failed", response=snapshot("failed", partial, failure)
+                )
+                return
+            reason = output.INCOMPLETE_REASONS.get(translator.finish_reason or "")
+            final = [_visible_dict(item, include) for item in translator.items]
+            yield translator.event(
+                "response.incomplete" if reason else "response.completed",
+                response=resource.build(
+                    req,
+                    self.identity,
+                    status="incomplete" if reason else "completed",
+                    output=final,
+                    usage=output.usage(translator.usage),
+                    incomplete_reason=reason,
+                ),
+            )
+        finally:
+            await self.aclose()
+
+    def _snapshot(
+        self, status: str, items: list[dict[str, Any]], failure: errors.ApiError | None = None
+    ) -> dict[str, Any]:
+        error = None
+        if failure is not None:
+            code = "rate_limit_exceeded" if failure.status == 429 else "server_error"
+            error = {"code": code, "message": failure.message}
+        return resource.build(self.req, self.identity, status=status, output=items, error=error)
+
+    async def _write_back(self) -> errors.ApiError | None:
+        if self.lease is None:
+            return None
+        try:
+            await write_back(self.lease, self.inputs, self.stored)
+        except errors.ApiError as exc:
+            return exc
+        except StoreUnavailable as exc:
+            log.error("database unavailable writing back %s: %s", self.identity.id, exc)
+            return errors.ServiceUnavailable(
+                "The database is unavailable right now; the response was not stored."
+            )
+        except Exception:
+            log.exception("writing back response %s failed", self.identity.id)
+            return errors.InternalError("The response could not be stored.")
+        return None
+
+
+def shape_of(req: ResponseRequest) -> output.Shape:
+    return output.Shape(
+        summary=req.summary is not None, parallel=req.parallel_tool_calls, logprobs=req.logprobs
+    )
+
+
+def visible(stored: StoredItem, include: int) -> dict[str, Any]:
+    decoded: dict[str, Any] = orjson.loads(includes.render(stored.body, stored.mask, include))
+    return decoded
+
+
+def _visible_dict(item: dict[str, Any], include: int) -> dict[str, Any]:
+    mask = includes.gated_mask(item)
+    if not mask & ~include:
+        return item
+    return visible(StoredItem(item.get("id", ""), item["type"], orjson.dumps(item), mask), include)
+
+
+async def _calling(call: Any, config: UpstreamConfig) -> Any:
+    try:
+        return await call
+    except UpstreamError as exc:
+        raise upstream_error(exc, config) from None
+
+
+def upstream_error(exc: UpstreamError, config: UpstreamConfig) -> errors.ApiError:
+    """What the client is told when the model server fails (nothing was stored)."""
+    where = config.shown
+    if isinstance(exc, UpstreamTimeout):
+        return errors.GatewayTimeout(
+            f"The model server at {where} did not answer within {config.timeout_seconds:g} seconds."
+        )
+    if isinstance(exc, UpstreamUnreachable):
+        return errors.BadGateway(f"Could not reach the model server at {where}: {exc}.")
+    if isinstance(exc, UpstreamRefused):
+        return _refused(exc, where)
+    return errors.BadGateway(f"The model server's stream broke: {exc}.")
+
+
+def _refused(exc: UpstreamRefused, where: str) -> errors.ApiError:
+    status = exc.status
+    if status == 429:
+        return errors.RateLimited(exc.message, retry_after=exc.retry_after or 1)
+    if status in (401, 403):
+        return errors.BadGateway(
+            f"The model server at {where} refused convostore's credentials ({status}: "
+            f"{exc.message}); check --upstream-key."
+        )
+    if status == 404:
+        return errors.NotFound(exc.message, code=exc.code)
+    if 400 <= status < 500:
+        return errors.InvalidRequest(exc.message, code=exc.code)
+    return errors.BadGateway(f"The model server at {where} answered {status}: {exc.message}")

@@ -1,0 +1,92 @@
+"""A turn's items: the conversation's history, read whole, and this request's input.
+
+History is the conversation's items themselves, every page in order, read when the
+response starts (after its lease is taken): an item added or deleted through the
+Conversations API changes what the model sees on the next turn, and nothing is cached.
+
+Before anything goes to the model server, the turn is checked the way OpenAI checks it:
+an input item whose id the conversation already holds (or that repeats in the input) is
+a duplicate, every ``function_call`` needs a ``function_call_output`` with its
+``call_id`` after it, and every output needs its call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from convostore import errors
+from convostore.service.responses.messages import Entry
+from convostore.store.base import AfterMissing, ConversationMissing, Owner, Store, StoredItem
+
+PAGE = 100
+READ_ATTEMPTS = 3
+
+
+async def read_history(store: Store, owner: Owner, conversation_id: str) -> list[StoredItem]:
+    """Every item of the conversation, oldest first, following ``after`` cursors."""
+    for _ in range(READ_ATTEMPTS):
+        items: list[StoredItem] = []
+        after: str | None = None
+        try:
+            while True:
+                page = await store.list_items(
+                    owner, conversation_id, after=after, limit=PAGE, descending=False
+                )
+                items.extend(page.items)
+                if not page.has_more or not page.items:
+                    return items
+                after = page.items[-1].id
+        except ConversationMissing:
+            raise errors.conversation_not_found(conversation_id) from None
+        except AfterMissing:
+            continue  # the cursor's item was deleted while we read: read again
+    raise errors.ServiceUnavailable(
+        "The conversation changed too often while it was read; please retry."
+    )
+
+
+def entries(history: Sequence[StoredItem], inputs: Sequence[StoredItem]) -> list[Entry]:
+    """History then input, decoded, each named for errors; duplicates refused."""
+    held = {item.id for item in history}
+    seen: set[str] = set()
+    out = [
+        Entry(orjson.loads(item.body), "conversation", f"conversation item '{item.id}'")
+        for item in history
+    ]
+    for index, item in enumerate(inputs):
+        if item.id in held or item.id in seen:
+            raise errors.InvalidRequest(
+                f"Duplicate item found with id {item.id}. Remove duplicate items from your "
+                "input and try again.",
+                param="input",
+            )
+        seen.add(item.id)
+        out.append(Entry(orjson.loads(item.body), f"input[{index}]", f"'input[{index}]'"))
+    return out
+
+
+def check_tool_outputs(turn: Sequence[Entry]) -> None:
+    """Every function call has its output after it, and every output its call."""
+    calls: dict[str, int] = {}
+    answered: set[str] = set()
+    for entry in turn:
+        item: dict[str, Any] = entry.item
+        kind = item.get("type")
+        if kind == "function_call":
+            calls.setdefault(item["call_id"], 1)
+        elif kind == "function_call_output":
+            call_id = item.get("call_id")
+            if call_id not in calls:
+                raise errors.InvalidRequest(
+                    f"No tool call found for function call output with call_id {call_id}.",
+                    param="input",
+                )
+            answered.add(call_id)
+    for call_id in calls:
+        if call_id not in answered:
+            raise errors.InvalidRequest(
+                f"No tool output found for function call {call_id}.", param="input"
+            )

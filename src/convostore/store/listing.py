@@ -1,0 +1,137 @@
+"""SQL of the extensions that both backends share (issue 7), written with ``?`` marks.
+
+:func:`numbered` turns the marks into PostgreSQL's ``$1, $2…``; none of the statements
+below has a ``?`` anywhere else.
+
+A list is one range scan in ``(created_at, pk)`` order: of
+``conversations_owner_created`` without a metadata filter, else of
+``conversation_metadata_lookup`` for the first pair, the other pairs being point probes
+of ``conversation_metadata``'s primary key. ``after`` is turned into its
+``(created_at, pk)`` first, so pages are keyset reads: O(log n + limit) on a million
+conversations, however deep the page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from convostore.store.base import ConversationFilter, Owner, SearchQuery
+
+_MARK = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    counter = itertools.count(1)
+    return _MARK.sub(lambda _: f"${next(counter)}", sql)
+
+
+def anchor_sql() -> str:
+    return "SELECT created_at, pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
+
+
+def list_sql(
+    owner: Owner,
+    where: ConversationFilter,
+    anchor: tuple[int, int] | None,
+    limit: int,
+    descending: bool,
+) -> tuple[str, list[Any]]:
+    """The statement of one page and its arguments; it answers ``id, created_at, metadata``."""
+    args: list[Any] = [owner.project, owner.user]
+    if where.metadata:
+        (key, value), rest = where.metadata[0], where.metadata[1:]
+        sql = (
+            "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m"
+            " JOIN conversations c ON c.pk = m.conv"
+            " WHERE m.project = ? AND m.user_key = ? AND m.key = ? AND m.value = ?"
+        )
+        args += [key, value]
+        created, pk = "m.created_at", "m.conv"
+    else:
+        rest = ()
+        sql = (
+            "SELECT c.id, c.created_at, c.metadata FROM conversations c"
+            " WHERE c.project = ? AND c.user_key = ?"
+        )
+        created, pk = "c.created_at", "c.pk"
+    if where.created_after is not None:
+        sql += f" AND {created} >= ?"
+        args.append(where.created_after)
+    if where.created_before is not None:
+        sql += f" AND {created} < ?"
+        args.append(where.created_before)
+    order, compare = ("DESC", "<") if descending else ("ASC", ">")
+    if anchor is not None:
+        sql += f" AND ({created}, {pk}) {compare} (?, ?)"
+        args += list(anchor)
+    for key, value in rest:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM conversation_metadata x"
+            f" WHERE x.conv = {pk} AND x.key = ? AND x.value = ?)"
+        )
+        args += [key, value]
+    sql += f" ORDER BY {created} {order}, {pk} {order} LIMIT ?"
+    args.append(limit + 1)
+    return sql, args
+
+
+def scan_sql(
+    *,
+    project: str | None,
+    ids: list[str] | None,
+    updated_before: int | None,
+    exclude_projects: list[str],
+    after_pk: int,
+    limit: int,
+    exact_items: bool,
+    id_list: str,
+) -> tuple[str, list[Any]]:
+    """Conversations in pk order for export and purge. ``id_list`` is how the backend
+    writes "one of these ids" with a single mark (``IN (SELECT value FROM json_each(?))``
+    or ``= ANY(?)``). The last column counts the items, exactly (an index-only count)
+    or as the positions used (``next_seq``, an upper bound that costs nothing)."""
+    items = "(SELECT count(*) FROM items i WHERE i.conv = c.pk)" if exact_items else "c.next_seq"
+    sql = (
+        "SELECT c.pk, c.project, c.user_key, c.id, c.created_at, c.metadata, c.updated_at,"
+        f" {items} FROM conversations c WHERE c.pk > ?"
+    )
+    args: list[Any] = [after_pk]
+    if project is not None:
+        sql += " AND c.project = ?"
+        args.append(project)
+    for excluded in exclude_projects:
+        sql += " AND c.project <> ?"
+        args.append(excluded)
+    if ids is not None:
+        sql += f" AND c.id {id_list}"
+        args.append(ids)
+    if updated_before is not None:
+        sql += " AND c.updated_at < ?"
+        args.append(updated_before)
+    sql += " ORDER BY c.pk LIMIT ?"
+    args.append(limit)
+    return sql, args
+
+
+def fts5_query(query: SearchQuery) -> str:
+    """SQLite FTS5: every phrase quoted, ANDed; a last term ending in ``*`` is a prefix."""
+    parts = []
+    for phrase in query.phrases:
+        terms = [term.rstrip("*") for term in phrase]
+        prefix = " *" if phrase[-1].endswith("*") else ""
+        parts.append('"' + " ".join(terms) + '"' + prefix)
+    return " AND ".join(parts)
+
+
+def tsquery(query: SearchQuery) -> str:
+    """PostgreSQL ``to_tsquery('simple', …)``: terms of a phrase joined by ``<->``,
+    phrases by ``&``; a term ending in ``*`` is a prefix (``:*``)."""
+    parts = []
+    for phrase in query.phrases:
+        terms = [
+            f"'{term.rstrip('*')}':*" if term.endswith("*") else f"'{term}'" for term in phrase
+        ]
+        parts.append("(" + " <-> ".join(terms) + ")")
+    return " & ".join(parts)

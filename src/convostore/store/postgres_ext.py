@@ -1,0 +1,247 @@
+"""The PostgreSQL side of the extensions (issue 7): list, search, export/import, retention.
+
+A mixin of :class:`~convostore.store.postgres.PostgresStore`, kept apart so the core store
+stays small. Search reads ``item_search`` (a tsvector per item with text, numbered in
+append order and kept by a trigger, see migration 0003) through its GIN index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from convostore.store import listing
+from convostore.store.base import (
+    AfterMissing,
+    ConversationDump,
+    ConversationFilter,
+    ConversationPage,
+    ConversationRow,
+    Owner,
+    PoolUse,
+    ScannedConversation,
+    ScannedItem,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+    StoredItem,
+    unavailable_on,
+)
+
+_ANCHOR = listing.numbered(listing.anchor_sql())
+
+_SEARCH = (
+    "SELECT s.pk, c.id, i.id, i.type, i.body, i.mask FROM item_search s"
+    " JOIN conversations c ON c.pk = s.conv"
+    " JOIN items i ON i.conv = s.conv AND i.seq = s.seq"
+    " WHERE s.tsv @@ to_tsquery('simple', $1) AND c.project = $2 AND c.user_key = $3{bound}"
+    " ORDER BY s.pk DESC LIMIT $4"
+)
+
+_SEARCH_ANCHOR = (
+    "SELECT s.pk FROM conversations c JOIN items i ON i.conv = c.pk AND i.id = $1"
+    " JOIN item_search s ON s.conv = i.conv AND s.seq = i.seq"
+    " WHERE c.id = $2 AND c.project = $3 AND c.user_key = $4"
+)
+
+_SCAN_ITEMS = (
+    "SELECT conv, seq, id, type, body, mask FROM items"
+    " WHERE conv BETWEEN $2 AND $3 AND (conv, seq) > ($2, $4) AND conv = ANY($1::bigint[])"
+    " ORDER BY conv, seq LIMIT $5"
+)
+
+# A whole import batch in two statements: the conversations (in file order, so their pks
+# keep it), then every item of those that were new.
+_IMPORT_CONVERSATIONS = (
+    "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata, next_seq)"
+    " SELECT t.id, t.project, t.user_key, t.created_at, t.updated_at, t.metadata, t.next_seq"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bytea[],"
+    " $7::bigint[]) WITH ORDINALITY"
+    " AS t(id, project, user_key, created_at, updated_at, metadata, next_seq, n)"
+    " ORDER BY t.n ON CONFLICT (id) DO NOTHING RETURNING pk, id"
+)
+
+_IMPORT_ITEMS = (
+    "INSERT INTO items (conv, seq, id, type, body, mask)"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[],"
+    " $6::bigint[])"
+)
+
+# Below this many rows (by the statistics) the gauge counts exactly.
+EXACT_COUNT_BELOW = 100_000
+
+
+@unavailable_on(
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.ReadOnlySQLTransactionError,
+)
+class PostgresExtensions:
+    """List, search, scans for export and purge, import, counts."""
+
+    max_size: int
+
+    @property
+    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
+        raise NotImplementedError
+
+    async def list_conversations(
+        self,
+        owner: Owner,
+        where: ConversationFilter,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+    ) -> ConversationPage:
+        anchor = None
+        if after is not None:
+            found = await self.pool.fetchrow(_ANCHOR, after, owner.project, owner.user)
+            if found is None:
+                raise AfterMissing(after)
+            anchor = (int(found[0]), int(found[1]))
+        sql, args = listing.list_sql(owner, where, anchor, limit, descending)
+        rows = await self.pool.fetch(listing.numbered(sql), *args)
+        page = [ConversationRow(r[0], r[1], r[2]) for r in rows[:limit]]
+        return ConversationPage(page, len(rows) > limit)
+
+    async def search_items(
+        self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
+    ) -> SearchPage:
+        args: list[Any] = [listing.tsquery(query), owner.project, owner.user, limit + 1]
+        bound = ""
+        if after is not None:
+            conversation_id, item_id = after
+            found = await self.pool.fetchval(
+                _SEARCH_ANCHOR, item_id, conversation_id, owner.project, owner.user
+            )
+            if found is None:
+                raise AfterMissing(f"{conversation_id}/{item_id}")
+            bound = " AND s.pk < $5"
+            args.append(found)
+        rows = await self.pool.fetch(_SEARCH.format(bound=bound), *args)
+        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
+        return SearchPage(hits, len(rows) > limit)
+
+    async def scan_conversations(
+        self,
+        *,
+        project: str | None,
+        ids: Sequence[str] | None,
+        updated_before: int | None,
+        exclude_projects: Sequence[str],
+        after_pk: int,
+        limit: int,
+        exact_items: bool = False,
+    ) -> list[ScannedConversation]:
+        sql, args = listing.scan_sql(
+            project=project,
+            ids=None if ids is None else list(ids),
+            updated_before=updated_before,
+            exclude_projects=list(exclude_projects),
+            after_pk=after_pk,
+            limit=limit,
+            exact_items=exact_items,
+            id_list="= ANY(?::text[])",
+        )
+        rows = await self.pool.fetch(listing.numbered(sql), *args)
+        return [
+            ScannedConversation(
+                r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7]
+            )
+            for r in rows
+        ]
+
+    async def scan_items(
+        self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
+    ) -> list[ScannedItem]:
+        if not conversation_pks:
+            return []
+        low, high = max(after[0], min(conversation_pks)), max(conversation_pks)
+        seq = after[1] if low == after[0] else -1
+        rows = await self.pool.fetch(_SCAN_ITEMS, list(conversation_pks), low, high, seq, limit)
+        return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
+
+    async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
+        sql = "SELECT count(*) FROM conversations WHERE true"
+        args: list[Any] = []
+        if project is not None:
+            args.append(project)
+            sql += f" AND project = ${len(args)}"
+        if ids is not None:
+            args.append(list(ids))
+            sql += f" AND id = ANY(${len(args)}::text[])"
+        return int(await self.pool.fetchval(sql, *args))
+
+    async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
+        if not dumps:
+            return []
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+        for dump in dumps:
+            row = dump.conversation
+            values = (
+                row.id,
+                dump.owner.project,
+                dump.owner.user,
+                row.created_at,
+                dump.updated_at,
+                row.metadata,
+                len(dump.items),
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        async with self.pool.acquire() as conn, conn.transaction():
+            created = {r[1]: r[0] for r in await conn.fetch(_IMPORT_CONVERSATIONS, *columns)}
+            items: tuple[list[Any], ...] = ([], [], [], [], [], [])
+            skipped: list[str] = []
+            for dump in dumps:
+                pk = created.pop(dump.conversation.id, None)  # a second line with an id: skipped
+                if pk is None:
+                    skipped.append(dump.conversation.id)
+                    continue
+                for seq, item in enumerate(dump.items):
+                    for column, value in zip(
+                        items, (pk, seq, item.id, item.type, item.body, item.mask), strict=True
+                    ):
+                        column.append(value)
+            if items[0]:
+                await conn.execute(_IMPORT_ITEMS, *items)
+        return skipped
+
+    async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
+        if not pks:
+            return []
+        # Items, their search rows and metadata rows go with it (ON DELETE CASCADE).
+        rows = await self.pool.fetch(
+            "DELETE FROM conversations WHERE pk = ANY($1::bigint[]) AND updated_at < $2"
+            " RETURNING pk",
+            list(pks),
+            updated_before,
+        )
+        return [int(r[0]) for r in rows]
+
+    async def count_items(self) -> int:
+        estimate = await self.pool.fetchval(
+            "SELECT coalesce(n_live_tup, 0) FROM pg_stat_user_tables"
+            " WHERE relid = 'items'::regclass"
+        )
+        if estimate is None or estimate < EXACT_COUNT_BELOW:
+            return int(await self.pool.fetchval("SELECT count(*) FROM items"))
+        return int(estimate)
+
+    def pool_use(self) -> PoolUse:
+        pool = self._pool_or_none()
+        if pool is None:
+            return PoolUse(0, 0, self.max_size)
+        size = pool.get_size()
+        return PoolUse(size, size - pool.get_idle_size(), self.max_size)
+
+    def _pool_or_none(self) -> asyncpg.Pool[asyncpg.Record] | None:
+        pool: asyncpg.Pool[asyncpg.Record] | None = getattr(self, "_pool", None)
+        return pool

@@ -1,0 +1,226 @@
+"""The SQLite side of the extensions (issue 7): list, search, export/import, retention.
+
+A mixin of :class:`~convostore.store.sqlite.SQLiteStore`, kept apart so the core store
+stays small. Search reads the contentless FTS5 table ``item_text`` (rowid = items.rowid,
+kept by triggers, see migration 0003), newest stored first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+
+import orjson
+
+from convostore.store import listing
+from convostore.store.base import (
+    AfterMissing,
+    ConversationDump,
+    ConversationFilter,
+    ConversationPage,
+    ConversationRow,
+    Owner,
+    PoolUse,
+    ScannedConversation,
+    ScannedItem,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+    StoredItem,
+    unavailable_on,
+)
+
+_IDS = "IN (SELECT value FROM json_each(?))"
+
+_SEARCH = (
+    "SELECT f.rowid, c.id, i.id, i.type, i.body, i.mask FROM item_text f"
+    " JOIN items i ON i.rowid = f.rowid JOIN conversations c ON c.pk = i.conv"
+    " WHERE item_text MATCH ? AND c.project = ? AND c.user_key = ?{bound}"
+    " ORDER BY f.rowid DESC LIMIT ?"
+)
+
+_SEARCH_ANCHOR = (
+    "SELECT i.rowid FROM conversations c JOIN items i ON i.conv = c.pk AND i.id = ?"
+    " WHERE c.id = ? AND c.project = ? AND c.user_key = ?"
+)
+
+
+@unavailable_on(sqlite3.OperationalError)
+class SQLiteExtensions:
+    """List, search, scans for export and purge, import, counts."""
+
+    path: str
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    async def list_conversations(
+        self,
+        owner: Owner,
+        where: ConversationFilter,
+        *,
+        after: str | None,
+        limit: int,
+        descending: bool,
+    ) -> ConversationPage:
+        db = self.db
+        anchor = None
+        if after is not None:
+            found = db.execute(listing.anchor_sql(), (after, owner.project, owner.user)).fetchone()
+            if found is None:
+                raise AfterMissing(after)
+            anchor = (int(found[0]), int(found[1]))
+        sql, args = listing.list_sql(owner, where, anchor, limit, descending)
+        rows = db.execute(sql, args).fetchall()
+        page = [ConversationRow(*row) for row in rows[:limit]]
+        return ConversationPage(page, len(rows) > limit)
+
+    async def search_items(
+        self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
+    ) -> SearchPage:
+        db = self.db
+        args: list[object] = [listing.fts5_query(query), owner.project, owner.user]
+        bound = ""
+        if after is not None:
+            conversation_id, item_id = after
+            found = db.execute(
+                _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
+            ).fetchone()
+            if found is None:
+                raise AfterMissing(f"{conversation_id}/{item_id}")
+            bound = " AND f.rowid < ?"
+            args.append(found[0])
+        args.append(limit + 1)
+        rows = db.execute(_SEARCH.format(bound=bound), args).fetchall()
+        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
+        return SearchPage(hits, len(rows) > limit)
+
+    async def scan_conversations(
+        self,
+        *,
+        project: str | None,
+        ids: Sequence[str] | None,
+        updated_before: int | None,
+        exclude_projects: Sequence[str],
+        after_pk: int,
+        limit: int,
+        exact_items: bool = False,
+    ) -> list[ScannedConversation]:
+        sql, args = listing.scan_sql(
+            project=project,
+            ids=None if ids is None else list(ids),
+            updated_before=updated_before,
+            exclude_projects=list(exclude_projects),
+            after_pk=after_pk,
+            limit=limit,
+            exact_items=exact_items,
+            id_list=_IDS,
+        )
+        if ids is not None:
+            args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
+        return [
+            ScannedConversation(
+                r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7]
+            )
+            for r in self.db.execute(sql, args)
+        ]
+
+    async def scan_items(
+        self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
+    ) -> list[ScannedItem]:
+        if not conversation_pks:
+            return []
+        marks = ",".join("?" * len(conversation_pks))
+        rows = self.db.execute(
+            "SELECT conv, seq, id, type, body, mask FROM items"
+            f" WHERE conv IN ({marks}) AND (conv, seq) > (?, ?) ORDER BY conv, seq LIMIT ?",
+            (*conversation_pks, *after, limit),
+        ).fetchall()
+        return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
+
+    async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
+        sql = "SELECT count(*) FROM conversations WHERE 1 = 1"
+        args: list[object] = []
+        if project is not None:
+            sql += " AND project = ?"
+            args.append(project)
+        if ids is not None:
+            sql += f" AND id {_IDS}"
+            args.append(orjson.dumps(list(ids)).decode())
+        return int(self.db.execute(sql, args).fetchone()[0])
+
+    async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
+        skipped: list[str] = []
+        with self._write() as db:
+            for dump in dumps:
+                row = dump.conversation
+                cursor = db.execute(
+                    "INSERT INTO conversations"
+                    " (id, project, user_key, created_at, updated_at, metadata, next_seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (
+                        row.id,
+                        dump.owner.project,
+                        dump.owner.user,
+                        row.created_at,
+                        dump.updated_at,
+                        row.metadata,
+                        len(dump.items),
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    skipped.append(row.id)
+                    continue
+                pk = cursor.lastrowid
+                db.executemany(
+                    "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
+                    _item_rows(pk or 0, dump.items),
+                )
+        return skipped
+
+    async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
+        if not pks:
+            return []
+        marks = ",".join("?" * len(pks))
+        with self._write() as db:
+            doomed = [
+                row[0]
+                for row in db.execute(
+                    f"SELECT pk FROM conversations WHERE pk IN ({marks}) AND updated_at < ?",
+                    (*pks, updated_before),
+                )
+            ]
+            if doomed:
+                marks = ",".join("?" * len(doomed))
+                db.execute(f"DELETE FROM items WHERE conv IN ({marks})", doomed)
+                db.execute(f"DELETE FROM conversations WHERE pk IN ({marks})", doomed)
+        return doomed
+
+    async def count_items(self) -> int:
+        # A connection of its own in a worker thread: counting millions of rows must not
+        # stall the event loop, and sqlite3 releases the GIL while it runs.
+        if self.path == ":memory:":
+            return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
+        return await asyncio.to_thread(_count_items, self.path)
+
+    def pool_use(self) -> PoolUse:
+        return PoolUse(1, 0, 1)
+
+
+def _item_rows(pk: int, items: Sequence[StoredItem]) -> Iterator[tuple[object, ...]]:
+    for seq, item in enumerate(items):
+        yield (pk, seq, item.id, item.type, item.body, item.mask)
+
+
+def _count_items(path: str) -> int:
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+    finally:
+        db.close()

@@ -1,0 +1,113 @@
+"""Response leases on SQLite (issue 10): one response in flight per conversation.
+
+A mixin of :class:`~convostore.store.sqlite.SQLiteStore`. Each statement runs in a
+``BEGIN IMMEDIATE`` transaction, so under the database's write lock: reading a lease and
+replacing it cannot interleave with another process doing the same, and the append that
+writes a response back checks its lease in the transaction that inserts the items.
+Expiry is judged by the servers' clock (``time.time()``): every process sharing the file
+runs on one machine.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+
+from convostore.store.base import (
+    ConversationMissing,
+    ItemConflict,
+    LeaseHeld,
+    LeaseLost,
+    Owner,
+    StoredItem,
+    unavailable_on,
+)
+
+_PK = "SELECT pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
+
+
+@unavailable_on(sqlite3.OperationalError)
+class SQLiteLeases:
+    """take, renew and release a conversation's lease; append under it."""
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _owned_pk(db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
+        row = db.execute(_PK, (conversation_id, owner.project, owner.user)).fetchone()
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return int(row[0])
+
+    async def take_lease(
+        self, owner: Owner, conversation_id: str, holder: str, seconds: float
+    ) -> None:
+        now = time.time()
+        with self._write() as db:
+            pk = self._owned_pk(db, owner, conversation_id)
+            taken = db.execute(
+                "INSERT INTO conversation_leases (conv, holder, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (conv) DO UPDATE SET holder = excluded.holder,"
+                " expires_at = excluded.expires_at"
+                " WHERE conversation_leases.expires_at < ? OR conversation_leases.holder = ?"
+                " RETURNING conv",
+                (pk, holder, now + seconds, now, holder),
+            ).fetchone()
+            if taken is None:
+                raise LeaseHeld(conversation_id)
+
+    async def renew_lease(
+        self, owner: Owner, conversation_id: str, holder: str, seconds: float
+    ) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                f"UPDATE conversation_leases SET expires_at = ? WHERE conv = ({_PK}) AND holder = ?",
+                (time.time() + seconds, conversation_id, owner.project, owner.user, holder),
+            )
+        return cursor.rowcount > 0
+
+    async def release_lease(self, owner: Owner, conversation_id: str, holder: str) -> None:
+        with self._write() as db:
+            db.execute(
+                f"DELETE FROM conversation_leases WHERE conv = ({_PK}) AND holder = ?",
+                (conversation_id, owner.project, owner.user, holder),
+            )
+
+    async def append_items_leased(
+        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem], holder: str
+    ) -> None:
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ?"
+                " WHERE id = ? AND project = ? AND user_key = ? RETURNING pk, next_seq",
+                (len(items), int(time.time()), conversation_id, owner.project, owner.user),
+            ).fetchone()
+            if row is None:
+                raise ConversationMissing(conversation_id)
+            pk, next_seq = row
+            held = db.execute(
+                "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?", (pk, holder)
+            ).fetchone()
+            if held is None:
+                raise LeaseLost(conversation_id)
+            if items:
+                try:
+                    db.executemany(
+                        "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                pk,
+                                next_seq - len(items) + n,
+                                item.id,
+                                item.type,
+                                item.body,
+                                item.mask,
+                            )
+                            for n, item in enumerate(items)
+                        ],
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise ItemConflict(str(exc)) from None

@@ -1,0 +1,55 @@
+"""The upstream settings as one value: where, with which key, which model names, how long."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+class ModelMapError(ValueError):
+    """``--model-map`` is not a list of ``name=upstream-name`` pairs."""
+
+
+def parse_model_map(text: str) -> dict[str, str]:
+    """``gpt-4o=qwen2.5-7b,gpt-4o-mini=llama3.2`` as a dict (client name → upstream name)."""
+    mapping: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, target = pair.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            raise ModelMapError(
+                f"model_map: expected name=upstream-name pairs such as gpt-4o=qwen2.5-7b, "
+                f"got {pair!r}"
+            )
+        mapping[name.strip()] = target.strip()
+    return mapping
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """``url`` is the model server's base URL, e.g. ``http://127.0.0.1:8001/v1`` (the
+    Chat Completions endpoint is ``url + /chat/completions``); empty means none."""
+
+    url: str = ""
+    key: str = field(default="", repr=False)
+    model_map: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 600.0
+    lease_seconds: float = 30.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def chat_url(self) -> str:
+        return self.url.rstrip("/") + "/chat/completions"
+
+    @property
+    def shown(self) -> str:
+        """The URL without credentials or query, for messages and logs."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+
+    def model_for(self, model: str) -> str:
+        return self.model_map.get(model, model)

@@ -1,0 +1,43 @@
+"""Migration 0003 on a store that already holds data: the metadata table and the search
+index are filled from what is there (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from convostore.store import migrate
+from convostore.store.base import (
+    ConversationFilter,
+    ConversationRow,
+    Owner,
+    SearchQuery,
+    Store,
+    StoredItem,
+)
+
+ME = Owner("p", "")
+
+
+def test_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = migrate.load
+
+    async def scenario() -> None:
+        await store.open()
+        monkeypatch.setattr(migrate, "load", lambda backend: [m for m in real(backend) if m.version < 3])
+        await store.migrate()
+        body = b'{"id":"msg_1","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"legacy words"}]}'
+        await store.create_conversation(ME, ConversationRow("conv_old", 1_700_000_000, b'{"team":"red"}'), [StoredItem("msg_1", "message", body, 0)])
+        await store.create_conversation(ME, ConversationRow("conv_plain", 1_700_000_001, b"{}"), [])
+        monkeypatch.setattr(migrate, "load", real)
+        assert await store.migrate() == [v.version for v in real(store.backend) if v.version >= 3]
+        page = await store.list_conversations(ME, ConversationFilter((("team", "red"),)), after=None, limit=10, descending=True)
+        assert [c.id for c in page.conversations] == ["conv_old"]
+        everything = await store.list_conversations(ME, ConversationFilter(), after=None, limit=10, descending=True)
+        assert [c.id for c in everything.conversations] == ["conv_plain", "conv_old"]
+        found = await store.search_items(ME, SearchQuery((("legacy",),)), after=None, limit=10)
+        assert [(h.conversation_id, h.item.id) for h in found.hits] == [("conv_old", "msg_1")]
+        await store.close()
+
+    asyncio.run(scenario())

@@ -1,0 +1,195 @@
+"""Export and import (docs/export.md): lossless round trips on SQLite and PostgreSQL,
+batch and chunk boundaries, the CLI in real processes, and SQLite → PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from convostore.service import transfer
+from convostore.store.base import Owner, Store
+from tests.conftest import drop_store, make_store
+from tests.support import Api, make_app
+
+
+async def dump(store: Store, **kwargs: Any) -> bytes:
+    return b"".join([chunk async for chunk in transfer.export_lines(store, **kwargs)])
+
+
+def populate(api: Api) -> list[str]:
+    """Conversations of several owners and shapes: empty, with gaps, copies, odd metadata."""
+    made = [api.new_conversation()]
+    made.append(
+        api.new_conversation(
+            metadata={"topic": "ünïcode ✓", "k": "v"},
+            items=[{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}],
+        )
+    )
+    gappy = api.new_conversation(items=[{"role": "user", "content": f"n{n}"} for n in range(5)])
+    doomed = api.all_items(gappy)[2]["id"]
+    api.delete(f"/v1/conversations/{gappy}/items/{doomed}")
+    made.append(gappy)
+    made.append(
+        api.new_conversation(
+            items=[
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"x": 1.5e300}'},
+                {"type": "function_call_output", "call_id": "c1", "output": "\u0000 nul and \\ slash"},
+                {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "abc"},
+            ]
+        )
+    )
+    made.append(api.new_conversation(items=[{"type": "item_reference", "id": api.all_items(made[1])[0]["id"]}]))
+    bob = api.post("/v1/conversations", json={"items": [{"role": "user", "content": "bob's"}]}, headers={"x-ms-user-isolation-key": "bob"})
+    made.append(bob.json()["id"])
+    return made
+
+
+def test_round_trip_is_identical(api: Api, backend: str, tmp_path: Path) -> None:
+    made = populate(api)
+    first = api.run(dump(api.app.store))
+    lines = first.splitlines()
+    assert len(lines) == len(made)
+    assert [orjson.loads(line)["id"] for line in lines] == made
+    target = make_store(backend, tmp_path / "target")
+    other = Api(make_app(target))
+    try:
+        report = other.run(transfer.import_lines(target, first.splitlines(keepends=True)))
+        assert (report.imported, report.skipped) == (len(made), 0)
+        assert other.run(dump(target)) == first
+        # what clients see is the same too
+        for conversation_id in made[:-1]:
+            assert other.get(f"/v1/conversations/{conversation_id}").json() == api.get(f"/v1/conversations/{conversation_id}").json()
+            assert other.all_items(conversation_id) == api.all_items(conversation_id)
+        bob = {"x-ms-user-isolation-key": "bob"}
+        assert other.get(f"/v1/conversations/{made[-1]}", headers=bob).status_code == 200
+        assert other.get(f"/v1/conversations/{made[-1]}").status_code == 404
+        # and searchable, listable
+        assert other.get("/v1/conversations/search", params={"q": "hello"}).json()["data"]
+        assert other.get("/v1/conversations", params={"metadata[k]": "v"}).json()["data"][0]["id"] == made[1]
+        # importing again skips everything
+        again = other.run(transfer.import_lines(target, first.splitlines(keepends=True)))
+        assert (again.imported, again.skipped) == (0, len(made))
+        assert other.run(dump(target)) == first
+    finally:
+        other.close()
+        drop_store(target)
+
+
+def test_line_format(api: Api) -> None:
+    conversation_id = api.new_conversation(metadata={"a": "b"}, items=[{"role": "user", "content": "x"}])
+    (line,) = api.run(dump(api.app.store)).splitlines()
+    data = orjson.loads(line)
+    assert list(data) == ["object", "version", "id", "project", "user_key", "created_at", "updated_at", "metadata", "items"]
+    assert data["object"] == "conversation.export" and data["version"] == 1
+    assert data["id"] == conversation_id and data["metadata"] == {"a": "b"}
+    assert data["items"] == api.all_items(conversation_id)
+
+
+def test_batches_and_chunks(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Boundaries of conversation batches and item chunks fall everywhere."""
+    monkeypatch.setattr(transfer, "CONVERSATIONS_PER_BATCH", 3)
+    monkeypatch.setattr(transfer, "FIRST_CHUNK", 2)
+    monkeypatch.setattr(transfer, "MAX_CHUNK", 4)
+    sizes = [0, 1, 7, 0, 0, 3, 4, 0, 9, 1, 2]
+    made = []
+    for size in sizes:
+        items = [{"role": "user", "content": f"m{n}"} for n in range(min(size, 20))]
+        made.append(api.new_conversation(items=items))
+    lines = api.run(dump(api.app.store)).splitlines()
+    assert [orjson.loads(line)["id"] for line in lines] == made
+    for line, conversation_id in zip(lines, made, strict=True):
+        assert orjson.loads(line)["items"] == api.all_items(conversation_id)
+
+
+def test_filters(api: Api) -> None:
+    made = populate(api)
+    picked = api.run(dump(api.app.store, ids=[made[3], made[1], "conv_missing"])).splitlines()
+    assert [orjson.loads(line)["id"] for line in picked] == [made[1], made[3]]
+    assert api.run(dump(api.app.store, project="nobody")) == b""
+    assert len(api.run(dump(api.app.store, project="default")).splitlines()) == len(made)
+    assert api.run(api.app.store.count_conversations(project=None, ids=[made[0]])) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b'{"object": "other"}', "not a 'conversation.export' object"),
+        (b'{"object": "conversation.export", "version": 99}', "format version 99"),
+        (b'{"object": "conversation.export", "version": 1, "id": "c"}', "missing"),
+    ],
+)
+def test_bad_lines(line: bytes, message: str) -> None:
+    with pytest.raises(transfer.DumpError, match=message):
+        transfer.parse_line(line, 1)
+
+
+def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "convostore", *args], input=stdin, capture_output=True, timeout=120, check=False
+    )
+
+
+def db_of(store: Store) -> str:
+    return str(getattr(store, "dsn", None) or getattr(store, "path"))  # noqa: B009
+
+
+def test_cli_round_trip_between_backends(api: Api, backend: str, tmp_path: Path, pg_url: str) -> None:
+    """export from this backend, import into PostgreSQL and into SQLite, export: identical."""
+    made = populate(api)
+    api.run(api.app.store.close())  # the CLI processes open the database themselves
+    exported = cli("export", "--db", db_of(api.app.store))
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr.decode().strip() == f"exported {len(made)} conversations"
+    dump_file = tmp_path / "dump.jsonl"
+    dump_file.write_bytes(exported.stdout)
+    for target in (pg_url, str(tmp_path / "copy.db")):
+        imported = cli("import", str(dump_file), "--db", target)
+        assert imported.returncode == 0, imported.stderr
+        assert f"imported {len(made)} conversations" in imported.stderr.decode()
+        again = cli("export", "--db", target)
+        assert again.returncode == 0 and again.stdout == exported.stdout, target
+    piped = cli("import", "-", "--db", str(tmp_path / "piped.db"), stdin=exported.stdout)
+    assert piped.returncode == 0, piped.stderr
+    one = cli("export", "--db", db_of(api.app.store), "--conversation", made[1])
+    assert [orjson.loads(line)["id"] for line in one.stdout.splitlines()] == [made[1]]
+    api.run(api.app.store.open())
+
+
+def test_cli_import_refuses_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"object": "conversation.export", "version": 1}\n')
+    result = cli("import", str(bad), "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 1
+    assert b"line 1: missing" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_import_keeps_owner_projects(api: Api) -> None:
+    line = orjson.dumps(
+        {
+            "object": "conversation.export", "version": 1, "id": "conv_imported", "project": "acme",
+            "user_key": "u1", "created_at": 1_600_000_000, "updated_at": 1_600_000_100,
+            "metadata": {}, "items": [{"id": "msg_1", "type": "message", "role": "user", "status": "completed", "content": [{"type": "input_text", "text": "hi"}]}],
+        }
+    )
+    store = api.app.store
+    report = api.run(transfer.import_lines(store, [line + b"\n"]))
+    assert (report.imported, report.items) == (1, 1)
+    (scanned,) = api.run(store.scan_conversations(project="acme", ids=None, updated_before=None, exclude_projects=(), after_pk=0, limit=10))
+    assert scanned.owner == Owner("acme", "u1") and scanned.updated_at == 1_600_000_100
+    assert api.run(dump(store, project="acme")) == line + b"\n"
+
+
+def test_the_same_conversation_twice_in_one_dump(api: Api) -> None:
+    api.new_conversation(items=[{"role": "user", "content": "once"}])
+    line = api.run(dump(api.app.store))
+    store = api.app.store
+    api.delete(f"/v1/conversations/{orjson.loads(line)['id']}")
+    report = api.run(transfer.import_lines(store, [line, line]))
+    assert (report.imported, report.skipped, report.items) == (1, 1, 1)
+    assert api.run(dump(store)) == line
