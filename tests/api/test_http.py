@@ -98,3 +98,15 @@ def test_create_items_without_body_names_the_missing_items(api: Api) -> None:
     cid = api.new_conversation()
     error = api.post(f"/v1/conversations/{cid}/items").json()["error"]
     assert (error["message"], error["param"]) == ("Missing required parameter: 'items'.", "items")
+
+
+def test_nul_in_ids_is_a_clean_answer(api: Api) -> None:
+    """PostgreSQL cannot store NUL in text: such ids must never reach a store."""
+    cid = api.new_conversation(items=[{"role": "user", "content": "x"}])
+    assert api.get("/v1/conversations/a%00b").json()["error"]["message"] == "Conversation with id 'a\x00b' not found."
+    assert api.delete(f"/v1/conversations/{cid}/items/m%00").status_code == 404
+    assert api.get(f"/v1/conversations/{cid}/items", params={"after": "m\x00"}).status_code == 404
+    for item in ({"id": "msg_\x00", "role": "user", "content": "x"}, {"type": "item_reference", "id": "\x00"}):
+        response = api.post(f"/v1/conversations/{cid}/items", json={"items": [item]})
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "items[0].id"

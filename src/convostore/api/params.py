@@ -48,4 +48,6 @@ def list_query(request: Request) -> ListQuery:
     if order is not None and order not in ORDERS:
         raise errors.invalid_value("order", order, ORDERS)
     after = request.query_value("after") or None
+    if after is not None and "\x00" in after:  # cannot name a stored item (see routing)
+        raise errors.after_not_found(after)
     return ListQuery(after, limit, order != "asc", include_mask(request))

@@ -100,6 +100,8 @@ class Router:
                     # parameters: POST /conversations/search still updates a conversation.
                     allow.update(route.methods)
                     continue
+                if any("\x00" in p for p in params):
+                    raise _no_such_id(route.pattern, params)
                 return handler, params
             if allow:
                 raise errors.MethodNotAllowed(
@@ -120,3 +122,15 @@ def _params(segments: tuple[str | None, ...], parts: list[str]) -> tuple[str, ..
         elif segment != part:
             return None
     return tuple(params)
+
+
+def _no_such_id(pattern: str, params: tuple[str, ...]) -> errors.NotFound:
+    """Ids are made of printable ASCII; one with a NUL cannot exist in any store (PostgreSQL
+    cannot even hold it), so it is answered like any unknown id, before the store sees it."""
+    names = [part[1:-1] for part in pattern.strip("/").split("/") if part.startswith("{")]
+    for name, value in zip(names, params, strict=True):
+        if "\x00" in value:
+            if name == "item_id":
+                return errors.item_not_in_conversation(value)
+            return errors.conversation_not_found(value)
+    raise AssertionError("no parameter holds a NUL")

@@ -199,9 +199,15 @@ class Registry:
             kind.validate(raw)
         except Invalid as failure:
             raise failure.at(path) from None
+        item_id = raw.get("id")
+        if item_id is not None and "\x00" in item_id:
+            raise errors.InvalidRequest(
+                f"Invalid '{path}.id': item ids cannot contain NUL characters.",
+                param=f"{path}.id",
+                code="invalid_value",
+            )
         if tag == REFERENCE:
             return Reference(raw["id"])
-        item_id = raw.get("id")
         if item_id is not None:
             if kind.client_prefix is not None and not item_id.startswith(kind.client_prefix):
                 raise errors.InvalidRequest(
