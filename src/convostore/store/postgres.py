@@ -50,8 +50,8 @@ from convostore.store.base import (
     KeyRow,
     Owner,
     StoredItem,
-    unavailable_on,
 )
+from convostore.store.postgres_errors import postgres_unavailable
 from convostore.store.postgres_ext import PostgresExtensions
 from convostore.store.postgres_leases import PostgresLeases
 
@@ -154,15 +154,7 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     )
 
 
-@unavailable_on(
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.ReadOnlySQLTransactionError,
-)
+@postgres_unavailable
 class PostgresStore(PostgresExtensions, PostgresLeases):
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 

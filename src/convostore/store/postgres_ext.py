@@ -27,8 +27,8 @@ from convostore.store.base import (
     SearchPage,
     SearchQuery,
     StoredItem,
-    unavailable_on,
 )
+from convostore.store.postgres_errors import postgres_unavailable
 
 _ANCHOR = listing.numbered(listing.anchor_sql())
 
@@ -73,15 +73,7 @@ _IMPORT_ITEMS = (
 EXACT_COUNT_BELOW = 100_000
 
 
-@unavailable_on(
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.ReadOnlySQLTransactionError,
-)
+@postgres_unavailable
 class PostgresExtensions:
     """List, search, scans for export and purge, import, counts."""
 

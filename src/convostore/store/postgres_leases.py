@@ -32,8 +32,8 @@ from convostore.store.base import (
     LeaseLost,
     Owner,
     StoredItem,
-    unavailable_on,
 )
+from convostore.store.postgres_errors import postgres_unavailable
 
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 _PK = "SELECT pk FROM conversations WHERE id = $1 AND project = $2 AND user_key = $3"
@@ -71,15 +71,7 @@ _APPEND = (
 _HOLDER = "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE"
 
 
-@unavailable_on(
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.ReadOnlySQLTransactionError,
-)
+@postgres_unavailable
 class PostgresLeases:
     """take, renew and release a conversation's lease; append under it."""
 
