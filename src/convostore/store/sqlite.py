@@ -38,6 +38,7 @@ from convostore.store.base import (
 )
 from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_leases import SQLiteLeases
+from convostore.store.sqlite_maintenance import Maintenance
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 
@@ -59,6 +60,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self._db: sqlite3.Connection | None = None
+        self._maintenance: Maintenance | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -81,9 +83,16 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {self.synchronous}")
         db.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
+            self._maintenance = Maintenance(self.path, synchronous=self.synchronous)
+            self._maintenance.start()
         self._db = db
 
     async def close(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.stop()
+            self._maintenance = None
         if self._db is not None:
             self._db.close()
             self._db = None

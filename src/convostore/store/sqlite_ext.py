@@ -31,6 +31,7 @@ from convostore.store.base import (
     StoredItem,
     unavailable_on,
 )
+from convostore.store.sqlite_maintenance import index_pending
 
 _IDS = "IN (SELECT value FROM json_each(?))"
 
@@ -85,6 +86,10 @@ class SQLiteExtensions:
         self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
     ) -> SearchPage:
         db = self.db
+        if db.execute("SELECT 1 FROM item_text_pending LIMIT 1").fetchone() is not None:
+            with self._write():  # a search sees every committed item (0004)
+                while index_pending(db):
+                    pass
         args: list[object] = [listing.fts5_query(query), owner.project, owner.user]
         bound = ""
         if after is not None:
