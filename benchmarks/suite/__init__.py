@@ -1,0 +1,1 @@
+"""The convostore benchmark suite (entry point: benchmarks/run.py)."""
