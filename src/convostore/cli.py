@@ -106,7 +106,9 @@ def serve(**options: Any) -> None:
         "port": settings.port,
         "loop": "uvloop",
         "lifespan": "on",
-        "access_log": False,
+        "access_log": False,  # convostore writes its own (api/observability.py)
+        "server_header": False,
+        "proxy_headers": False,  # no X-Forwarded-* rewriting on every request
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         # httptools with a header deadline, a header size cap and a connection cap

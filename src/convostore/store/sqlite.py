@@ -41,6 +41,7 @@ from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
@@ -85,6 +86,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         db.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
+            # Once checkpointed, the log restarts; this caps the file it leaves behind.
+            db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             self._maintenance = Maintenance(self.path, synchronous=self.synchronous)
             self._maintenance.start()
         self._db = db
