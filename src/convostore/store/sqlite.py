@@ -219,20 +219,27 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         except sqlite3.IntegrityError as exc:
             raise ItemConflict(str(exc)) from None
 
+    @staticmethod
+    def _reserve(
+        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
+    ) -> tuple[int, int]:
+        """Lock the conversation and reserve ``count`` positions: (pk, the first one)."""
+        row = db.execute(
+            "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ?"
+            " WHERE id = ? AND project = ? AND user_key = ? RETURNING pk, next_seq",
+            (count, int(time.time()), conversation_id, owner.project, owner.user),
+        ).fetchone()
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return int(row[0]), int(row[1]) - count
+
     async def append_items(
         self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
     ) -> None:
         with self._write() as db:
-            row = db.execute(
-                "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ?"
-                " WHERE id = ? AND project = ? AND user_key = ? RETURNING pk, next_seq",
-                (len(items), int(time.time()), conversation_id, owner.project, owner.user),
-            ).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
-            pk, next_seq = row
+            pk, first = self._reserve(db, owner, conversation_id, len(items))
             if items:
-                self._insert_items(db, pk, next_seq - len(items), items)
+                self._insert_items(db, pk, first, items)
 
     async def list_items(
         self,

@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 
 from convostore.store.base import (
     ConversationMissing,
-    ItemConflict,
     LeaseHeld,
     LeaseLost,
     Owner,
@@ -33,6 +32,19 @@ class SQLiteLeases:
     """take, renew and release a conversation's lease; append under it."""
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    # Provided by SQLiteStore: the same reservation and insert as a plain append.
+    @staticmethod
+    def _reserve(
+        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
+    ) -> tuple[int, int]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _insert_items(
+        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
+    ) -> None:
         raise NotImplementedError
 
     @staticmethod
@@ -79,35 +91,13 @@ class SQLiteLeases:
     async def append_items_leased(
         self, owner: Owner, conversation_id: str, items: Sequence[StoredItem], holder: str
     ) -> None:
+        """``append_items``, committed only while ``holder`` still holds the lease."""
         with self._write() as db:
-            row = db.execute(
-                "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ?"
-                " WHERE id = ? AND project = ? AND user_key = ? RETURNING pk, next_seq",
-                (len(items), int(time.time()), conversation_id, owner.project, owner.user),
-            ).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
-            pk, next_seq = row
+            pk, first = self._reserve(db, owner, conversation_id, len(items))
             held = db.execute(
                 "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?", (pk, holder)
             ).fetchone()
             if held is None:
                 raise LeaseLost(conversation_id)
             if items:
-                try:
-                    db.executemany(
-                        "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            (
-                                pk,
-                                next_seq - len(items) + n,
-                                item.id,
-                                item.type,
-                                item.body,
-                                item.mask,
-                            )
-                            for n, item in enumerate(items)
-                        ],
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise ItemConflict(str(exc)) from None
+                self._insert_items(db, pk, first, items)
