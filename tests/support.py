@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -166,34 +166,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``convostore serve`` in a subprocess; yields its base URL (``http://127.0.0.1:P/v1``)."""
-    port = free_port()
-    command = [sys.executable, "-m", "convostore", "serve", "--db", str(db), "--port", str(port), *args]
-    # Output goes to a file, not a pipe nobody reads: a chatty server could fill a pipe and block.
+def launched(
+    command: list[str],
+    *,
+    probe: str,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    ready: Callable[[httpx.Response], bool] = lambda response: True,
+) -> Iterator[None]:
+    """A server subprocess, up once ``GET probe`` answers (and ``ready`` accepts the
+    answer); stopped on exit.
+
+    Its output goes to a file, not a pipe nobody reads (a chatty server could fill a pipe
+    and block), and is shown when it exits before answering.
+    """
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     process = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        command, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
                 log.seek(0)
                 output = log.read().decode(errors="replace")
-                raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+                raise RuntimeError(f"{command[:3]} exited with {process.returncode}:\n{output}")
             try:
-                httpx.get(base + "/v1/conversations/conv_probe", timeout=1)
-                break
+                if ready(httpx.get(probe, timeout=2)):
+                    break
             except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start within 30 s") from None
-                time.sleep(0.05)
-        yield base + "/v1"
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[:3]} did not start within {timeout} s")
+            time.sleep(0.05)
+        yield
     finally:
         process.terminate()
         try:
@@ -202,3 +209,13 @@ def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None
             process.kill()
             process.wait()
         log.close()
+
+
+@contextmanager
+def running_server(db: str | Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``convostore serve`` in a subprocess; yields its base URL (``http://127.0.0.1:P/v1``)."""
+    port = free_port()
+    command = [sys.executable, "-m", "convostore", "serve", "--db", str(db), "--port", str(port), *args]
+    base = f"http://127.0.0.1:{port}/v1"
+    with launched(command, probe=f"{base}/conversations/conv_probe", env=env):
+        yield base

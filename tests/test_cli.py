@@ -13,7 +13,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ from click.testing import CliRunner, Result
 from convostore.cli import main
 from convostore.settings import SETTINGS, Setting, Settings, SettingsError, redact_url
 from convostore.store import migrate as migrations
-from tests.support import free_port, running_server
+from tests.support import free_port, launched, running_server
 
 ENV_NAMES = [s.env for s in SETTINGS]
 
@@ -252,36 +251,10 @@ def test_resolve_refuses_bad_values(cli: dict[str, Any], env: dict[str, str]) ->
 @contextmanager
 def serve_from_env(cwd: Path, env: dict[str, str], port: int) -> Iterator[str]:
     """``convostore serve`` with no flags at all, configured only by ``env``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convostore", "serve"],
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"serve exited with {process.returncode}:\n{output}")
-            try:
-                httpx.get(f"{base}/conversations/conv_probe", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start within 30 s"
-                time.sleep(0.05)
+    command = [sys.executable, "-m", "convostore", "serve"]
+    with launched(command, probe=f"{base}/conversations/conv_probe", env=env, cwd=cwd):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
 
 
 def conversation_ids(db: Path) -> list[str]:

@@ -21,13 +21,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
@@ -35,7 +32,7 @@ from convostore.api.app import create_app
 from convostore.settings import Settings
 from convostore.store.sqlite import SQLiteStore
 from tests.responses.fake_upstream import serve
-from tests.support import free_port
+from tests.support import free_port, launched
 
 pytestmark = pytest.mark.real_model
 
@@ -65,51 +62,26 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServ
     model = folder / "tiny.gguf"
     subprocess.run([python, str(HERE / "tiny_gguf.py"), str(model)], check=True, timeout=120)
     port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--model_alias",
-            "tiny",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(
-                    "llama_cpp.server exited:\n" + log.read().decode(errors="replace")
-                )
-            try:
-                if httpx.get(url + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start in 120 s")
-            time.sleep(0.2)
+    command = [
+        python,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--model_alias",
+        "tiny",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+    ]
+    with launched(
+        command, probe=f"{url}/models", timeout=120, ready=lambda r: r.status_code == 200
+    ):
         yield ModelServer(url, "tiny", False)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture
