@@ -60,6 +60,10 @@ def _check_extension(kind: str, body: Any) -> None:
     for entry in data:
         if kind == "conversation_list":
             spec_schema.validate("ConversationResource", entry)
+            # What the extension adds (docs/list.md): live items and last activity.
+            assert set(entry) == {"id", "object", "created_at", "metadata", "item_count", "last_active_at"}, entry
+            assert isinstance(entry["item_count"], int) and entry["item_count"] >= 0, entry
+            assert isinstance(entry["last_active_at"], int), entry
         else:
             assert set(entry) == {"object", "id", "conversation_id", "item"}, entry
             assert entry["object"] == "conversation.item.search_result"

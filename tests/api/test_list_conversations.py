@@ -57,7 +57,10 @@ def test_newest_first_and_pages(api: Api) -> None:
     made = [api.new_conversation(metadata={"n": str(n)}) for n in range(5)]
     body = listing(api)
     assert [c["id"] for c in body["data"]] == made[::-1]
-    assert body["data"][0] == api.get(f"/v1/conversations/{made[-1]}").json()
+    newest = body["data"][0]
+    # The ConversationResource of the other routes, plus the extension's two counters.
+    assert {k: newest[k] for k in ("id", "object", "created_at", "metadata")} == api.get(f"/v1/conversations/{made[-1]}").json()
+    assert (newest["item_count"], newest["last_active_at"]) == (0, newest["created_at"])
     assert every_id(api) == made[::-1]
     assert every_id(api, order="asc") == made
     page = listing(api, limit=2, order="asc")

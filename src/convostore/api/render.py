@@ -8,7 +8,7 @@ import orjson
 
 from convostore.errors import ApiError
 from convostore.items.include import render as render_item
-from convostore.store.base import ConversationRow, SearchHit, StoredItem
+from convostore.store.base import ConversationRow, ListedConversation, SearchHit, StoredItem
 
 
 def conversation(row: ConversationRow) -> bytes:
@@ -68,14 +68,28 @@ def error(exc: ApiError) -> bytes:
 EMPTY_LIST = b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'
 
 
-def conversation_list(rows: Sequence[ConversationRow], has_more: bool) -> bytes:
+def listed_conversation(row: ListedConversation) -> bytes:
+    """A ConversationResource with what only the list extension adds (docs/list.md)."""
+    return b"".join(
+        (
+            conversation(row)[:-1],
+            b',"item_count":',
+            str(row.item_count).encode(),
+            b',"last_active_at":',
+            str(row.last_active_at).encode(),
+            b"}",
+        )
+    )
+
+
+def conversation_list(rows: Sequence[ListedConversation], has_more: bool) -> bytes:
     """A page of conversations, in ConversationItemList's envelope (D2 when empty)."""
     if not rows:
         return EMPTY_LIST
     return b"".join(
         (
             b'{"object":"list","data":[',
-            b",".join([conversation(row) for row in rows]),
+            b",".join([listed_conversation(row) for row in rows]),
             b'],"first_id":',
             orjson.dumps(rows[0].id),
             b',"last_id":',

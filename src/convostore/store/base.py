@@ -141,8 +141,18 @@ class ConversationFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedConversation(ConversationRow):
+    """A conversation as the list extension answers it (docs/list.md): the row, its last
+    activity (``updated_at``, as retention reads it) and how many items it holds
+    (``item_count``, kept by every write of items, migration 0011)."""
+
+    last_active_at: int
+    item_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationPage:
-    conversations: list[ConversationRow]
+    conversations: list[ListedConversation]
     has_more: bool
 
 

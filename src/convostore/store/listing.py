@@ -21,6 +21,9 @@ from convostore.store.base import ConversationFilter, Owner, SearchQuery
 
 _MARK = re.compile(r"\?")
 
+# The columns of a listed conversation (store.base.ListedConversation), in field order.
+_LISTED = "c.id, c.created_at, c.metadata, c.updated_at, c.item_count"
+
 
 def numbered(sql: str) -> str:
     counter = itertools.count(1)
@@ -38,12 +41,13 @@ def list_sql(
     limit: int,
     descending: bool,
 ) -> tuple[str, list[Any]]:
-    """The statement of one page and its arguments; it answers ``id, created_at, metadata``."""
+    """The statement of one page and its arguments; it answers ``id, created_at, metadata,
+    updated_at, item_count`` (a :class:`ListedConversation`)."""
     args: list[Any] = [owner.project, owner.user]
     if where.metadata:
         (key, value), rest = where.metadata[0], where.metadata[1:]
         sql = (
-            "SELECT c.id, c.created_at, c.metadata FROM conversation_metadata m"
+            f"SELECT {_LISTED} FROM conversation_metadata m"
             " JOIN conversations c ON c.pk = m.conv"
             " WHERE m.project = ? AND m.user_key = ? AND m.key = ? AND m.value = ?"
         )
@@ -51,10 +55,7 @@ def list_sql(
         created, pk = "m.created_at", "m.conv"
     else:
         rest = ()
-        sql = (
-            "SELECT c.id, c.created_at, c.metadata FROM conversations c"
-            " WHERE c.project = ? AND c.user_key = ?"
-        )
+        sql = f"SELECT {_LISTED} FROM conversations c WHERE c.project = ? AND c.user_key = ?"
         created, pk = "c.created_at", "c.pk"
     if where.created_after is not None:
         sql += f" AND {created} >= ?"

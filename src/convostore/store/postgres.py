@@ -73,8 +73,10 @@ _UNNEST = (
 
 _CREATE = (
     "WITH c AS ("
-    " INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata, next_seq)"
-    " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[])) RETURNING pk)"
+    " INSERT INTO conversations"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
+    " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[]), cardinality($6::text[]))"
+    " RETURNING pk)"
     " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
     + _UNNEST.format("$6", "$7", "$8", "$9")
@@ -82,7 +84,8 @@ _CREATE = (
 
 _APPEND = (
     "WITH c AS ("
-    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]), updated_at = $4"
+    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
+    " item_count = item_count + cardinality($5::text[]), updated_at = $4"
     f" WHERE {_OWNED} RETURNING pk, next_seq - cardinality($5::text[]) AS first)"
     " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
@@ -91,6 +94,12 @@ _APPEND = (
 
 _TOUCH = (
     f"UPDATE conversations SET updated_at = $4 WHERE {_OWNED} RETURNING pk, created_at, metadata"
+)
+
+# _TOUCH for an item delete: one item fewer (rolled back with the delete if none went).
+_TOUCH_DELETE = (
+    "UPDATE conversations SET updated_at = $4, item_count = item_count - 1"
+    f" WHERE {_OWNED} RETURNING pk, created_at, metadata"
 )
 
 
@@ -355,7 +364,7 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         # missing item rolls the touch of updated_at back.
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                _TOUCH, conversation_id, owner.project, owner.user, int(time.time())
+                _TOUCH_DELETE, conversation_id, owner.project, owner.user, int(time.time())
             )
             if row is None:
                 raise ConversationMissing(conversation_id)

@@ -19,6 +19,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationRow,
+    ListedConversation,
     Owner,
     PoolUse,
     ScannedConversation,
@@ -55,8 +56,10 @@ _SCAN_ITEMS = (
 # A whole import batch in two statements: the conversations (in file order, so their pks
 # keep it), then every item of those that were new.
 _IMPORT_CONVERSATIONS = (
-    "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata, next_seq)"
-    " SELECT t.id, t.project, t.user_key, t.created_at, t.updated_at, t.metadata, t.next_seq"
+    "INSERT INTO conversations"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
+    " SELECT t.id, t.project, t.user_key, t.created_at, t.updated_at, t.metadata, t.next_seq,"
+    " t.next_seq"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bytea[],"
     " $7::bigint[]) WITH ORDINALITY"
     " AS t(id, project, user_key, created_at, updated_at, metadata, next_seq, n)"
@@ -100,7 +103,7 @@ class PostgresExtensions:
             anchor = (int(found[0]), int(found[1]))
         sql, args = listing.list_sql(owner, where, anchor, limit, descending)
         rows = await self.pool.fetch(listing.numbered(sql), *args)
-        page = [ConversationRow(r[0], r[1], r[2]) for r in rows[:limit]]
+        page = [ListedConversation(r[0], r[1], r[2], r[3], r[4]) for r in rows[:limit]]
         return ConversationPage(page, len(rows) > limit)
 
     async def search_items(

@@ -58,7 +58,8 @@ _RELEASE = f"DELETE FROM conversation_leases WHERE conv = ({_PK}) AND holder = $
 
 _APPEND = (
     "WITH c AS ("
-    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]), updated_at = $4"
+    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
+    " item_count = item_count + cardinality($5::text[]), updated_at = $4"
     " WHERE id = $1 AND project = $2 AND user_key = $3"
     " RETURNING pk, next_seq - cardinality($5::text[]) AS first),"
     " i AS (INSERT INTO items (conv, seq, id, type, body, mask)"

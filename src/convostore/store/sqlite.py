@@ -160,8 +160,9 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     ) -> None:
         with self._write() as db:
             cursor = db.execute(
-                "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata, next_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations"
+                " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation.id,
                     owner.project,
@@ -169,6 +170,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
                     conversation.created_at,
                     conversation.created_at,
                     conversation.metadata,
+                    len(items),
                     len(items),
                 ),
             )
@@ -223,10 +225,12 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     def _reserve(
         db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
     ) -> tuple[int, int]:
-        """Lock the conversation and reserve ``count`` positions: (pk, the first one)."""
+        """Lock the conversation and reserve ``count`` positions: (pk, the first one).
+        The same UPDATE counts the items (``item_count``, migration 0011)."""
         row = db.execute(
-            "UPDATE conversations SET next_seq = next_seq + ?, updated_at = ?"
-            " WHERE id = ? AND project = ? AND user_key = ? RETURNING pk, next_seq",
+            "UPDATE conversations SET next_seq = next_seq + ?1, item_count = item_count + ?1,"
+            " updated_at = ?2 WHERE id = ?3 AND project = ?4 AND user_key = ?5"
+            " RETURNING pk, next_seq",
             (count, int(time.time()), conversation_id, owner.project, owner.user),
         ).fetchone()
         if row is None:
@@ -306,7 +310,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             ):
                 raise ItemMissing(item_id)
             db.execute(
-                "UPDATE conversations SET updated_at = ? WHERE pk = ?", (int(time.time()), pk)
+                "UPDATE conversations SET updated_at = ?, item_count = item_count - 1 WHERE pk = ?",
+                (int(time.time()), pk),
             )
         return ConversationRow(conversation_id, created_at, metadata)
 

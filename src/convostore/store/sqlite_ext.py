@@ -21,6 +21,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationRow,
+    ListedConversation,
     Owner,
     PoolUse,
     ScannedConversation,
@@ -79,7 +80,7 @@ class SQLiteExtensions:
             anchor = (int(found[0]), int(found[1]))
         sql, args = listing.list_sql(owner, where, anchor, limit, descending)
         rows = db.execute(sql, args).fetchall()
-        page = [ConversationRow(*row) for row in rows[:limit]]
+        page = [ListedConversation(*row) for row in rows[:limit]]
         return ConversationPage(page, len(rows) > limit)
 
     async def search_items(
@@ -166,9 +167,9 @@ class SQLiteExtensions:
             for dump in dumps:
                 row = dump.conversation
                 cursor = db.execute(
-                    "INSERT INTO conversations"
-                    " (id, project, user_key, created_at, updated_at, metadata, next_seq)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO conversations (id, project, user_key, created_at, updated_at,"
+                    " metadata, next_seq, item_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
                     (
                         row.id,
                         dump.owner.project,
@@ -176,6 +177,7 @@ class SQLiteExtensions:
                         row.created_at,
                         dump.updated_at,
                         row.metadata,
+                        len(dump.items),
                         len(dump.items),
                     ),
                 )
