@@ -93,6 +93,11 @@ class Server:
         assert self.process is not None
         return sum(rss_kib(pid) for pid in group_pids(self.process.pid))
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process group has used so far."""
+        assert self.process is not None
+        return sum(cpu_seconds(pid) for pid in group_pids(self.process.pid))
+
     def __enter__(self) -> Server:
         return self.start()
 
@@ -112,6 +117,15 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat(5), counted from the state field (3).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def group_pids(pgid: int) -> list[int]:

@@ -33,6 +33,7 @@ def test_soak(tmp_path: Path) -> None:
     path = tmp_path / "soak.db"
     ledger = Ledger()
     rss: list[tuple[float, int]] = []
+    cpu: list[tuple[float, float]] = []  # (elapsed, server CPU seconds so far)
     with Server(path, tmp_path / "server.log") as server:
         stop = threading.Event()
         clients = [Client(ledger, server.url, stop, seed=n) for n in range(CLIENTS)]
@@ -41,6 +42,7 @@ def test_soak(tmp_path: Path) -> None:
             client.start()
         while (now := time.monotonic()) < started + seconds:
             rss.append((now - started, server.rss_kib()))
+            cpu.append((now - started, server.cpu_seconds()))
             time.sleep(min(1.0, seconds / 100))
         stop.set()
         for client in clients:
@@ -64,6 +66,7 @@ def test_soak(tmp_path: Path) -> None:
         low, high = started + window * width, started + (window + 1) * width
         lat = sorted(s for c in clients for when, s in c.latencies if low <= when < high)
         mem = [kib for at, kib in rss if window * width <= at < (window + 1) * width]
+        used = [s for at, s in cpu if window * width <= at < (window + 1) * width]
         table.append(
             {
                 "window": window + 1,
@@ -71,6 +74,11 @@ def test_soak(tmp_path: Path) -> None:
                 "p50_ms": round(statistics.median(lat) * 1000, 2) if lat else None,
                 "p99_ms": round(lat[int(len(lat) * 0.99) - 1] * 1000, 2) if lat else None,
                 "rss_mib": round(max(mem) / 1024, 1) if mem else None,
+                # Server CPU per request: flat when the server's cost does not grow, so a
+                # latency rise with a flat figure here is the clients' (or the machine's).
+                "server_cpu_us": round((used[-1] - used[0]) / len(lat) * 1e6)
+                if lat and len(used) > 1
+                else None,
             }
         )
     print(f"\nsoak: {seconds:.0f} s, {ledger.requests} requests, answers {ledger.answers}, {stored}")

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from convostore.store.base import ConversationRow, Owner, StoredItem
-from convostore.store.postgres import PAGE_SQL, PostgresStore
+from convostore.store.postgres import _FIND_ITEMS, PAGE_SQL, PostgresStore
 from tests.conftest import PostgresServer
 
 BIG = 20_000
@@ -128,3 +128,36 @@ def test_list_page_is_an_index_range_scan(
     # O(log n), not O(n): the page reads 21 rows and a handful of index and heap pages.
     assert page["Actual Rows"] == 21, text
     assert plan["Plan"]["Shared Hit Blocks"] + plan["Plan"].get("Shared Read Blocks", 0) < 60, text
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+def test_find_items_starts_from_the_ids(filled_url: str, generic: bool) -> None:
+    """Resolving client-named ids (item_reference, D21) looks the ids up, then their
+    conversations by key: never a walk over the owner's conversations (proj_0 has ~430)."""
+
+    async def explain_find() -> tuple[dict[str, Any], str]:
+        conn = await asyncpg.connect(filled_url)
+        try:
+            await conn.execute("ANALYZE")
+            args = "ARRAY['msg_conv_small_04999','msg_nope']::text[], 'proj_plan', ''"
+            await conn.execute(f"PREPARE find AS {_FIND_ITEMS}")
+            if generic:
+                await conn.execute("SET plan_cache_mode = force_generic_plan")
+            query = f"EXECUTE find({args})"
+            analyzed = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}")
+            text = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {query}")
+            return json.loads(analyzed)[0], "\n".join(r[0] for r in text)
+        finally:
+            await conn.close()
+
+    plan, text = asyncio.run(explain_find())
+    print(text)
+    all_nodes = list(nodes(plan["Plan"]))
+    assert "Seq Scan" not in [n["Node Type"] for n in all_nodes], text
+    on_items = [n for n in all_nodes if n.get("Relation Name") == "items"]
+    on_convs = [n for n in all_nodes if n.get("Relation Name") == "conversations"]
+    assert on_items and all("id = ANY" in n.get("Index Cond", "") for n in on_items), text
+    assert on_convs and all(
+        n.get("Index Name") == "conversations_pkey" and n.get("Index Cond") == "(pk = i.conv)"
+        for n in on_convs
+    ), text

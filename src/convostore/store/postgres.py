@@ -133,9 +133,12 @@ _GET_ITEM = (
     " WHERE c.id = $1 AND c.project = $2 AND c.user_key = $3"
 )
 
+# The ids first (items_id), then each one's conversation by key, in a subplan the planner
+# cannot turn into a join: a merge join would walk conversations_pkey up to the item's
+# conversation, O(conversations).
 _FIND_ITEMS = (
-    "SELECT i.id, i.type, i.body, i.mask FROM items i JOIN conversations c ON c.pk = i.conv"
-    " WHERE i.id = ANY($1::text[]) AND c.project = $2 AND c.user_key = $3"
+    "SELECT i.id, i.type, i.body, i.mask FROM items i WHERE i.id = ANY($1::text[])"
+    " AND (SELECT c.project = $2 AND c.user_key = $3 FROM conversations c WHERE c.pk = i.conv)"
 )
 
 

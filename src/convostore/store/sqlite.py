@@ -319,9 +319,12 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         if not item_ids:
             return {}
         marks = ",".join("?" * len(item_ids))
+        # CROSS JOIN fixes the join order: items by id first (items_id), then their
+        # conversations by primary key. Left to itself, SQLite walks every conversation of
+        # the owner (conversations_owner_created) and probes each: O(conversations).
         rows = self.db.execute(
-            "SELECT i.id, i.type, i.body, i.mask FROM items i JOIN conversations c ON c.pk = i.conv"
-            f" WHERE i.id IN ({marks}) AND c.project = ? AND c.user_key = ?",
+            "SELECT i.id, i.type, i.body, i.mask FROM items i CROSS JOIN conversations c"
+            f" ON c.pk = i.conv WHERE i.id IN ({marks}) AND c.project = ? AND c.user_key = ?",
             (*item_ids, owner.project, owner.user),
         ).fetchall()
         return {row[0]: StoredItem(*row) for row in rows}

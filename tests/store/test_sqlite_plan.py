@@ -1,0 +1,95 @@
+"""Every statement the SQLite store runs on a request path is a point or range lookup on
+a key that bounds its work: O(log n), never O(conversations) or O(items).
+
+The store's own operations run with a trace on its connection; each statement they ran
+(with its real values) is then EXPLAINed. ``items`` may only be searched by
+``conv`` (with ``seq`` or ``id``), by ``id`` or by ``rowid``; ``conversations`` only by
+``id`` or ``rowid``. A search of ``conversations`` by owner alone walks every
+conversation of a project: the soak of issue 6 found ``find_items`` doing exactly that,
+and getting slower with every conversation created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from pathlib import Path
+
+from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.sqlite import SQLiteStore
+
+OWNER = Owner("proj_plan", "")
+
+# What a plan line may say about each table (EXPLAIN QUERY PLAN's wording).
+ALLOWED = {
+    "items": re.compile(
+        r"SEARCH \w+ USING (COVERING )?INDEX (items_conv_seq|items_conv_id|items_id) \((conv=\?|id=\?)"
+        r"|SEARCH \w+ USING INTEGER PRIMARY KEY \(rowid="
+    ),
+    "conversations": re.compile(
+        r"SEARCH \w+ USING (COVERING )?INDEX sqlite_autoindex_conversations_1 \(id=\?\)"
+        r"|SEARCH \w+ USING INTEGER PRIMARY KEY \(rowid="
+    ),
+}
+
+
+async def run_hot_paths(store: SQLiteStore) -> None:
+    for n in range(50):
+        await store.create_conversation(
+            OWNER, ConversationRow(f"conv_{n:04d}", 1_700_000_000 + n, b"{}"), []
+        )
+    await store.create_conversation(
+        OWNER,
+        ConversationRow("conv_x", 1_700_000_100, b'{"a":"b"}'),
+        [StoredItem("msg_0", "message", b'{"id":"msg_0"}', 0)],
+    )
+    await store.append_items(
+        OWNER, "conv_x", [StoredItem(f"msg_{n}", "message", b"{}", 0) for n in range(1, 30)]
+    )
+    await store.get_conversation(OWNER, "conv_x")
+    await store.set_metadata(OWNER, "conv_x", b'{"c":"d"}')
+    await store.get_item(OWNER, "conv_x", "msg_3")
+    for descending in (False, True):
+        await store.list_items(OWNER, "conv_x", after=None, limit=20, descending=descending)
+        await store.list_items(OWNER, "conv_x", after="msg_10", limit=20, descending=descending)
+    await store.find_items(OWNER, ["msg_1", "msg_2", "msg_nope"])
+    await store.delete_item(OWNER, "conv_x", "msg_4")
+    await store.delete_conversation(OWNER, "conv_0001")
+
+
+def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
+    statements: list[str] = []
+
+    async def scenario() -> None:
+        store = SQLiteStore(tmp_path / "plan.db")
+        await store.open()
+        try:
+            await store.migrate()
+            store.db.set_trace_callback(statements.append)
+            await run_hot_paths(store)
+            store.db.set_trace_callback(None)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    queries = [
+        s for s in statements if s.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    ]
+    assert any("i.id IN" in q for q in queries), "find_items was not traced"
+    db = sqlite3.connect(tmp_path / "plan.db")
+    problems = []
+    for query in queries:
+        for row in db.execute("EXPLAIN QUERY PLAN " + query):
+            detail: str = row[3]
+            match = re.match(r"(SCAN|SEARCH) (\w+)", detail)
+            if not match:
+                continue
+            table = match.group(2)
+            aliases = {"i": "items", "a": "items", "c": "conversations"}
+            table = aliases.get(table, table)
+            allowed = ALLOWED.get(table)
+            if allowed is not None and not allowed.match(detail):
+                problems.append(f"{query}\n    -> {detail}")
+    db.close()
+    assert not problems, "\n".join(problems)
