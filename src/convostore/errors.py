@@ -48,6 +48,14 @@ class NotFound(ApiError):
     status = 404
 
 
+class Forbidden(ApiError):
+    status = 403
+
+
+class CrossSiteRequest(Forbidden):
+    """A browser sent a state-changing request for a page of another site (api/csrf.py)."""
+
+
 class MethodNotAllowed(ApiError):
     status = 405
 
@@ -285,6 +293,17 @@ def conversation_after_not_found(conversation_id: str) -> NotFound:
 
 def search_after_not_found(cursor: str) -> NotFound:
     return NotFound(f"No search result found with id '{cursor}'", param="after")
+
+
+# --- the web console (issue 8) ---------------------------------------------------------------
+
+
+def cross_site_request(evidence: str) -> CrossSiteRequest:
+    return CrossSiteRequest(
+        "Cross-site request refused: this server does not accept requests that change data "
+        f"from pages of another site ({evidence}).",
+        code="cross_site_request",
+    )
 
 
 # --- the Responses API (issue 10) -----------------------------------------------------------

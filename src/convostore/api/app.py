@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from convostore import errors
-from convostore.api import conversations, items, listing, openapi, render, responses
+from convostore.api import conversations, csrf, items, listing, openapi, render, responses
 from convostore.api.auth import secret_of
 from convostore.api.request import ClientDisconnected, Request
 from convostore.api.routing import Router
@@ -126,6 +126,7 @@ class ConvoStore:
     async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = JSON_HEADERS
         try:
+            csrf.check(scope)  # a browser page of another site changes nothing (api/csrf.py)
             project = DEFAULT_PROJECT
             if not self.router.is_public(scope["path"]) and not await self.auth.is_open():
                 principal = await self.auth.authenticate(secret_of(scope))
