@@ -93,13 +93,16 @@ def serve(**options: Any) -> None:
     settings = _settings(options)
     _configure_logging(settings.log_level)
     log.info(
-        "convostore %s serving http://%s:%d/v1 (and /openai/v1) on %s %s, %d worker(s)",
+        "convostore %s serving http://%s:%d/v1 (and /openai/v1) on %s %s, %d worker(s); "
+        "web console at http://%s:%d/console",
         __version__,
         settings.host,
         settings.port,
         settings.backend,
         redact_url(settings.db),
         settings.workers,
+        settings.host,
+        settings.port,
     )
     common: dict[str, Any] = {
         "host": settings.host,

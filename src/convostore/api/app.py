@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from convostore import errors
-from convostore.api import conversations, csrf, items, listing, openapi, render, responses
+from convostore.api import console, conversations, csrf, items, listing, openapi, render, responses
 from convostore.api.auth import secret_of
 from convostore.api.request import ClientDisconnected, Request
 from convostore.api.routing import Router
@@ -57,6 +57,9 @@ def build_router() -> Router:
     router.add_root("GET", "/openapi.json", openapi.serve, public=True, operationId="getOpenAPI")
     # POST /v1/responses in front of a model server (issue 10, docs/responses.md).
     router.add("POST", "/responses", responses.create, operationId="createResponse")
+    # The web console (issue 8, docs/console.md): static pages over this API; no key needed.
+    for path, page in console.routes().items():
+        router.add_page(path, page)
     return router
 
 

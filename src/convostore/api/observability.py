@@ -89,7 +89,8 @@ class RouteLabels:
     label values, found in about a microsecond."""
 
     def __init__(self, router: Router):
-        self.root = frozenset(getattr(router, "root", ()))  # exact paths (/openapi.json)
+        # exact paths: /openapi.json, and the console's pages
+        self.root = frozenset([*getattr(router, "root", ()), *getattr(router, "pages", ())])
         self.by_length: dict[int, list[tuple[tuple[str | None, ...], str, frozenset[str]]]] = {}
         for route in router.routes:  # already in the router's order
             self.by_length.setdefault(len(route.segments), []).append(

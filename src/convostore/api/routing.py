@@ -34,6 +34,10 @@ class Router:
         self.root: dict[str, Route] = {}
         #: Root paths served without an API key.
         self.public: set[str] = set()
+        #: Pages outside the API (the console, issue 8), by exact path: public, GET and
+        #: HEAD only, looked up after every route (the API pays nothing for them), and not
+        #: in the OpenAPI document.
+        self.pages: dict[str, Handler] = {}
 
     def add_root(
         self, method: str, path: str, handler: Handler, *, public: bool = False, **doc: str
@@ -45,6 +49,10 @@ class Router:
             route.docs[method] = doc
         if public:
             self.public.add(path)
+
+    def add_page(self, path: str, handler: Handler) -> None:
+        self.pages[path] = handler
+        self.public.add(path)
 
     def is_public(self, path: str) -> bool:
         return path in self.public
@@ -107,6 +115,13 @@ class Router:
                 raise errors.MethodNotAllowed(
                     f"Invalid method for URL ({method} {path})", allow=sorted(allow)
                 )
+        page = self.pages.get(target)
+        if page is not None:
+            if method in ("GET", "HEAD"):
+                return page, ()
+            raise errors.MethodNotAllowed(
+                f"Invalid method for URL ({method} {path})", allow=("GET", "HEAD")
+            )
         raise errors.NotFound(f"Invalid URL ({method} {path})")
 
 
