@@ -14,6 +14,10 @@ hold it for ever, and enough of them exhaust the process's file descriptors. Her
   and its connection is closed, instead of the process running out of descriptors;
 * what the HTTP parser refuses gets a 400 envelope, not uvicorn's plain text.
 
+The header deadline costs a float per request: each connection notes when its headers are
+due, and one timer per server sweeps the connections a few times per deadline period
+(a timer armed and cancelled per request cost a few microseconds of every request).
+
 Every answer made here is the OpenAI error envelope (D17), built by
 :func:`convostore.api.render.error` like every other. The body of a request is guarded
 in :meth:`convostore.api.request.Request.body` (408 when it is too slow, 413 when too big).
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -54,7 +59,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self.max_connections = max_connections
-        self._header_timer: asyncio.TimerHandle | None = None
+        #: When the headers being awaited are due (the loop's clock), None when not waiting.
+        self._header_deadline: float | None = None
         self._awaiting_headers = (
             True  # between a request's first byte (or the connection) and its headers
         )
@@ -64,23 +70,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- the header deadline --------------------------------------------------------------
 
     def _arm(self) -> None:
-        self._disarm()
         self._awaiting_headers = True
         self._header_bytes = 0
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        self._header_deadline = self.loop.time() + self.header_timeout
 
     def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._header_deadline = None
 
     def _headers_too_slow(self) -> None:
-        self._header_timer = None
+        self._header_deadline = None
         if self.transport.is_closing() or not self._awaiting_headers:
             return
         if self.cycle is not None and not self.cycle.response_complete:
             # A pipelined request waits behind one in progress: give it another period.
-            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+            self._header_deadline = self.loop.time() + self.header_timeout
             return
         if self._header_bytes == 0:
             self.transport.close()  # an idle connection: close it like a kept-alive one
@@ -123,6 +126,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
+        if self.server_state not in _sweeping:
+            _sweeping[self.server_state] = True
+            _sweep(self.loop, self.connections, min(1.0, self.header_timeout / 4))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -174,6 +180,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if not self._rejected:
             super().on_message_complete()
+
+
+# The servers (uvicorn's per-server state) whose connections a sweep timer watches.
+_sweeping: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], interval: float) -> None:
+    """Time out the connections whose headers are overdue, then look again in ``interval``."""
+    now = loop.time()
+    for connection in list(connections):
+        deadline = getattr(connection, "_header_deadline", None)
+        if deadline is not None and deadline <= now:
+            connection._headers_too_slow()
+    if not loop.is_closed():
+        loop.call_later(interval, _sweep, loop, connections, interval)
 
 
 def _headers_too_large(limit: int) -> errors.HeadersTooLarge:
