@@ -124,6 +124,7 @@ function chips(node, metadata) {
 
 function show(node, focus = main) {
   main.replaceChildren(node);
+  window.scrollTo(0, 0);
   focus.focus({ preventScroll: true });
 }
 
@@ -357,9 +358,9 @@ function showList(q = "") {
   });
 
   const terms = q.match(/[\p{L}\p{N}]+/gu) || [];
-  $(".title", section).textContent = q ? `Items matching “${q}”` : "Conversations";
   const path = q ? "conversations/search" : "conversations";
   const base = q ? [["q", q]] : filterQuery();
+  $(".title", section).textContent = q ? `Items matching “${q}”` : base.length ? "Conversations (filtered)" : "Conversations";
   const mine = generation;
   let after = null;
   endless(more, async () => {
@@ -416,7 +417,8 @@ function itemText(item) {
 
 function snippet(text, terms) {
   const lower = text.toLowerCase();
-  const at = Math.max(0, ...terms.map((term) => lower.indexOf(term.toLowerCase())));
+  const found = terms.map((term) => lower.indexOf(term.toLowerCase())).filter((at) => at >= 0);
+  const at = found.length ? Math.min(...found) : 0; // the first word found
   const start = Math.max(0, at - 80);
   return (start ? "…" : "") + text.slice(start, start + 280) + (text.length > start + 280 ? "…" : "");
 }
