@@ -170,6 +170,13 @@ def big_conversation() -> list[dict[str, Any]]:
         {"type": "function_call_output", "call_id": "call_late", "output": "late but paired"},
         {"type": "function_call_output", "call_id": "call_never", "output": "no call anywhere"},
         {"type": "message", "role": "user", "content": chart},
+        message("user", "Hostile links:")
+        | {
+            "content": [
+                {"type": "input_image", "image_url": "javascript:window.__pwned=3", "detail": "auto"},
+                {"type": "input_file", "file_url": "javascript:window.__pwned=4", "filename": "x.pdf"},
+            ]
+        },
         *(payload for _, payload in VALID if payload.get("type") not in NO_OUTPUT_SCHEMA),
     ]
     n = 0
@@ -429,6 +436,8 @@ def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, see
     expect(xss).to_have_text('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>')
     assert page.evaluate("window.__pwned") is None
     assert page.locator('img[src="x"]').count() == 0
+    assert page.locator('[src^="javascript:"], [href^="javascript:"]').count() == 0
+    expect(page.get_by_text("image not shown: javascript:window.__pwned=3")).to_be_visible()
     # Calls and outputs paired by call_id, whichever page each was on.
     expect(page.locator(f'li[data-id="{seeded.late_call}"] > .outputs > li[data-id="{seeded.late_output}"]')).to_have_count(1)
     expect(page.locator(f'li[data-id="{seeded.late_output}"]')).not_to_have_class(re.compile("orphan"))

@@ -589,8 +589,13 @@ function renderPart(part) {
   return fold(part, part?.type || "part");
 }
 
+// Only http(s) and data:image URLs become images; any other (javascript:, data:text/html…)
+// is shown as text.
 function image(url, fallback) {
-  if (typeof url !== "string" || !/^(https?:|data:image\/)/i.test(url)) return el("p", "note", fallback);
+  if (typeof url === "string" && !/^(https?:|data:image\/)/i.test(url)) {
+    return el("p", "note", `image not shown: ${url.slice(0, 120)}`);
+  }
+  if (typeof url !== "string") return el("p", "note", fallback);
   const img = el("img");
   img.alt = "image of the item";
   img.loading = "lazy";
