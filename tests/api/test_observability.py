@@ -118,6 +118,23 @@ def test_access_log(store: Store) -> None:
     assert conversation_id not in text  # created by POST /conversations: not in the path
 
 
+def test_access_log_escapes_paths_and_labels_refusals(store: Store) -> None:
+    api, stream = observed(store)
+    try:
+        assert api.get('/v1/conversations/conv_"q\\é/items').status_code == 404
+        assert api.get("/v1/elsewhere").status_code == 404
+        assert api.delete("/v1/conversations").status_code == 405
+    finally:
+        api.close()
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(r["path"], r["route"], r["status"]) for r in lines] == [
+        ('/v1/conversations/conv_"q\\é/items', "/conversations/{conversation_id}/items", 404),
+        ("/v1/elsewhere", "unmatched", 404),
+        ("/v1/conversations", "/conversations", 405),
+    ]
+    assert len({r["request_id"] for r in lines}) == 3
+
+
 def test_switches(store: Store) -> None:
     api, stream = observed(store, metrics=False, access_log=False)
     try:

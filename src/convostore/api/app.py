@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("convostore")
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+CLIENT_CLOSED = 499  # nginx's "client closed request": the client left before the answer
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 DATABASE_UNAVAILABLE = "The database is unavailable right now; nothing was changed. Please retry."
 SHUTTING_DOWN = (
@@ -78,6 +79,7 @@ class ConvoStore:
         )
         self.router = build_router()
         self.max_body = settings.max_body_bytes
+        self.timeout = settings.request_timeout_seconds
 
     async def startup(self) -> None:
         await self.store.open()
@@ -126,8 +128,20 @@ class ConvoStore:
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
-    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def http(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> tuple[int, str | None]:
+        """Answer one request, with ``extra_headers`` on the answer (a request id).
+
+        Returns the status sent (499 when the client left first) and the pattern of the
+        route that served it, or None when no route was matched (then the caller finds
+        the label itself: only refusals take that path)."""
         headers = JSON_HEADERS
+        route: str | None = None
         try:
             csrf.check(scope)  # a browser page of another site changes nothing (api/csrf.py)
             project = DEFAULT_PROJECT
@@ -138,24 +152,17 @@ class ConvoStore:
             raw_path: bytes | None = scope.get("raw_path")
             if raw_path:  # some servers and test transports leave the query on it
                 raw_path = raw_path.partition(b"?")[0]
-            handler, params = self.router.match(
+            handler, params, route = self.router.match(
                 scope["method"], scope["path"], raw_path.decode("latin-1") if raw_path else None
             )
-            request = Request(
-                scope,
-                receive,
-                params,
-                self.max_body,
-                project,
-                self.settings.request_timeout_seconds,
-            )
+            request = Request(scope, receive, params, self.max_body, project, self.timeout)
             status, body = 200, await handler(self.services, request)
         except errors.ApiError as exc:
             status, body = exc.status, render.error(exc)
             if exc.headers:
                 headers = [*JSON_HEADERS, *exc.headers]
         except ClientDisconnected:
-            return
+            return CLIENT_CLOSED, route
         except StoreUnavailable as exc:
             log.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
             unavailable = errors.ServiceUnavailable(DATABASE_UNAVAILABLE)
@@ -173,16 +180,17 @@ class ConvoStore:
             status, body = stopping.status, render.error(stopping)
             headers = [*JSON_HEADERS, *stopping.headers, (b"connection", b"close")]
         if isinstance(body, StreamingBody):  # sent in pieces (api/streaming.py)
+            if extra_headers:
+                body.headers = [*body.headers, *extra_headers]
             await send_streaming(body, receive, send)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())],
-            }
-        )
+            return body.status, route
+        if extra_headers:
+            headers = [*headers, *extra_headers, (b"content-length", b"%d" % len(body))]
+        else:
+            headers = [*headers, (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        return status, route
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -81,6 +81,10 @@ ITEMS_REFRESH_SECONDS = 30.0
 UNMATCHED = "unmatched"
 
 _JSON = [(b"content-type", b"application/json")]
+_ACCESS_LINE = (
+    b'{"time":%.3f,"level":"info","event":"request","request_id":"%s","method":"%s",'
+    b'"path":%s,"route":"%s","status":'
+)
 
 
 class RouteLabels:
@@ -252,11 +256,12 @@ class Observed:
         self.metrics = Metrics(app.store) if settings.metrics else None
         self.access_log = settings.access_log
         self.observing = self.metrics is not None or self.access_log
-        # Request ids need to be unique, not secret: a Mersenne Twister seeded from the
-        # OS per process is ten times cheaper than a system call per request.
-        self.ids = random.Random(os.urandom(32))
+        # Request ids need to be unique, not secret: 64 random bits per process, then a
+        # counter (a system call per request would cost more than the rest of the id).
+        self.id_prefix = b"%016x" % int.from_bytes(os.urandom(8), "big")
+        self.id_counter = itertools.count(1)
         self.log_stream = log_stream
-        self._log_lines: list[bytes] = []
+        self._log_lines: list[tuple[float, bytes, str, str, str, int, float]] = []
         self._log_timer: asyncio.TimerHandle | None = None
         self.purger: asyncio.Task[None] | None = None
 
@@ -338,43 +343,32 @@ class Observed:
                     request_id = value
                 break
         if request_id is None:
-            request_id = b"req_%032x" % self.ids.getrandbits(128)
-        status = 500  # what the client sees if the app fails before answering
-
-        async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id)]
-            await send(message)
-
+            request_id = b"req_%s%016x" % (self.id_prefix, next(self.id_counter))
+        status, route = 500, None  # what the client sees if the app fails before answering
         try:
-            await self.app(scope, receive, send_with_id)
+            status, route = await self.app.http(
+                scope, receive, send, [(REQUEST_ID_HEADER, request_id)]
+            )
         finally:
             if self.observing:
-                self.record(scope, request_id, status, time.perf_counter() - start)
+                self.record(scope, request_id, status, route, time.perf_counter() - start)
 
-    def record(self, scope: dict[str, Any], request_id: bytes, status: int, seconds: float) -> None:
+    def record(
+        self,
+        scope: dict[str, Any],
+        request_id: bytes,
+        status: int,
+        route: str | None,
+        seconds: float,
+    ) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
-        route = self.route_of(method, path)
+        if route is None:  # refused before routing (401, 403, 404…): find the label
+            route = self.route_of(method, path)
         if self.metrics is not None:
             self.metrics.observe(route, method, status, seconds)
         if self.access_log:
-            line = orjson.dumps(
-                {
-                    "time": round(time.time(), 3),
-                    "level": "info",
-                    "event": "request",
-                    "request_id": request_id.decode(),
-                    "method": method,
-                    "path": path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                }
-            )
-            self._log_lines.append(line)
+            self._log_lines.append((time.time(), request_id, method, path, route, status, seconds))
             if len(self._log_lines) >= LOG_BUFFER_LINES:
                 self.flush_log()
             elif self._log_timer is None:
@@ -388,7 +382,18 @@ class Observed:
             self._log_timer.cancel()
             self._log_timer = None
         if self._log_lines:
-            text = b"\n".join(self._log_lines).decode() + "\n"
+            # Formatted here, a batch at a time: the request path only keeps a tuple. Only
+            # the path can hold characters JSON must escape (request ids are checked, the
+            # method is an HTTP token, the route a pattern or "unmatched").
+            text = (
+                b"\n".join(
+                    _ACCESS_LINE
+                    % (when, request_id, method.encode(), orjson.dumps(path), route.encode())
+                    + b'%d,"duration_ms":%.3f}' % (status, seconds * 1000)
+                    for when, request_id, method, path, route, status, seconds in self._log_lines
+                ).decode()
+                + "\n"
+            )
             self._log_lines.clear()
             stream = self.log_stream or sys.stderr
             stream.write(text)

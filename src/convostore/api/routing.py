@@ -38,6 +38,9 @@ class Router:
         #: HEAD only, looked up after every route (the API pays nothing for them), and not
         #: in the OpenAPI document.
         self.pages: dict[str, Handler] = {}
+        #: The routes by number of segments, in the order of ``routes``: a request is
+        #: compared with the one or two routes of its length only.
+        self.by_length: dict[int, list[Route]] = {}
 
     def add_root(
         self, method: str, path: str, handler: Handler, *, public: bool = False, **doc: str
@@ -72,16 +75,19 @@ class Router:
         )
         # Literal segments win over parameters at the same place (`/conversations/search`).
         self.routes.sort(key=lambda r: [part is None for part in r.segments])
+        self.by_length = {}
+        for route in self.routes:
+            self.by_length.setdefault(len(route.segments), []).append(route)
 
     def match(
         self, method: str, path: str, raw_path: str | None = None
-    ) -> tuple[Handler, tuple[str, ...]]:
-        """The handler and path parameters for a request.
+    ) -> tuple[Handler, tuple[str, ...], str]:
+        """The handler, the path parameters and the route's pattern (a bounded label for
+        metrics and logs) for a request.
 
         Segments are split on the raw (still percent-encoded) path, so an id the SDK
         sends as ``a%2Fb`` is the one parameter ``a/b``, not two segments.
         """
-        rest = None
         target = raw_path if raw_path is not None else path
         root = self.root.get(target) if self.root else None
         if root is not None:
@@ -90,15 +96,17 @@ class Router:
                 raise errors.MethodNotAllowed(
                     f"Invalid method for URL ({method} {path})", allow=sorted(root.methods)
                 )
-            return handler, ()
-        for prefix in PREFIXES:
-            if target.startswith(prefix):
-                rest = target[len(prefix) :]
-                break
+            return handler, (), target
+        if target.startswith("/v1/"):
+            rest: str | None = target[4:]
+        elif target.startswith("/openai/v1/"):
+            rest = target[11:]
+        else:
+            rest = None
         if rest is not None:
             parts = rest.split("/")
             allow: set[str] = set()
-            for route in self.routes:
+            for route in self.by_length.get(len(parts), ()):
                 params = _params(route.segments, parts)
                 if params is None:
                     continue
@@ -110,7 +118,7 @@ class Router:
                     continue
                 if any("\x00" in p for p in params):
                     raise _no_such_id(route.pattern, params)
-                return handler, params
+                return handler, params, route.pattern
             if allow:
                 raise errors.MethodNotAllowed(
                     f"Invalid method for URL ({method} {path})", allow=sorted(allow)
@@ -118,7 +126,7 @@ class Router:
         page = self.pages.get(target)
         if page is not None:
             if method in ("GET", "HEAD"):
-                return page, ()
+                return page, (), target
             raise errors.MethodNotAllowed(
                 f"Invalid method for URL ({method} {path})", allow=("GET", "HEAD")
             )
@@ -126,10 +134,9 @@ class Router:
 
 
 def _params(segments: tuple[str | None, ...], parts: list[str]) -> tuple[str, ...] | None:
-    if len(segments) != len(parts):
-        return None
+    """The path parameters when ``parts`` fit ``segments`` (of the same length)."""
     params: list[str] = []
-    for segment, part in zip(segments, parts, strict=True):
+    for segment, part in zip(segments, parts):  # noqa: B905 (same length, by_length)
         if segment is None:
             if not part:
                 return None
