@@ -11,7 +11,8 @@ append rewrites a few index pages rather than forty.
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 import time
 
 CONVERSATION_PREFIX = "conv"
@@ -60,8 +61,41 @@ REQUIRED_CLIENT_PREFIXES: dict[str, str] = {
 }
 
 
+class RandomPool:
+    """Bytes from the operating system's CSPRNG, fetched 4 KiB at a time.
+
+    ``secrets.token_hex`` makes a ``getrandom`` system call per id; a 20-item append made
+    20 of them, about a seventh of its server time. The bytes are the same kind (the
+    kernel's), only fetched in bulk. The pool is emptied in a forked child, so two
+    processes never hand out the same bytes.
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._buffer, self._offset = b"", 0
+        self._lock = threading.Lock()
+
+    def hex(self, size: int) -> str:
+        with self._lock:
+            start = self._offset
+            if start + size > len(self._buffer):
+                self._buffer, start = os.urandom(self.SIZE), 0
+            self._offset = start + size
+            return self._buffer[start : start + size].hex()
+
+
+_random = RandomPool()
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{int(time.time()) & 0xFFFFFFFF:08x}{secrets.token_hex(20)}"
+    return f"{prefix}_{int(time.time()) & 0xFFFFFFFF:08x}{_random.hex(20)}"
 
 
 def new_conversation_id() -> str:
