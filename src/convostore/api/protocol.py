@@ -125,6 +125,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # The request cycles write through this: a response's head and body leave together.
+        self.transport = OneSend(transport, self.loop)  # type: ignore[assignment]
         self._arm()
         if self.server_state not in _sweeping:
             _sweeping[self.server_state] = True
@@ -180,6 +182,60 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if not self._rejected:
             super().on_message_complete()
+
+
+class OneSend:
+    """A connection's transport that sends a response's head with its first body bytes.
+
+    uvicorn writes a response's status line and headers, then its body, in two calls,
+    and each is a ``send`` system call on an idle socket: a small JSON answer paid two.
+    Here the head is held until the next write (a small body is appended to it; a large
+    one follows it), and never beyond the current turn of the event loop: a callback
+    scheduled when it is held sends it then, so a streamed answer whose first event
+    comes later, or an answer without a body (HEAD, 304), is not delayed. Everything
+    else is the real transport's.
+    """
+
+    __slots__ = ("head", "loop", "real")
+
+    COALESCE_MAX = 64 * 1024  # larger bodies are not copied behind the head
+
+    def __init__(self, real: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self.real = real
+        self.loop = loop
+        self.head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self.head
+        if head is not None:
+            self.head = None
+            if len(data) <= self.COALESCE_MAX:
+                self.real.write(head + data)
+                return
+            self.real.write(head)
+        elif data[:9] == b"HTTP/1.1 " and data[9:10] != b"1":
+            # The head of a final answer (not "100 Continue", which the client awaits).
+            self.head = data
+            self.loop.call_soon(self.flush)
+            return
+        self.real.write(data)
+
+    def flush(self) -> None:
+        head = self.head
+        if head is not None:
+            self.head = None
+            if not self.real.is_closing():
+                self.real.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.real.close()
+
+    def is_closing(self) -> bool:
+        return self.real.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
 
 # The servers (uvicorn's per-server state) whose connections a sweep timer watches.
