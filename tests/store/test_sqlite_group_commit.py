@@ -1,0 +1,153 @@
+"""Group commit on SQLite: the writes of one loop turn share a transaction, each in its
+own savepoint, and no call returns before the transaction it wrote to, or read from,
+has committed (store/sqlite.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convostore.store.base import ConversationRow, ItemConflict, Owner, StoredItem
+from convostore.store.sqlite import SQLiteStore
+
+ME = Owner("proj", "")
+
+
+def item(item_id: str) -> StoredItem:
+    return StoredItem(item_id, "message", b'{"id":"%s"}' % item_id.encode(), 0)
+
+
+def conversation(conversation_id: str) -> ConversationRow:
+    return ConversationRow(conversation_id, 1_700_000_000, b"{}")
+
+
+@asynccontextmanager
+async def opened(path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(path)
+    await store.open()
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def stored_ids(path: Path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [row[0] for row in db.execute("SELECT id FROM items ORDER BY rowid")]
+    finally:
+        db.close()
+
+
+def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(scenario())
+
+
+def test_writes_of_one_turn_share_one_commit(tmp_path: Path) -> None:
+    statements: list[str] = []
+
+    async def scenario() -> None:
+        async with opened(tmp_path / "g.db") as store:
+            await store.create_conversation(ME, conversation("conv_a"), [])
+            store.db.set_trace_callback(statements.append)
+            await asyncio.gather(
+                *(store.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n in range(10))
+            )
+            store.db.set_trace_callback(None)
+
+    run(scenario)
+    assert statements.count("COMMIT") == 1, statements
+    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert sorted(stored_ids(tmp_path / "g.db")) == sorted(f"msg_{n}" for n in range(10))
+
+
+def test_a_refused_write_undoes_only_itself(tmp_path: Path) -> None:
+    async def scenario() -> list[Any]:
+        async with opened(tmp_path / "g.db") as store:
+            await store.create_conversation(ME, conversation("conv_a"), [item("msg_old")])
+            return await asyncio.gather(
+                store.append_items(ME, "conv_a", [item("msg_1")]),
+                store.append_items(ME, "conv_a", [item("msg_2"), item("msg_old")]),  # duplicate
+                store.append_items(ME, "conv_a", [item("msg_3")]),
+                return_exceptions=True,
+            )
+
+    results = run(scenario)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ItemConflict)
+    assert stored_ids(tmp_path / "g.db") == ["msg_old", "msg_1", "msg_3"]
+
+
+def test_a_failed_commit_fails_every_write_and_read_of_its_turn(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        async with opened(tmp_path / "g.db") as store:
+            await store.create_conversation(ME, conversation("conv_a"), [])
+            denied = {"commits": 1}
+
+            def authorize(action: int, arg1: Any, *_: Any) -> int:
+                # The next COMMIT fails the way a full disk would: after the writes ran.
+                if action == sqlite3.SQLITE_TRANSACTION and arg1 == "COMMIT" and denied["commits"]:
+                    denied["commits"] -= 1
+                    return sqlite3.SQLITE_DENY
+                return sqlite3.SQLITE_OK
+
+            store.db.set_authorizer(authorize)
+            store.db.execute("PRAGMA cache_size = -2000")  # a new statement cache entry
+            failed = await asyncio.gather(
+                store.append_items(ME, "conv_a", [item("msg_1")]),
+                store.create_conversation(ME, conversation("conv_b"), [item("msg_2")]),
+                # A read after those writes, in the same turn, saw them: it fails too.
+                store.get_conversation(ME, "conv_b"),
+                return_exceptions=True,
+            )
+            store.db.set_authorizer(None)
+            # The connection came out without a transaction: the next turn works.
+            after = await asyncio.gather(
+                store.append_items(ME, "conv_a", [item("msg_3")]), return_exceptions=True
+            )
+            return failed, after
+
+    failed, after = run(scenario)
+    assert all(isinstance(result, Exception) for result in failed), failed
+    assert after == [None]
+    assert stored_ids(tmp_path / "g.db") == ["msg_3"]
+
+
+def test_reads_in_a_turn_without_writes_do_not_wait(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with opened(tmp_path / "g.db") as store:
+            await store.create_conversation(ME, conversation("conv_a"), [item("msg_1")])
+            assert store._group is None
+            got = await store.get_item(ME, "conv_a", "msg_1")
+            assert got.id == "msg_1" and store._group is None
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("second_first", [False, True])
+def test_two_stores_on_one_loop_do_not_wait_for_each_other(
+    tmp_path: Path, second_first: bool
+) -> None:
+    """Two stores of one file on one thread (two "processes" in a test): the second's
+    write commits the first's open turn instead of waiting for its lock."""
+
+    async def scenario() -> None:
+        async with opened(tmp_path / "g.db") as one, opened(tmp_path / "g.db") as two:
+            await one.create_conversation(ME, conversation("conv_a"), [])
+            stores = [two, one] if second_first else [one, two]
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(s.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n, s in enumerate(stores))
+                ),
+                timeout=5,
+            )
+
+    run(scenario)
+    assert sorted(stored_ids(tmp_path / "g.db")) == ["msg_0", "msg_1"]
