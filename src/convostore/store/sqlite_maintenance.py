@@ -28,9 +28,13 @@ BATCH = 200
 _PENDING_UPTO = (
     "SELECT max(rowid) FROM (SELECT rowid FROM item_text_pending ORDER BY rowid LIMIT ?)"
 )
+# MATERIALIZED: each item's text is extracted once (json_tree over its body). Written as
+# a plain subquery, SQLite evaluated the extraction twice per item, for the NOT NULL test
+# and for the value: 8 to 13 us an item instead of 5 to 6 (2,000 queued messages).
 _INDEX_PENDING = (
-    "INSERT INTO item_text (rowid, text) SELECT rowid, text FROM item_search_text"
-    " WHERE rowid IN (SELECT rowid FROM item_text_pending WHERE rowid <= ?) AND text IS NOT NULL"
+    "WITH queued AS MATERIALIZED (SELECT rowid, text FROM item_search_text"
+    " WHERE rowid IN (SELECT rowid FROM item_text_pending WHERE rowid <= ?))"
+    " INSERT INTO item_text (rowid, text) SELECT rowid, text FROM queued WHERE text IS NOT NULL"
 )
 
 
