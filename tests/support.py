@@ -105,7 +105,7 @@ class Api:
         self.app = app
         self.loop = asyncio.new_event_loop()
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://convostore.test", headers=headers
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000", headers=headers
         )
         self.loop.run_until_complete(app.startup())
 

@@ -56,6 +56,10 @@ class CrossSiteRequest(Forbidden):
     """A browser sent a state-changing request for a page of another site (api/csrf.py)."""
 
 
+class HostNotAllowed(Forbidden):
+    """An open server was asked for a host name that is not loopback (api/rebinding.py)."""
+
+
 class MethodNotAllowed(ApiError):
     status = 405
 
@@ -303,6 +307,15 @@ def cross_site_request(evidence: str) -> CrossSiteRequest:
         "Cross-site request refused: this server does not accept requests that change data "
         f"from pages of another site ({evidence}).",
         code="cross_site_request",
+    )
+
+
+def host_not_allowed(host: str) -> HostNotAllowed:
+    return HostNotAllowed(
+        f"Host '{host}' is not allowed: this server runs without API keys and answers only "
+        "requests addressed to localhost, 127.0.0.1 or [::1]. Create an API key to serve "
+        "other host names.",
+        code="host_not_allowed",
     )
 
 

@@ -91,7 +91,9 @@ def exchange(port: int, request: bytes, until: bytes, *, then: bytes = b"", wait
         received = b""
         if wait_for:
             while wait_for not in received:
-                received += sock.recv(65536)
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed after {received!r}"
+                received += chunk
             sock.sendall(then)
         while not received.endswith(until):
             chunk = sock.recv(65536)
@@ -106,7 +108,7 @@ def test_over_a_socket(tmp_path: Path) -> None:
         # Keep-alive: a HEAD answer (head only), then a GET on the same connection.
         answer = exchange(
             port,
-            b"HEAD /console HTTP/1.1\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\nhost: x\r\n\r\n",
+            b"HEAD /console HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\nGET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n",
             until=b'{"status":"ok"}',
         )
         first, _, rest = answer.partition(b"\r\n\r\n")
@@ -116,7 +118,7 @@ def test_over_a_socket(tmp_path: Path) -> None:
         body = json.dumps({"metadata": {"a": "b"}}).encode()
         answer = exchange(
             port,
-            b"POST /v1/conversations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"POST /v1/conversations HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             b"expect: 100-continue\r\ncontent-length: %d\r\n\r\n" % len(body),
             b"}}",
             wait_for=b"100 Continue\r\n\r\n",

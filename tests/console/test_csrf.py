@@ -14,17 +14,17 @@ from tests.support import Api, make_app
 
 CROSS_SITE = [
     {"sec-fetch-site": "cross-site"},
-    {"sec-fetch-site": "same-site", "origin": "http://convostore.test:3000"},
+    {"sec-fetch-site": "same-site", "origin": "http://127.0.0.1:3000"},
     {"origin": "http://evil.example"},
     {"origin": "null"},
-    {"origin": "http://convostore.test.evil.example"},
+    {"origin": "http://127.0.0.1.evil.example"},
 ]
 SAME_SITE = [
     {},  # SDKs, curl: neither header
-    {"sec-fetch-site": "same-origin", "origin": "http://convostore.test"},
+    {"sec-fetch-site": "same-origin", "origin": "http://127.0.0.1:8000"},
     {"sec-fetch-site": "none"},
-    {"origin": "http://convostore.test"},  # an older browser, same origin
-    {"origin": "HTTP://CONVOSTORE.TEST"},
+    {"origin": "http://127.0.0.1:8000"},  # an older browser, same origin
+    {"origin": "HTTP://127.0.0.1:8000"},  # the scheme in capitals
     # Behind a proxy that rewrites Host, the browser's word decides.
     {"sec-fetch-site": "same-origin", "origin": "https://console.example.com"},
 ]

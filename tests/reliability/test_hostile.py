@@ -114,7 +114,7 @@ def test_declared_body_over_the_cap_is_413_before_reading(server: Server) -> Non
 def test_chunked_body_over_the_cap_is_413_and_closed(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(
-            b"POST /v1/conversations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
         )
         chunk = b"a" * 65536
@@ -130,9 +130,9 @@ def test_chunked_body_over_the_cap_is_413_and_closed(server: Server) -> None:
 
 
 def test_headers_over_64_kib_are_431(server: Server) -> None:
-    data = b"GET /v1/conversations/x HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    data = b"GET /v1/conversations/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
     envelope(*raw(server, data), 431)
-    long_url = b"GET /v1/conversations/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    long_url = b"GET /v1/conversations/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     envelope(*raw(server, long_url), 431)
 
 
@@ -201,17 +201,17 @@ def test_wrong_content_types_are_415(server: Server, content_type: str) -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        b"GET /v1/conversations/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET /v1/conversations/%ff%fe HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET /v1/conversations/x/items?after=%ff&limit=%00 HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET /v1/conversations/x HTTP/1.1\r\nHost: x\r\nx-ms-user-isolation-key: \xff\xfe\r\n\r\n",
-        b"GET /v1/conversations/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\r\n\r\n",
-        b"BREW /v1/conversations HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET /v1/conversations HTTP/9.9\r\nHost: x\r\n\r\n",
-        b"POST /v1/conversations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"GET /v1/conversations/\xff\xfe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /v1/conversations/%ff%fe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /v1/conversations/x/items?after=%ff&limit=%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /v1/conversations/x HTTP/1.1\r\nHost: 127.0.0.1\r\nx-ms-user-isolation-key: \xff\xfe\r\n\r\n",
+        b"GET /v1/conversations/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\r\n\r\n",
+        b"BREW /v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /v1/conversations HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+        b"POST /v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"POST /v1/conversations HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-        b"POST /v1/conversations HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 9\r\n\r\n{}",
+        b"POST /v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+        b"POST /v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 9\r\n\r\n{}",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,  # a TLS hello
         b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 2000 + b"\r\n",
         b"\r\n" * 1000,
@@ -258,7 +258,7 @@ def test_slow_body_gets_408_and_others_are_served(server: Server, conversation: 
 
 def test_slow_headers_are_cut(server: Server, conversation: str) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
-        sock.sendall(b"GET /v1/conversations/x HTTP/1.1\r\nHost: x\r\n")
+        sock.sendall(b"GET /v1/conversations/x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         time.sleep(0.5)
         sock.sendall(b"X-Slow: 1\r\n")  # still not done after the deadline
         healthy(server, conversation)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from convostore import errors
 from convostore.api import console, conversations, csrf, items, listing, openapi, render, responses
 from convostore.api.auth import secret_of
+from convostore.api.rebinding import check_loopback_host
 from convostore.api.request import ClientDisconnected, Request
 from convostore.api.routing import Router
 from convostore.api.streaming import StreamingBody, send_streaming
@@ -80,6 +81,7 @@ class ConvoStore:
         self.router = build_router()
         self.max_body = settings.max_body_bytes
         self.timeout = settings.request_timeout_seconds
+        self.loopback = settings.loopback
 
     async def startup(self) -> None:
         await self.store.open()
@@ -145,10 +147,13 @@ class ConvoStore:
         try:
             csrf.check(scope)  # a browser page of another site changes nothing (api/csrf.py)
             project = DEFAULT_PROJECT
-            if not self.router.is_public(scope["path"]) and not await self.auth.is_open():
-                principal = await self.auth.authenticate(secret_of(scope))
-                if principal is not None:
-                    project = principal.project
+            if not self.router.is_public(scope["path"]):
+                if not await self.auth.is_open():
+                    principal = await self.auth.authenticate(secret_of(scope))
+                    if principal is not None:
+                        project = principal.project
+                elif self.loopback:
+                    check_loopback_host(scope)  # no DNS rebinding (api/rebinding.py)
             raw_path: bytes | None = scope.get("raw_path")
             if raw_path:  # some servers and test transports leave the query on it
                 raw_path = raw_path.partition(b"?")[0]

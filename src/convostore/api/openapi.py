@@ -106,7 +106,10 @@ OPERATIONS: dict[Handler, Operation] = {
 ERROR_STATUSES = {
     "400": "Invalid request: bad JSON, body or query",
     "401": "Missing or invalid API key",
-    "403": "A browser page of another site tried to change data (api/csrf.py)",
+    "403": (
+        "A browser page of another site tried to change data (api/csrf.py), or an open "
+        "server was addressed by a host name that is not loopback (api/rebinding.py)"
+    ),
     "404": "Unknown route, conversation or item",
     "405": "Known route, other method",
     "408": "The request did not arrive in time",
