@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from convostore.store.base import ConversationRow, Owner, StoredItem
-from convostore.store.postgres import _FIND_ITEMS, PAGE_SQL, PostgresStore
+from convostore.store.postgres import _APPEND, _FIND_ITEMS, _GET_ITEM, PAGE_SQL, PostgresStore
 from tests.conftest import PostgresServer
 
 BIG = 20_000
@@ -161,3 +161,49 @@ def test_find_items_starts_from_the_ids(filled_url: str, generic: bool) -> None:
         n.get("Index Name") == "conversations_pkey" and n.get("Index Cond") == "(pk = i.conv)"
         for n in on_convs
     ), text
+
+
+def test_conversation_lookups_use_the_id_without_statistics(pg_server: PostgresServer) -> None:
+    """A conversations table that just grew, before autovacuum analyzed it: every request's
+    lookup of its conversation must still go by id (conversations_id_owner or the unique
+    id index), never walk the owner's conversations through the list index."""
+    url = pg_server.create()
+
+    async def plans() -> list[str]:
+        store = PostgresStore(url, max_size=2)
+        await store.open()
+        try:
+            await store.migrate()
+            await store.create_conversation(OWNER, ConversationRow("conv_big", 1_700_000_000, b"{}"), [])
+        finally:
+            await store.close()
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ALTER TABLE conversations SET (autovacuum_enabled = false)")
+            await conn.execute(
+                "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata)"
+                " SELECT 'conv_other_' || g, $1, $2, 1700000000 + g, 0, '{}'"
+                " FROM generate_series(1, 20000) g",
+                OWNER.project,
+                OWNER.user,
+            )
+            texts = []
+            for sql, args in [
+                (PAGE_SQL[False, True], ("conv_big", OWNER.project, OWNER.user, 21)),
+                (PAGE_SQL[True, False], ("conv_big", OWNER.project, OWNER.user, 21, "msg_x")),
+                (_GET_ITEM, ("conv_big", OWNER.project, OWNER.user, "msg_x")),
+                (_APPEND, ("conv_big", OWNER.project, OWNER.user, 0, ["msg_y"], ["message"], [b"{}"], [0])),
+            ]:
+                rows = await conn.fetch(f"EXPLAIN (COSTS OFF) {sql}", *args)
+                texts.append("\n".join(r[0] for r in rows))
+            return texts
+        finally:
+            await conn.close()
+
+    try:
+        for text in asyncio.run(plans()):
+            print(text)
+            assert "conversations_owner_created" not in text, text
+            assert "Seq Scan on conversations" not in text, text
+    finally:
+        pg_server.drop(url)
