@@ -151,3 +151,38 @@ def test_two_stores_on_one_loop_do_not_wait_for_each_other(
 
     run(scenario)
     assert sorted(stored_ids(tmp_path / "g.db")) == ["msg_0", "msg_1"]
+
+
+def test_without_group_commit_each_write_commits_alone(tmp_path: Path) -> None:
+    """Several server processes on one file (``--workers N``) commit every write alone, so
+    none holds the lock for a whole loop turn while the others wait."""
+    statements: list[str] = []
+
+    async def scenario() -> None:
+        store = SQLiteStore(tmp_path / "g.db", group_commit=False)
+        await store.open()
+        try:
+            await store.migrate()
+            await store.create_conversation(ME, conversation("conv_a"), [])
+            store.db.set_trace_callback(statements.append)
+            await asyncio.gather(
+                *(store.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n in range(5))
+            )
+            store.db.set_trace_callback(None)
+            assert store._group is None
+        finally:
+            await store.close()
+
+    run(scenario)
+    assert statements.count("COMMIT") == 5
+    assert len(stored_ids(tmp_path / "g.db")) == 5
+
+
+def test_the_factory_turns_group_commit_off_for_several_workers(tmp_path: Path) -> None:
+    from convostore.settings import Settings
+    from convostore.store.factory import store_for
+
+    one = store_for(Settings(db=str(tmp_path / "a.db")))
+    two = store_for(Settings(db=str(tmp_path / "a.db"), workers=2))
+    assert isinstance(one, SQLiteStore) and one.group_commit
+    assert isinstance(two, SQLiteStore) and not two.group_commit

@@ -15,4 +15,9 @@ def store_for(settings: Settings) -> Store:
         )
     from convostore.store.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.db, synchronous=settings.sqlite_synchronous)
+    # Group commit holds the write lock until the end of a loop turn: with one process
+    # that costs nothing, with several the others wait on it (p99 of 700 ms measured
+    # with 2 workers against 100 to 250 without), so they commit each write alone.
+    return SQLiteStore(
+        settings.db, synchronous=settings.sqlite_synchronous, group_commit=settings.workers == 1
+    )
