@@ -101,7 +101,6 @@ class Purger:
                     exclude_projects=rule.exclude,
                     after_pk=after_pk,
                     limit=self.batch_size,
-                    exact_items=True,
                 )
                 if not found:
                     break

@@ -184,7 +184,7 @@ class ScannedConversation:
     owner: Owner
     conversation: ConversationRow
     updated_at: int
-    items: int  # how many items it holds (or an upper bound: see Store.scan_conversations)
+    items: int  # how many items it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,11 +329,10 @@ class Store(Protocol):
         exclude_projects: Sequence[str],
         after_pk: int,
         limit: int,
-        exact_items: bool = False,
     ) -> list[ScannedConversation]:
         """Conversations with ``pk > after_pk`` in pk order, of one project (or all, less
-        ``exclude_projects``), with these ids (or any), last active before a time (or any).
-        ``items`` is exact with ``exact_items``, else the positions used (an upper bound)."""
+        ``exclude_projects``), with these ids (or any), last active before a time (or any),
+        each with the number of items it holds."""
         ...
 
     async def scan_items(

@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from convostore.store.base import ConversationFilter, Owner, SearchQuery
+from convostore.store.base import (
+    ConversationFilter,
+    ConversationRow,
+    Owner,
+    ScannedConversation,
+    SearchQuery,
+)
 
 _MARK = re.compile(r"\?")
 
@@ -86,17 +93,15 @@ def scan_sql(
     exclude_projects: list[str],
     after_pk: int,
     limit: int,
-    exact_items: bool,
     id_list: str,
 ) -> tuple[str, list[Any]]:
     """Conversations in pk order for export and purge. ``id_list`` is how the backend
     writes "one of these ids" with a single mark (``IN (SELECT value FROM json_each(?))``
-    or ``= ANY(?)``). The last column counts the items, exactly (an index-only count)
-    or as the positions used (``next_seq``, an upper bound that costs nothing)."""
-    items = "(SELECT count(*) FROM items i WHERE i.conv = c.pk)" if exact_items else "c.next_seq"
+    or ``= ANY(?)``). The last column is the number of items held (``item_count``,
+    kept by every write since migration 0011: exact, and free to read)."""
     sql = (
         "SELECT c.pk, c.project, c.user_key, c.id, c.created_at, c.metadata, c.updated_at,"
-        f" {items} FROM conversations c WHERE c.pk > ?"
+        " c.item_count FROM conversations c WHERE c.pk > ?"
     )
     args: list[Any] = [after_pk]
     if project is not None:
@@ -114,6 +119,14 @@ def scan_sql(
     sql += " ORDER BY c.pk LIMIT ?"
     args.append(limit)
     return sql, args
+
+
+def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
+    """The rows of :func:`scan_sql`'s query as records (both backends)."""
+    return [
+        ScannedConversation(r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7])
+        for r in rows
+    ]
 
 
 def fts5_query(query: SearchQuery) -> str:

@@ -18,7 +18,6 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationPage,
-    ConversationRow,
     ListedConversation,
     Owner,
     PoolUse,
@@ -133,7 +132,6 @@ class PostgresExtensions:
         exclude_projects: Sequence[str],
         after_pk: int,
         limit: int,
-        exact_items: bool = False,
     ) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(
             project=project,
@@ -142,16 +140,9 @@ class PostgresExtensions:
             exclude_projects=list(exclude_projects),
             after_pk=after_pk,
             limit=limit,
-            exact_items=exact_items,
             id_list="= ANY(?::text[])",
         )
-        rows = await self.pool.fetch(listing.numbered(sql), *args)
-        return [
-            ScannedConversation(
-                r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7]
-            )
-            for r in rows
-        ]
+        return listing.scanned(await self.pool.fetch(listing.numbered(sql), *args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int

@@ -20,7 +20,6 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationPage,
-    ConversationRow,
     ListedConversation,
     Owner,
     PoolUse,
@@ -116,7 +115,6 @@ class SQLiteExtensions:
         exclude_projects: Sequence[str],
         after_pk: int,
         limit: int,
-        exact_items: bool = False,
     ) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(
             project=project,
@@ -125,17 +123,11 @@ class SQLiteExtensions:
             exclude_projects=list(exclude_projects),
             after_pk=after_pk,
             limit=limit,
-            exact_items=exact_items,
             id_list=_IDS,
         )
         if ids is not None:
             args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
-        return [
-            ScannedConversation(
-                r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7]
-            )
-            for r in self.db.execute(sql, args)
-        ]
+        return listing.scanned(self.db.execute(sql, args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
