@@ -190,7 +190,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
                 loop = None
             self._begin(loop)
             if loop is None or not self.group_commit:
-                yield from self._alone(db)
+                with self._alone(db):
+                    yield db
                 return
             group = self._group = _Group()
             _HOLDING.setdefault(loop, weakref.WeakSet()).add(self)
@@ -222,7 +223,9 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         self.db.execute("BEGIN IMMEDIATE")
 
     @staticmethod
+    @contextmanager
     def _alone(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """The transaction already begun on ``db``, committed on its own."""
         try:
             yield db
             db.execute("COMMIT")
@@ -257,7 +260,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         # once, and one must not hold the lock while the others wait on the same thread.
         db = self.db
         self._begin(asyncio.get_running_loop())
-        with contextmanager(self._alone)(db):
+        with self._alone(db):
             db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
