@@ -23,6 +23,22 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _row(name: str, r: dict[str, Any], extra: str = "") -> list[str]:
+    return [
+        name,
+        _fmt(r["rps"]),
+        extra,
+        _fmt(r["p50_ms"], 2),
+        _fmt(r["p99_ms"], 2),
+        str(r["errors"]),
+        _fmt(r["server_cpu"], 2),
+        _fmt(r["loader_cpu"], 2) + (" LOADER-BOUND" if r["loader_bound"] else ""),
+        _fmt(r.get("other_cpu"), 2),
+        _fmt(r.get("server_cpu_us_per_request"), 0),
+        _fmt(r["peak_rss_mb"], 1),
+    ]
+
+
 def rows(doc: dict[str, Any], server: str) -> list[list[str]]:
     out = []
     for name, r in doc["servers"][server]["workloads"].items():
@@ -31,21 +47,7 @@ def rows(doc: dict[str, Any], server: str) -> list[list[str]]:
             extra = f"{_fmt(r['items_per_s'])} items/s"
         elif r.get("replays_per_s") is not None:
             extra = f"{_fmt(r['replays_per_s'], 1)} conv/s"
-        out.append(
-            [
-                name,
-                _fmt(r["rps"]),
-                extra,
-                _fmt(r["p50_ms"], 2),
-                _fmt(r["p99_ms"], 2),
-                str(r["errors"]),
-                _fmt(r["server_cpu"], 2),
-                _fmt(r["loader_cpu"], 2) + (" LOADER-BOUND" if r["loader_bound"] else ""),
-                _fmt(r.get("other_cpu"), 2),
-                _fmt(r.get("server_cpu_us_per_request"), 0),
-                _fmt(r["peak_rss_mb"], 1),
-            ]
-        )
+        out.append(_row(name, r, extra))
     return out
 
 
@@ -65,24 +67,7 @@ HEADER = [
 
 
 def ceiling_rows(doc: dict[str, Any]) -> list[list[str]]:
-    out = []
-    for name, r in doc.get("ceiling", {}).items():
-        out.append(
-            [
-                f"ceiling:{name}",
-                _fmt(r["rps"]),
-                "",
-                _fmt(r["p50_ms"], 2),
-                _fmt(r["p99_ms"], 2),
-                str(r["errors"]),
-                _fmt(r["server_cpu"], 2),
-                _fmt(r["loader_cpu"], 2) + (" LOADER-BOUND" if r["loader_bound"] else ""),
-                _fmt(r.get("other_cpu"), 2),
-                _fmt(r.get("server_cpu_us_per_request"), 0),
-                _fmt(r["peak_rss_mb"], 1),
-            ]
-        )
-    return out
+    return [_row(f"ceiling:{name}", r) for name, r in doc.get("ceiling", {}).items()]
 
 
 def text_table(header: list[str], body: list[list[str]]) -> str:
