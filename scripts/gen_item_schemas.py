@@ -1,7 +1,7 @@
 """Regenerate src/convostore/items/schemas.json from the OpenAPI excerpt.
 
 The server validates and normalises items with the spec's own schemas, compiled at
-start (convostore.items.compiler). The package cannot read ../shared at run time, so
+start (convostore.items.compiler). The package does not read spec/ at run time, so
 this script keeps the component schemas reachable from `InputItem` and
 `ConversationItem`, drops annotations (descriptions, examples, titles, x-* keys; `default` stays, the
 server fills required output fields from it), and
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = ROOT.parent / "shared" / "spec" / "openai-conversations.openapi.json"
+DEFAULT_SPEC = ROOT / "spec" / "openai-conversations.openapi.json"
 OUTPUT = ROOT / "src" / "convostore" / "items" / "schemas.json"
 ROOTS = ("InputItem", "ConversationItem", "IncludeEnum")
 DROP = {"description", "example", "examples", "title", "deprecated"}

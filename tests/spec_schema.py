@@ -1,7 +1,7 @@
 """Validate response bodies against the OpenAI Conversations OpenAPI excerpt.
 
-The spec lives outside the repository, in ``shared/spec`` beside it (override with the
-``CONVOSTORE_SPEC_DIR`` environment variable). It is read once, patched in memory (see
+The spec is the repository's copy in ``spec/`` (see ``spec/README.md`` for its source;
+override with the ``CONVOSTORE_SPEC_DIR`` environment variable). It is read once, patched in memory (see
 :func:`_patch_spec`), and registered as one JSON Schema resource, so every
 ``#/components/schemas/...`` reference inside it resolves the usual way. Validators are
 built lazily and cached per schema name, so calling :func:`validate` in a loop is cheap.
@@ -58,12 +58,12 @@ _MAX_MESSAGE = 600
 
 
 def spec_dir() -> Path:
-    """``$CONVOSTORE_SPEC_DIR``, else ``<repo root>/../shared/spec``."""
+    """``$CONVOSTORE_SPEC_DIR``, else the copy in the repository's ``spec/``."""
     override = os.environ.get("CONVOSTORE_SPEC_DIR")
     if override:
         return Path(override)
     repo_root = Path(__file__).resolve().parent.parent
-    return (repo_root.parent / "shared" / "spec").resolve()
+    return repo_root / "spec"
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:

@@ -2,7 +2,7 @@
 and hypothesis-made item payloads against the create routes.
 
 Every answer must be one of: a 2xx whose body is valid against the OpenAI spec excerpt
-(``../shared/spec``; extension routes against convostore's own document), or a non-5xx
+(``spec/``; extension routes against convostore's own document), or a non-5xx
 answer in the OpenAI error envelope. No answer may be a 5xx.
 
 Default run: a few hundred requests. ``CONVOSTORE_FULL=1``: over 10,000.
