@@ -1,4 +1,4 @@
-"""Rewrite the settings table in docs/settings.md from convostore.settings.SETTINGS.
+"""Rewrite the settings table in docs/settings.md from the fields of convostore.settings.Settings.
 
 tests/test_settings_doc.py fails when the file and the code disagree.
 """

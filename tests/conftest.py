@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from convostore.settings import redact_url
+from convostore.redact import redact_url
 from convostore.store.base import Store
 from convostore.store.postgres import PostgresStore
 from convostore.store.sqlite import SQLiteStore

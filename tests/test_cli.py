@@ -24,7 +24,8 @@ import uvicorn
 from click.testing import CliRunner, Result
 
 from convostore.cli import main
-from convostore.settings import SETTINGS, Setting, Settings, SettingsError, redact_url
+from convostore.redact import redact_url
+from convostore.settings import SETTINGS, Setting, Settings, SettingsError
 from convostore.store import migrate as migrations
 from tests.support import free_port, launched, running_server
 

@@ -1,6 +1,6 @@
 """The ``convostore`` command line.
 
-``serve`` takes one option per entry of :data:`convostore.settings.SETTINGS`, so the
+``serve`` takes one option per field of :class:`convostore.settings.Settings`, so the
 flags, the ``CONVOSTORE_*`` variables and the documentation always agree.
 """
 
@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import click
 
 from convostore import __version__
-from convostore.settings import DEFAULT_PROJECT, SETTINGS, Settings, SettingsError, redact_url
+from convostore.redact import redact_url
+from convostore.settings import DEFAULT_PROJECT, SETTINGS, Settings, SettingsError
 from convostore.store.base import Store
 
 T = TypeVar("T")

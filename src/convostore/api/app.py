@@ -23,7 +23,7 @@ from convostore.service import Services, build_services
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.settings import Settings, SettingsError
 from convostore.store.base import Store, StoreUnavailable
-from convostore.upstream import UpstreamConfig, parse_model_map
+from convostore.upstream import UpstreamConfig
 
 if TYPE_CHECKING:
     from convostore.api.observability import Observed
@@ -74,7 +74,7 @@ class ConvoStore:
         self.services: Services = build_services(store, upstream=upstream_config(settings))
         self.auth = Authenticator(
             store,
-            env_keys=settings.env_keys,
+            env_keys=settings.api_key_pairs,
             cache_seconds=settings.key_cache_seconds,
             rate_limit=settings.rate_limit,
         )
@@ -219,7 +219,7 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
     return UpstreamConfig(
         url=settings.upstream,
         key=settings.upstream_key,
-        model_map=parse_model_map(settings.model_map),
+        model_map=settings.model_names,
         timeout_seconds=settings.upstream_timeout_seconds,
         lease_seconds=settings.response_lease_seconds,
     )

@@ -22,10 +22,11 @@ import hmac
 import math
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from convostore import errors
-from convostore.settings import DEFAULT_PROJECT, EnvKey
+from convostore.settings import DEFAULT_PROJECT
 from convostore.store.base import KeyRow, Store, StoreUnavailable
 
 __all__ = ["DEFAULT_PROJECT", "Authenticator", "Keys", "Principal", "hash_secret"]
@@ -100,7 +101,7 @@ class Authenticator:
         self,
         store: Store,
         *,
-        env_keys: list[EnvKey] | None = None,
+        env_keys: Iterable[tuple[str, str]] = (),
         cache_seconds: float = 1.0,
         rate_limit: float = 0.0,
     ):
@@ -108,8 +109,8 @@ class Authenticator:
         self.cache_seconds = cache_seconds
         self.rate_limit = rate_limit
         self._env = {
-            hash_secret(k.secret): Principal(f"env_{n}", k.project)
-            for n, k in enumerate(env_keys or ())
+            hash_secret(secret): Principal(f"env_{n}", project)
+            for n, (project, secret) in enumerate(env_keys)
         }
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
         self._buckets: dict[str, _Bucket] = {}

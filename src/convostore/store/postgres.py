@@ -39,6 +39,7 @@ from typing import Any
 
 import asyncpg
 
+from convostore.redact import redact_url
 from convostore.store import migrate
 from convostore.store.base import (
     AfterMissing,
@@ -186,8 +187,6 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     def __repr__(self) -> str:
-        from convostore.settings import redact_url
-
         return f"PostgresStore({redact_url(self.dsn)!r}, max_size={self.max_size})"
 
     # -- lifecycle -----------------------------------------------------------------------------

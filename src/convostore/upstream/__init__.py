@@ -9,7 +9,7 @@ which :mod:`convostore.service.responses` maps to the API's errors.
 from __future__ import annotations
 
 from convostore.upstream.client import ChatStream, ChatUpstream
-from convostore.upstream.config import UpstreamConfig, parse_model_map
+from convostore.upstream.config import UpstreamConfig
 from convostore.upstream.errors import (
     UpstreamError,
     UpstreamRefused,
@@ -27,5 +27,4 @@ __all__ = [
     "UpstreamStreamBroken",
     "UpstreamTimeout",
     "UpstreamUnreachable",
-    "parse_model_map",
 ]

@@ -6,24 +6,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
-class ModelMapError(ValueError):
-    """``--model-map`` is not a list of ``name=upstream-name`` pairs."""
-
-
-def parse_model_map(text: str) -> dict[str, str]:
-    """``gpt-4o=qwen2.5-7b,gpt-4o-mini=llama3.2`` as a dict (client name → upstream name)."""
-    mapping: dict[str, str] = {}
-    for pair in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, target = pair.partition("=")
-        if not sep or not name.strip() or not target.strip():
-            raise ModelMapError(
-                f"model_map: expected name=upstream-name pairs such as gpt-4o=qwen2.5-7b, "
-                f"got {pair!r}"
-            )
-        mapping[name.strip()] = target.strip()
-    return mapping
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
     """``url`` is the model server's base URL, e.g. ``http://127.0.0.1:8001/v1`` (the
