@@ -8,7 +8,7 @@ observability.md). One run, this machine; prints a table per part.
 Seeds N conversations (one item each, with metadata) through the import path, then times
 the list and search statements through the store (median of repeated calls), appends with
 and without the search index, export/import throughput and peak memory (real
-processes), and the per-request cost of the observability wrapper.
+processes), and the per-request cost of observability (metrics, access log).
 """
 
 from __future__ import annotations
@@ -209,18 +209,18 @@ async def main() -> None:
 
 
 async def overhead(n: int = 20000) -> None:
-    """Per-request cost of the observability wrapper, in process (no sockets): GET an
-    item through ConvoStore alone, then through Observed with each part switched on."""
+    """Per-request cost of observability, in process (no sockets): GET an item through
+    ConvoStore with metrics and access log off (request ids are always on), then with
+    each part switched on."""
     import io
 
     from convostore.api.app import ConvoStore
-    from convostore.api.observability import Observed
     from convostore.settings import Settings
     from convostore.store.sqlite import SQLiteStore
 
     store = SQLiteStore(tempfile.mktemp(suffix=".db"))
     settings = Settings()
-    inner = ConvoStore(settings, store)
+    inner = ConvoStore(Settings(metrics=False, access_log=False), store)
     await inner.startup()
     conv = ConversationRow("conv_x", 1, b"{}")
     body = b'{"id":"msg_1","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"hi"}]}'
@@ -235,11 +235,10 @@ async def overhead(n: int = 20000) -> None:
 
     sink = open(os.devnull, "w")  # noqa: SIM115
     apps = {
-        "ConvoStore alone": inner,
-        "+ request id": Observed(inner, Settings(metrics=False, access_log=False)),
-        "+ request id + metrics": Observed(inner, Settings(access_log=False)),
-        "+ request id + metrics + access log (to /dev/null)": Observed(inner, Settings(), log_stream=sink),
-        "+ all, access log to a file": Observed(inner, Settings(), log_stream=open(tempfile.mktemp(), "w")),  # noqa: SIM115
+        "request id only": inner,
+        "+ metrics": ConvoStore(Settings(access_log=False), store),
+        "+ metrics + access log (to /dev/null)": ConvoStore(settings, store, log_stream=sink),
+        "+ all, access log to a file": ConvoStore(settings, store, log_stream=open(tempfile.mktemp(), "w")),  # noqa: SIM115
     }
     _ = io
     results: dict[str, list[float]] = {name: [] for name in apps}
@@ -249,7 +248,7 @@ async def overhead(n: int = 20000) -> None:
             for _ in range(n):
                 await app(scope, receive, send)
             results[name].append((time.perf_counter() - start) / n * 1e6)
-    base = min(results["ConvoStore alone"])
+    base = min(results["request id only"])
     for name, samples in results.items():
         best = min(samples)
         print(f"| {name} | {best:.1f} µs | +{best - base:.1f} µs |")

@@ -58,7 +58,9 @@ RULES: tuple[tuple[str, str], ...] = (
     ("service: rules", "convostore/service/"),
     ("handlers", "convostore/api/items.py"),
     ("handlers", "convostore/api/conversations.py"),
-    ("observability: metrics, request ids", "convostore/api/observability.py"),
+    ("observability: metrics", "convostore/api/metrics.py"),
+    ("observability: request ids", "convostore/api/request_ids.py"),
+    ("observability: access log", "convostore/api/access_log.py"),
     ("uvicorn: httptools protocol", "convostore/api/protocol.py"),  # convostore's subclass
     ("app: dispatch + send", "convostore/api/app.py"),
     ("uvicorn: httptools protocol", "uvicorn/protocols/http/"),

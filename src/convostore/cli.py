@@ -110,7 +110,7 @@ def serve(**options: Any) -> None:
         "port": settings.port,
         "loop": "uvloop",
         "lifespan": "on",
-        "access_log": False,  # convostore writes its own (api/observability.py)
+        "access_log": False,  # convostore writes its own (api/access_log.py)
         "server_header": False,
         "proxy_headers": False,  # no X-Forwarded-* rewriting on every request
         "log_level": settings.log_level,

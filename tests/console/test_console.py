@@ -147,9 +147,7 @@ def test_list_carries_item_count_and_last_activity(api: Api) -> None:
 
 
 def test_metrics_name_the_console_pages(app: Api) -> None:
-    from convostore.api.observability import route_of
-
     router = app.app.router
-    assert route_of(router, "GET", "/console") == "/console"
-    assert route_of(router, "GET", "/console/console.js") == "/console/console.js"
-    assert route_of(router, "GET", "/console/anything") == "unmatched"  # a bounded label set
+    assert router.label("GET", "/console") == "/console"
+    assert router.label("GET", "/console/console.js") == "/console/console.js"
+    assert router.label("GET", "/console/anything") == "unmatched"  # a bounded label set

@@ -10,23 +10,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from typing import IO, Any
 
 from convostore import errors
-from convostore.api import console, conversations, csrf, items, listing, openapi, render, responses
+from convostore.api import (
+    console,
+    conversations,
+    csrf,
+    items,
+    listing,
+    openapi,
+    probes,
+    render,
+    request_ids,
+    responses,
+)
+from convostore.api.access_log import AccessLog
 from convostore.api.auth import secret_of
+from convostore.api.metrics import Metrics
+from convostore.api.probes import Probes
 from convostore.api.rebinding import check_loopback_host
 from convostore.api.request import ClientDisconnected, Request
+from convostore.api.request_ids import RequestIds
 from convostore.api.routing import Router
 from convostore.api.streaming import StreamingBody, send_streaming
-from convostore.service import Services, build_services
+from convostore.service import Services, build_services, retention
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.settings import Settings, SettingsError
 from convostore.store.base import Store, StoreUnavailable
 from convostore.upstream import UpstreamConfig
-
-if TYPE_CHECKING:
-    from convostore.api.observability import Observed
 
 log = logging.getLogger("convostore")
 
@@ -66,9 +79,10 @@ def build_router() -> Router:
 
 
 class ConvoStore:
-    """The convostore ASGI app over one store."""
+    """The convostore ASGI app over one store, observed: probes, metrics, request ids and
+    access logs (docs/observability.md), and the retention purge in the background."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, log_stream: IO[str] | None = None):
         self.settings = settings
         self.store = store
         self.services: Services = build_services(store, upstream=upstream_config(settings))
@@ -82,6 +96,11 @@ class ConvoStore:
         self.max_body = settings.max_body_bytes
         self.timeout = settings.request_timeout_seconds
         self.loopback = settings.loopback
+        self.metrics = Metrics(store) if settings.metrics else None
+        self.access_log = AccessLog(log_stream) if settings.access_log else None
+        self.request_ids = RequestIds()
+        self.probes = Probes(store, self.metrics)
+        self.purger: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         await self.store.open()
@@ -94,6 +113,19 @@ class ConvoStore:
         except BaseException:
             await self.store.close()
             raise
+        self.start_purging()
+
+    def start_purging(self) -> None:
+        """The retention purge, when a retention is set (docs/retention.md)."""
+        rules = retention.rules(self.settings.retention_days, self.settings.retention_by_project)
+        if rules and self.purger is None:
+            self.purger = retention.start_purging(
+                self.store,
+                rules,
+                batch_size=self.settings.purge_batch_size,
+                interval=self.settings.purge_interval,
+                on_report=self.metrics.purged if self.metrics else None,
+            )
 
     async def check_auth(self) -> None:
         """Refuse to serve without keys anywhere but on loopback, unless told to."""
@@ -120,28 +152,53 @@ class ConvoStore:
             )
 
     async def shutdown(self) -> None:
+        if self.purger is not None:
+            await retention.stop_purging(self.purger)
+            self.purger = None
+        if self.access_log is not None:
+            self.access_log.flush()
         await self.services.responses.aclose()
         await self.store.close()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(scope, receive, send)
+            path: str = scope["path"]
+            if path in probes.PATHS:
+                await self.probes.answer(path, scope, send)
+            else:
+                await self.http(scope, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
-    async def http(
-        self,
-        scope: dict[str, Any],
-        receive: Any,
-        send: Any,
-        extra_headers: list[tuple[bytes, bytes]] | None = None,
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Answer one request with its request id, then count it and log it."""
+        start = time.perf_counter()
+        request_id = self.request_ids.of(scope)
+        status, route = 500, None  # what the client sees if answering fails
+        try:
+            status, route = await self.answer(scope, receive, send, request_id)
+        finally:
+            if self.metrics is not None or self.access_log is not None:
+                seconds = time.perf_counter() - start
+                method: str = scope["method"]
+                if route is None:
+                    route = self.router.label(method, _target(scope))
+                if self.metrics is not None:
+                    self.metrics.observe(route, method, status, seconds)
+                if self.access_log is not None:
+                    self.access_log.record(
+                        request_id, method, scope["path"], route, status, seconds
+                    )
+
+    async def answer(
+        self, scope: dict[str, Any], receive: Any, send: Any, request_id: bytes
     ) -> tuple[int, str | None]:
-        """Answer one request, with ``extra_headers`` on the answer (a request id).
+        """Answer one request, with ``x-request-id: request_id`` on the answer.
 
         Returns the status sent (499 when the client left first) and the pattern of the
-        route that served it, or None when no route was matched (then the caller finds
-        the label itself: only refusals take that path)."""
+        route that served it, or None when it was refused before a route was matched."""
+        extra_headers = [(request_ids.HEADER, request_id)]
         headers = JSON_HEADERS
         route: str | None = None
         try:
@@ -154,11 +211,8 @@ class ConvoStore:
                         project = principal.project
                 elif self.loopback:
                     check_loopback_host(scope)  # no DNS rebinding (api/rebinding.py)
-            raw_path: bytes | None = scope.get("raw_path")
-            if raw_path:  # some servers and test transports leave the query on it
-                raw_path = raw_path.partition(b"?")[0]
             handler, params, route = self.router.match(
-                scope["method"], scope["path"], raw_path.decode("latin-1") if raw_path else None
+                scope["method"], scope["path"], _target(scope)
             )
             request = Request(scope, receive, params, self.max_body, project, self.timeout)
             status, body = 200, await handler(self.services, request)
@@ -185,14 +239,10 @@ class ConvoStore:
             status, body = stopping.status, render.error(stopping)
             headers = [*JSON_HEADERS, *stopping.headers, (b"connection", b"close")]
         if isinstance(body, StreamingBody):  # sent in pieces (api/streaming.py)
-            if extra_headers:
-                body.headers = [*body.headers, *extra_headers]
+            body.headers = [*body.headers, *extra_headers]
             await send_streaming(body, receive, send)
             return body.status, route
-        if extra_headers:
-            headers = [*headers, *extra_headers, (b"content-length", b"%d" % len(body))]
-        else:
-            headers = [*headers, (b"content-length", b"%d" % len(body))]
+        headers = [*headers, *extra_headers, (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return status, route
@@ -225,11 +275,19 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
     )
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Observed:
-    """The app to serve: ConvoStore wrapped in probes, metrics, request ids and access logs
-    (:mod:`convostore.api.observability`); attributes such as ``store`` are the app's."""
-    from convostore.api.observability import Observed
+def _target(scope: dict[str, Any]) -> str:
+    """The path as sent (still percent-encoded), which routes are matched on."""
+    raw_path: bytes | None = scope.get("raw_path")
+    if not raw_path:
+        path: str = scope["path"]
+        return path
+    # some servers and test transports leave the query on it
+    return raw_path.partition(b"?")[0].decode("latin-1")
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> ConvoStore:
+    """The app to serve, over the store the settings name unless one is given."""
     from convostore.store.factory import store_for
 
     settings = settings or Settings()
-    return Observed(ConvoStore(settings, store or store_for(settings)), settings)
+    return ConvoStore(settings, store or store_for(settings))

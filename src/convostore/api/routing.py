@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -15,6 +15,8 @@ from convostore.service import Services
 Handler = Callable[[Services, Request], Awaitable[bytes | StreamingBody]]
 
 PREFIXES = ("/v1/", "/openai/v1/")
+PAGE_METHODS = ("GET", "HEAD")
+UNMATCHED = "unmatched"  # the label of a request no route serves
 
 
 @dataclass(slots=True)
@@ -83,20 +85,38 @@ class Router:
         self, method: str, path: str, raw_path: str | None = None
     ) -> tuple[Handler, tuple[str, ...], str]:
         """The handler, the path parameters and the route's pattern (a bounded label for
-        metrics and logs) for a request.
+        metrics and logs) for a request; 404 or 405 when there is none.
 
         Segments are split on the raw (still percent-encoded) path, so an id the SDK
         sends as ``a%2Fb`` is the one parameter ``a/b``, not two segments.
         """
-        target = raw_path if raw_path is not None else path
+        handler, params, label, allow = self.lookup(
+            method, raw_path if raw_path is not None else path
+        )
+        if handler is None:
+            if allow:
+                raise errors.MethodNotAllowed(
+                    f"Invalid method for URL ({method} {path})", allow=sorted(allow)
+                )
+            raise errors.NotFound(f"Invalid URL ({method} {path})")
+        if params and any("\x00" in p for p in params):
+            raise _no_such_id(label, params)
+        return handler, params, label
+
+    def label(self, method: str, target: str) -> str:
+        """The label of a request refused before it was routed (401, 403, 404, 405…):
+        the pattern of the route that would serve it, its exact path, or ``unmatched``."""
+        return self.lookup(method, target)[2]
+
+    def lookup(
+        self, method: str, target: str
+    ) -> tuple[Handler | None, tuple[str, ...], str, Collection[str]]:
+        """The handler of ``method`` at ``target`` (None when there is none), its path
+        parameters, its label (the route's pattern, the exact path of a root route or a
+        page, else ``unmatched``), and the methods the path has (for 405's ``allow``)."""
         root = self.root.get(target) if self.root else None
         if root is not None:
-            handler = root.methods.get(method)
-            if handler is None:
-                raise errors.MethodNotAllowed(
-                    f"Invalid method for URL ({method} {path})", allow=sorted(root.methods)
-                )
-            return handler, (), target
+            return root.methods.get(method), (), target, root.methods
         if target.startswith("/v1/"):
             rest: str | None = target[4:]
         elif target.startswith("/openai/v1/"):
@@ -106,31 +126,25 @@ class Router:
         if rest is not None:
             parts = rest.split("/")
             allow: set[str] = set()
+            label = UNMATCHED
             for route in self.by_length.get(len(parts), ()):
                 params = _params(route.segments, parts)
                 if params is None:
                     continue
                 handler = route.methods.get(method)
-                if handler is None:
-                    # A literal route without this method leaves the path to the routes with
-                    # parameters: POST /conversations/search still updates a conversation.
-                    allow.update(route.methods)
-                    continue
-                if any("\x00" in p for p in params):
-                    raise _no_such_id(route.pattern, params)
-                return handler, params, route.pattern
+                if handler is not None:
+                    return handler, params, route.pattern, ()
+                # A literal route without this method leaves the path to the routes with
+                # parameters: POST /conversations/search still updates a conversation.
+                allow.update(route.methods)
+                if label is UNMATCHED:
+                    label = route.pattern
             if allow:
-                raise errors.MethodNotAllowed(
-                    f"Invalid method for URL ({method} {path})", allow=sorted(allow)
-                )
+                return None, (), label, allow
         page = self.pages.get(target)
         if page is not None:
-            if method in ("GET", "HEAD"):
-                return page, (), target
-            raise errors.MethodNotAllowed(
-                f"Invalid method for URL ({method} {path})", allow=("GET", "HEAD")
-            )
-        raise errors.NotFound(f"Invalid URL ({method} {path})")
+            return (page if method in PAGE_METHODS else None), (), target, PAGE_METHODS
+        return None, (), UNMATCHED, ()
 
 
 def _params(segments: tuple[str | None, ...], parts: list[str]) -> tuple[str, ...] | None:

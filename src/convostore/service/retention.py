@@ -12,7 +12,9 @@ between them, so requests never wait long for the write lock. Every delete re-ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,3 +164,26 @@ async def purge_forever(
         except Exception:
             log.exception("retention: purge pass failed; retrying in %.0f s", interval)
         await asyncio.sleep(interval)
+
+
+def start_purging(
+    store: Store,
+    rules: list[Rule],
+    *,
+    batch_size: int,
+    interval: float,
+    on_report: Callable[[PurgeReport], None] | None = None,
+) -> asyncio.Task[None]:
+    """The server's background purge as a task of the running loop (stop it with
+    :func:`stop_purging`). The first pass waits up to a minute, to spread the processes."""
+    purger = Purger(store, rules, batch_size=batch_size)
+    first_delay = random.uniform(0, min(60.0, interval))
+    return asyncio.get_running_loop().create_task(
+        purge_forever(purger, interval, first_delay, on_report)
+    )
+
+
+async def stop_purging(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
