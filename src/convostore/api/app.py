@@ -238,9 +238,15 @@ class ConvoStore:
             stopping = errors.ServiceUnavailable(SHUTTING_DOWN)
             status, body = stopping.status, render.error(stopping)
             headers = [*JSON_HEADERS, *stopping.headers, (b"connection", b"close")]
-        if isinstance(body, StreamingBody):  # sent in pieces (api/streaming.py)
-            body.headers = [*body.headers, *extra_headers]
-            await send_streaming(body, receive, send)
+        if not isinstance(body, bytes):
+            if isinstance(body, StreamingBody):  # sent in pieces (api/streaming.py)
+                body.headers = [*body.headers, *extra_headers]
+                await send_streaming(body, receive, send)
+                return body.status, route
+            # a plain answer with its own status and headers (api/answers.py)
+            headers = [*body.headers, *extra_headers]
+            await send({"type": "http.response.start", "status": body.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body.body})
             return body.status, route
         headers = [*headers, *extra_headers, (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})

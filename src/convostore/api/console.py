@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
+from convostore.api.answers import Response
 from convostore.api.request import Request
-from convostore.api.streaming import StreamingBody
 from convostore.service import Services
 
-Page = Callable[[Services, Request], Awaitable[StreamingBody]]
+Page = Callable[[Services, Request], Awaitable[Response]]
 
 PAGE = "/console"
 ASSETS = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
@@ -75,16 +75,7 @@ def assets() -> dict[str, Asset]:
     return found
 
 
-async def _once(body: bytes) -> AsyncIterator[bytes]:
-    if body:
-        yield body
-
-
-async def _nothing() -> None:
-    return None
-
-
-def _answer(request: Request, asset: Asset, cache: bytes) -> StreamingBody:
+def _answer(request: Request, asset: Asset, cache: bytes) -> Response:
     """The asset, or 304 when the client holds this version; HEAD gets the headers only."""
     fresh = request.header(b"if-none-match") == asset.etag.decode()
     body = b"" if fresh or request.method == "HEAD" else asset.body
@@ -97,23 +88,22 @@ def _answer(request: Request, asset: Asset, cache: bytes) -> StreamingBody:
     ]
     if fresh:
         headers = [h for h in headers if h[0] not in (b"content-type", b"content-length")]
-    # One chunk through the app's streaming path: the way a handler sets its own headers.
-    return StreamingBody(_once(body), _nothing, headers, 304 if fresh else 200)
+    return Response(body, headers, 304 if fresh else 200)
 
 
-async def page(services: Services, request: Request) -> StreamingBody:
+async def page(services: Services, request: Request) -> Response:
     """The console's page (no data: it loads everything through the API)."""
     return _answer(request, assets()["index.html"], REVALIDATE)
 
 
-async def redirect(services: Services, request: Request) -> StreamingBody:
+async def redirect(services: Services, request: Request) -> Response:
     """``/console/`` goes to ``/console`` (relative, so it also works under a path prefix)."""
     headers = [(b"location", b"../console"), (b"content-length", b"0"), *SECURITY_HEADERS]
-    return StreamingBody(_once(b""), _nothing, headers, 308)
+    return Response(b"", headers, 308)
 
 
 def asset_handler(name: str) -> Page:
-    async def serve(services: Services, request: Request) -> StreamingBody:
+    async def serve(services: Services, request: Request) -> Response:
         asset = assets()[name]
         current = request.query_value("v") == asset.version
         return _answer(request, asset, IMMUTABLE if current else REVALIDATE)

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from convostore import errors
+from convostore.api.answers import Response
 from convostore.api.request import Request
 from convostore.api.streaming import StreamingBody
 from convostore.service import Services
 
-# A handler answers JSON bytes, or a body sent in pieces (api/streaming.py).
-Handler = Callable[[Services, Request], Awaitable[bytes | StreamingBody]]
+# A handler answers JSON bytes, a plain Response with its own status and headers
+# (api/answers.py), or a body sent in pieces (api/streaming.py).
+Handler = Callable[[Services, Request], Awaitable[bytes | Response | StreamingBody]]
 
 PREFIXES = ("/v1/", "/openai/v1/")
 PAGE_METHODS = ("GET", "HEAD")

@@ -1,11 +1,12 @@
 """Answers sent in pieces (Server-Sent Events), and requests whose client may leave.
 
-A handler may return a :class:`StreamingBody` instead of bytes; ``ConvoStore.http`` then
+A handler may return a :class:`StreamingBody` instead of bytes; ``ConvoStore.answer`` then
 sends its chunks as they come (chunked transfer encoding, no content-length) through
 :func:`send_streaming`, which also listens for the client going away and then stops the
 producer. Whatever happens, the body's ``close`` runs once at the end: the producer's
 resources (an upstream connection, a conversation's lease) are freed even when not one
-chunk was read. The plain bytes path of ``ConvoStore.http`` does not change.
+chunk was read. Whole answers (JSON bytes, or a :class:`~convostore.api.answers.Response`)
+never take this path.
 """
 
 from __future__ import annotations
