@@ -35,10 +35,10 @@ from convostore.api.request import ClientDisconnected, Request
 from convostore.api.request_ids import RequestIds
 from convostore.api.routing import Router
 from convostore.api.streaming import StreamingBody, send_streaming
-from convostore.service import Services, build_services, retention
+from convostore.service import Services, build_services, retention, store_errors
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.settings import Settings, SettingsError
-from convostore.store.base import Store, StoreUnavailable
+from convostore.store.base import Store, StoreError, StoreUnavailable
 from convostore.upstream import UpstreamConfig
 
 log = logging.getLogger("convostore")
@@ -227,6 +227,14 @@ class ConvoStore:
             unavailable = errors.ServiceUnavailable(DATABASE_UNAVAILABLE)
             status, body = unavailable.status, render.error(unavailable)
             headers = [*JSON_HEADERS, *unavailable.headers]
+        except StoreError as exc:  # a fact of the store: one table says what the API answers
+            fact = store_errors.api_error(exc)
+            if fact is None:
+                log.exception("unmapped store error on %s %s", scope["method"], scope["path"])
+                fact = errors.InternalError(SERVER_ERROR)
+            status, body = fact.status, render.error(fact)
+            if fact.headers:
+                headers = [*JSON_HEADERS, *fact.headers]
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             failure = errors.InternalError(SERVER_ERROR)

@@ -1,14 +1,15 @@
-"""Create, retrieve, update and delete conversations."""
+"""Create, retrieve, update and delete conversations (the store's facts become API errors
+in :mod:`convostore.service.store_errors`)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from convostore import errors, ids
+from convostore import ids
 from convostore.service import bodies
 from convostore.service.materialize import Materializer
-from convostore.store.base import ConversationMissing, ConversationRow, ItemConflict, Owner, Store
+from convostore.store.base import ConversationRow, Owner, Store
 
 CREATE_KEYS = ("items", "metadata")
 UPDATE_KEYS = ("metadata",)
@@ -27,28 +28,16 @@ class Conversations:
         named = self.materializer.named_ids(prepared)
         items = await self.materializer.materialize(owner, prepared, named)
         row = ConversationRow(ids.new_conversation_id(), int(time.time()), metadata)
-        try:
-            await self.store.create_conversation(owner, row, items)
-        except ItemConflict:
-            raise errors.item_already_in_conversation() from None
+        await self.store.create_conversation(owner, row, items)
         return row
 
     async def get(self, owner: Owner, conversation_id: str) -> ConversationRow:
-        try:
-            return await self.store.get_conversation(owner, conversation_id)
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
+        return await self.store.get_conversation(owner, conversation_id)
 
     async def update(self, owner: Owner, conversation_id: str, body: Any) -> ConversationRow:
         body = bodies.object_body(body, UPDATE_KEYS, required=UPDATE_KEYS)
         metadata = bodies.metadata_json(body["metadata"])
-        try:
-            return await self.store.set_metadata(owner, conversation_id, metadata)
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
+        return await self.store.set_metadata(owner, conversation_id, metadata)
 
     async def delete(self, owner: Owner, conversation_id: str) -> None:
-        try:
-            await self.store.delete_conversation(owner, conversation_id)
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
+        await self.store.delete_conversation(owner, conversation_id)

@@ -1,23 +1,16 @@
-"""Create, list, retrieve and delete the items of a conversation."""
+"""Create, list, retrieve and delete the items of a conversation.
+
+What the store reports (an unknown conversation, item or cursor, an id already there)
+propagates as the store's fact and becomes the API's error in one place
+(:mod:`convostore.service.store_errors`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from convostore import errors
 from convostore.service import bodies
 from convostore.service.materialize import Materializer
-from convostore.store.base import (
-    AfterMissing,
-    ConversationMissing,
-    ConversationRow,
-    ItemConflict,
-    ItemMissing,
-    ItemPage,
-    Owner,
-    Store,
-    StoredItem,
-)
+from convostore.store.base import ConversationRow, ItemPage, Owner, Store, StoredItem
 
 CREATE_KEYS = ("items",)
 
@@ -32,16 +25,11 @@ class Items:
         raw_items = bodies.items_list(body["items"], required=True)
         prepared = self.materializer.validate(raw_items)
         named = self.materializer.named_ids(prepared)
-        try:
-            if named:
-                # Lookups name other conversations: answer for this one first (404 before 404).
-                await self.store.get_conversation(owner, conversation_id)
-            items = await self.materializer.materialize(owner, prepared, named)
-            await self.store.append_items(owner, conversation_id, items)
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
-        except ItemConflict:
-            raise errors.item_already_in_conversation() from None
+        if named:
+            # Lookups name other conversations: answer for this one first (404 before 404).
+            await self.store.get_conversation(owner, conversation_id)
+        items = await self.materializer.materialize(owner, prepared, named)
+        await self.store.append_items(owner, conversation_id, items)
         return items
 
     async def list(
@@ -53,27 +41,12 @@ class Items:
         limit: int,
         descending: bool,
     ) -> ItemPage:
-        try:
-            return await self.store.list_items(
-                owner, conversation_id, after=after, limit=limit, descending=descending
-            )
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
-        except AfterMissing:
-            raise errors.after_not_found(after or "") from None
+        return await self.store.list_items(
+            owner, conversation_id, after=after, limit=limit, descending=descending
+        )
 
     async def get(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
-        try:
-            return await self.store.get_item(owner, conversation_id, item_id)
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
-        except ItemMissing:
-            raise errors.item_not_in_conversation(item_id) from None
+        return await self.store.get_item(owner, conversation_id, item_id)
 
     async def delete(self, owner: Owner, conversation_id: str, item_id: str) -> ConversationRow:
-        try:
-            return await self.store.delete_item(owner, conversation_id, item_id)
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
-        except ItemMissing:
-            raise errors.item_not_in_conversation(item_id) from None
+        return await self.store.delete_item(owner, conversation_id, item_id)

@@ -11,7 +11,6 @@ import re
 from convostore import errors
 from convostore.service import bodies
 from convostore.store.base import (
-    AfterMissing,
     ConversationFilter,
     ConversationPage,
     Owner,
@@ -91,12 +90,9 @@ class Listing:
         where = conversation_filter(metadata, created_after, created_before)
         if after is not None and "\x00" in after:  # no id holds U+0000 (and PostgreSQL refuses it)
             raise errors.conversation_after_not_found(after)
-        try:
-            return await self.store.list_conversations(
-                owner, where, after=after, limit=limit, descending=descending
-            )
-        except AfterMissing:
-            raise errors.conversation_after_not_found(after or "") from None
+        return await self.store.list_conversations(
+            owner, where, after=after, limit=limit, descending=descending
+        )
 
     async def search(self, owner: Owner, q: str, *, after: str | None, limit: int) -> SearchPage:
         query = search_query(q)
@@ -106,7 +102,4 @@ class Listing:
             if not sep or not item_id or "\x00" in after:
                 raise errors.search_after_not_found(after)
             anchor = (conversation_id, item_id)
-        try:
-            return await self.store.search_items(owner, query, after=anchor, limit=limit)
-        except AfterMissing:
-            raise errors.search_after_not_found(after or "") from None
+        return await self.store.search_items(owner, query, after=anchor, limit=limit)

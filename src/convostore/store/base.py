@@ -81,6 +81,14 @@ class AfterMissing(StoreError):
     """The ``after`` cursor names no item of the conversation."""
 
 
+class ConversationAfterMissing(AfterMissing):
+    """The ``after`` cursor of a conversation listing names no conversation of the owner."""
+
+
+class SearchAfterMissing(AfterMissing):
+    """The ``after`` cursor of a search (``conversation_id/item_id``) names no result."""
+
+
 class ItemConflict(StoreError):
     """An item id is already in the conversation."""
 

@@ -14,7 +14,7 @@ import asyncpg
 
 from convostore.store import listing
 from convostore.store.base import (
-    AfterMissing,
+    ConversationAfterMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
@@ -23,6 +23,7 @@ from convostore.store.base import (
     PoolUse,
     ScannedConversation,
     ScannedItem,
+    SearchAfterMissing,
     SearchHit,
     SearchPage,
     SearchQuery,
@@ -98,7 +99,7 @@ class PostgresExtensions:
         if after is not None:
             found = await self.pool.fetchrow(_ANCHOR, after, owner.project, owner.user)
             if found is None:
-                raise AfterMissing(after)
+                raise ConversationAfterMissing(after)
             anchor = (int(found[0]), int(found[1]))
         sql, args = listing.list_sql(owner, where, anchor, limit, descending)
         rows = await self.pool.fetch(listing.numbered(sql), *args)
@@ -116,7 +117,7 @@ class PostgresExtensions:
                 _SEARCH_ANCHOR, item_id, conversation_id, owner.project, owner.user
             )
             if found is None:
-                raise AfterMissing(f"{conversation_id}/{item_id}")
+                raise SearchAfterMissing(f"{conversation_id}/{item_id}")
             bound = " AND s.pk < $5"
             args.append(found)
         rows = await self.pool.fetch(_SEARCH.format(bound=bound), *args)

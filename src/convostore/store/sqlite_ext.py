@@ -16,7 +16,7 @@ import orjson
 
 from convostore.store import listing
 from convostore.store.base import (
-    AfterMissing,
+    ConversationAfterMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
@@ -25,6 +25,7 @@ from convostore.store.base import (
     PoolUse,
     ScannedConversation,
     ScannedItem,
+    SearchAfterMissing,
     SearchHit,
     SearchPage,
     SearchQuery,
@@ -75,7 +76,7 @@ class SQLiteExtensions:
         if after is not None:
             found = db.execute(listing.anchor_sql(), (after, owner.project, owner.user)).fetchone()
             if found is None:
-                raise AfterMissing(after)
+                raise ConversationAfterMissing(after)
             anchor = (int(found[0]), int(found[1]))
         sql, args = listing.list_sql(owner, where, anchor, limit, descending)
         rows = db.execute(sql, args).fetchall()
@@ -98,7 +99,7 @@ class SQLiteExtensions:
                 _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
             ).fetchone()
             if found is None:
-                raise AfterMissing(f"{conversation_id}/{item_id}")
+                raise SearchAfterMissing(f"{conversation_id}/{item_id}")
             bound = " AND f.rowid < ?"
             args.append(found[0])
         args.append(limit + 1)

@@ -29,7 +29,7 @@ from convostore.service.responses.lease import Lease
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import StreamMisordered, Translator
 from convostore.service.responses.writeback import write_back
-from convostore.store.base import ConversationMissing, Owner, Store, StoredItem, StoreUnavailable
+from convostore.store.base import Owner, Store, StoredItem, StoreUnavailable
 from convostore.upstream import (
     ChatStream,
     ChatUpstream,
@@ -121,10 +121,7 @@ class Responses:
                 param="input",
             )
         if req.conversation_id is not None:
-            try:
-                await self.store.get_conversation(owner, req.conversation_id)
-            except ConversationMissing:
-                raise errors.conversation_not_found(req.conversation_id) from None
+            await self.store.get_conversation(owner, req.conversation_id)
         return await self.materializer.materialize(owner, req.input, named)
 
     async def _messages(

@@ -19,7 +19,7 @@ import orjson
 
 from convostore import errors
 from convostore.service.responses.messages import Entry
-from convostore.store.base import AfterMissing, ConversationMissing, Owner, Store, StoredItem
+from convostore.store.base import AfterMissing, Owner, Store, StoredItem
 
 PAGE = 100
 READ_ATTEMPTS = 3
@@ -39,8 +39,6 @@ async def read_history(store: Store, owner: Owner, conversation_id: str) -> list
                 if not page.has_more or not page.items:
                     return items
                 after = page.items[-1].id
-        except ConversationMissing:
-            raise errors.conversation_not_found(conversation_id) from None
         except AfterMissing:
             continue  # the cursor's item was deleted while we read: read again
     raise errors.ServiceUnavailable(

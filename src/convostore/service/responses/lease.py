@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from convostore import errors
-from convostore.store.base import ConversationMissing, LeaseHeld, Owner, Store
+from convostore.store.base import Owner, Store
 
 log = logging.getLogger("convostore")
 
@@ -34,12 +33,7 @@ class Lease:
         self._released = False
 
     async def take(self) -> None:
-        try:
-            await self.store.take_lease(self.owner, self.conversation_id, self.holder, self.seconds)
-        except LeaseHeld:
-            raise errors.conversation_locked() from None
-        except ConversationMissing:
-            raise errors.conversation_not_found(self.conversation_id) from None
+        await self.store.take_lease(self.owner, self.conversation_id, self.holder, self.seconds)
         self._renewer = asyncio.get_running_loop().create_task(self._renew())
 
     async def _renew(self) -> None:

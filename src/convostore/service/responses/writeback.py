@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from convostore import errors
+from convostore.service import store_errors
 from convostore.service.responses.lease import Lease
-from convostore.store.base import ConversationMissing, ItemConflict, LeaseLost, StoredItem
+from convostore.store.base import StoredItem, StoreError
 
 
 async def write_back(
@@ -22,18 +22,9 @@ async def write_back(
         await lease.store.append_items_leased(
             lease.owner, lease.conversation_id, [*inputs, *outputs], lease.holder
         )
-    except LeaseLost:
-        raise errors.InvalidRequest(
-            "This response lost its hold on the conversation (its lease expired and another "
-            "response took it); nothing was stored. Please retry.",
-            code="conversation_locked",
-        ) from None
-    except ItemConflict:
-        raise errors.InvalidRequest(
-            "Duplicate item found: an item of this response was added to the conversation "
-            "while it ran; nothing was stored. Remove duplicate items from your input and try "
-            "again.",
-            param="input",
-        ) from None
-    except ConversationMissing:
-        raise errors.conversation_not_found(lease.conversation_id) from None
+    except StoreError as exc:
+        # Answered here, not by the app: a streamed response reports it in its stream.
+        failure = store_errors.api_error(exc, store_errors.WRITE_BACK_ERRORS)
+        if failure is None:  # StoreUnavailable: the caller answers 503
+            raise
+        raise failure from None

@@ -1,0 +1,68 @@
+"""The one place where the store's facts become the API's errors: a table by exception
+type (the way starlette maps exceptions to handlers).
+
+A store reports what it found with a :class:`~convostore.store.base.StoreError` carrying
+the id it concerns (``ConversationMissing("conv_1")``); services let those propagate,
+and ``ConvoStore.answer`` turns them into the error envelope through :func:`api_error`.
+The most specific type in the table wins, so a new store fact is a subclass plus a row
+here (``SearchAfterMissing`` below). A use case that gives a fact another meaning
+passes its own table, built from this one (:data:`WRITE_BACK_ERRORS`).
+
+``StoreUnavailable`` is not in the table: it is not a fact about the data but the
+database being down, answered 503 with ``Retry-After`` where it is caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from convostore import errors
+from convostore.store.base import (
+    AfterMissing,
+    ConversationAfterMissing,
+    ConversationMissing,
+    ItemConflict,
+    ItemMissing,
+    LeaseHeld,
+    LeaseLost,
+    SearchAfterMissing,
+    StoreError,
+)
+
+Meanings = Mapping[type[StoreError], Callable[[str], errors.ApiError]]
+
+STORE_ERRORS: Meanings = {
+    ConversationMissing: errors.conversation_not_found,
+    ItemMissing: errors.item_not_in_conversation,
+    AfterMissing: errors.after_not_found,
+    ConversationAfterMissing: errors.conversation_after_not_found,
+    SearchAfterMissing: errors.search_after_not_found,
+    ItemConflict: lambda _: errors.item_already_in_conversation(),
+    LeaseHeld: lambda _: errors.conversation_locked(),
+    LeaseLost: lambda _: errors.InvalidRequest(
+        "This response lost its hold on the conversation (its lease expired and another "
+        "response took it); nothing was stored. Please retry.",
+        code="conversation_locked",
+    ),
+}
+
+# The write-back of a response (service/responses/writeback.py): its items met items that
+# were added to the conversation while it ran.
+WRITE_BACK_ERRORS: Meanings = {
+    **STORE_ERRORS,
+    ItemConflict: lambda _: errors.InvalidRequest(
+        "Duplicate item found: an item of this response was added to the conversation "
+        "while it ran; nothing was stored. Remove duplicate items from your input and try "
+        "again.",
+        param="input",
+    ),
+}
+
+
+def api_error(exc: StoreError, meanings: Meanings = STORE_ERRORS) -> errors.ApiError | None:
+    """The API's error for a store fact, or None for a type the table does not have."""
+    for kind in type(exc).__mro__:
+        meaning = meanings.get(kind)
+        if meaning is not None:
+            return meaning(str(exc.args[0]) if exc.args else "")
+    return None
