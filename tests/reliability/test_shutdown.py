@@ -1,8 +1,11 @@
 """Graceful shutdown: SIGTERM stops accepting, lets requests in flight finish within
 ``--shutdown-grace-seconds``, then closes the database cleanly.
 
-A request is held in flight by sending its headers and half its body, then the rest
-after the signal. Exits are waited for with generous deadlines (they are not timed).
+A request is held in flight by sending its headers with ``Expect: 100-continue``, then,
+once the app reads its body (uvicorn answers ``100 Continue`` then), half the body, and
+the rest after the signal. The tests wait on what the server shows (the interim answer,
+refused connections, its "Shutting down" log lines), never for a fixed time; exits are
+waited for with generous deadlines (they are not timed).
 """
 
 from __future__ import annotations
@@ -28,16 +31,33 @@ CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
 def start_request(port: int, conversation_id: str, text: str) -> tuple[socket.socket, bytes]:
-    """An append whose body is half sent; returns the socket and the rest of the body."""
+    """An append in flight: the app is reading its body, of which half was sent. Returns
+    the socket and the rest of the body."""
     body = orjson.dumps({"items": [{"role": "user", "content": text}]})
     head = (
         f"POST /v1/conversations/{conversation_id}/items HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
     ).encode()
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head)
+    interim = b""
+    while not interim.endswith(b"\r\n\r\n"):  # sent when the app first reads the body
+        chunk = sock.recv(1)
+        assert chunk, f"connection closed after {interim!r}"
+        interim += chunk
+    assert interim.startswith(b"HTTP/1.1 100 "), interim
     half = len(body) // 2
-    sock.sendall(head + body[:half])
+    sock.sendall(body[:half])
     return sock, body[half:]
+
+
+def wait_for_log(server: Server, text: str, count: int = 1, timeout: float = 30) -> None:
+    """Until the server's output holds ``text`` ``count`` times (polled, not slept on)."""
+    deadline = time.monotonic() + timeout
+    while server.output().count(text) < count:
+        assert time.monotonic() < deadline, f"no {count} x {text!r} in:\n{server.output()}"
+        time.sleep(0.02)
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
@@ -89,7 +109,6 @@ def test_sigterm_finishes_requests_in_flight_and_closes_sqlite(tmp_path: Path) -
     try:
         cid = new_conversation(server)
         sock, rest = start_request(server.port, cid, "in flight")
-        time.sleep(0.3)  # the request is being read by the app
         assert server.process is not None
         server.process.terminate()  # SIGTERM
         deadline = time.monotonic() + 20
@@ -127,7 +146,6 @@ def test_grace_period_bounds_the_wait(tmp_path: Path) -> None:
     try:
         cid = new_conversation(server)
         sock, _ = start_request(server.port, cid, "never finished")
-        time.sleep(0.3)
         assert server.process is not None
         server.process.terminate()
         assert wait_exit(server, timeout=30) in CLEAN_EXIT
@@ -154,10 +172,9 @@ def test_sigterm_with_workers(tmp_path: Path) -> None:
     try:
         cid = new_conversation(server)
         sock, rest = start_request(server.port, cid, "in flight")
-        time.sleep(0.3)
         assert server.process is not None
         server.process.terminate()
-        time.sleep(0.5)
+        wait_for_log(server, "Shutting down", count=2)  # both workers got the signal
         sock.sendall(rest)
         status, body = read_response(sock)
         sock.close()
@@ -176,10 +193,9 @@ def test_sigterm_postgres_closes_the_pool(pg_url: str, tmp_path: Path) -> None:
     try:
         cid = new_conversation(server)
         sock, rest = start_request(server.port, cid, "in flight")
-        time.sleep(0.3)
         assert server.process is not None
         server.process.terminate()
-        time.sleep(0.3)
+        wait_for_log(server, "Shutting down")
         sock.sendall(rest)
         status, _ = read_response(sock)
         sock.close()
