@@ -17,13 +17,7 @@ async def create(services: Services, request: Request) -> bytes:
 
 async def list_(services: Services, request: Request) -> bytes:
     query = list_query(request)
-    page = await services.items.list(
-        owner_of(request),
-        request.params[0],
-        after=query.after,
-        limit=query.limit,
-        descending=query.descending,
-    )
+    page = await services.items.list(owner_of(request), request.params[0], query)
     return render.item_list(page.items, query.include, page.has_more)
 
 

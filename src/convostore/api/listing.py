@@ -57,13 +57,7 @@ async def list_conversations(services: Services, request: Request) -> bytes:
     page_query = list_query(request)
     query = conversation_list_query(request)
     page = await services.listing.conversations(
-        owner_of(request),
-        query.metadata,
-        query.created_after,
-        query.created_before,
-        after=page_query.after,
-        limit=page_query.limit,
-        descending=page_query.descending,
+        owner_of(request), query.metadata, query.created_after, query.created_before, page_query
     )
     return render.conversation_list(page.conversations, page.has_more)
 

@@ -72,8 +72,7 @@ class Metrics:
             registry=self.registry,
         )
         ProcessCollector(registry=self.registry)
-        self.registry.register(_RequestCollector(self))
-        self.registry.register(_StoreCollector(self))
+        self.registry.register(_Collector(self))
         self.items_stored: int | None = None
         self.items_counted_at = 0.0
 
@@ -104,8 +103,9 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _RequestCollector:
-    """``convostore_requests_total`` and ``convostore_request_duration_seconds``."""
+class _Collector:
+    """The families made when scraped: requests and latency from the plain dicts, then
+    gauges of pool use (from the driver's pool) and items stored."""
 
     def __init__(self, metrics: Metrics):
         self.metrics = metrics
@@ -114,6 +114,11 @@ class _RequestCollector:
         return []
 
     def collect(self) -> Iterable[Metric]:
+        yield from self.requests()
+        yield from self.store()
+
+    def requests(self) -> Iterable[Metric]:
+        """``convostore_requests_total`` and ``convostore_request_duration_seconds``."""
         requests = CounterMetricFamily(
             "convostore_requests",
             "HTTP requests answered, by route, method and status.",
@@ -137,17 +142,7 @@ class _RequestCollector:
             )
         yield latency
 
-
-class _StoreCollector:
-    """Gauges read when scraped: pool use (from the driver's pool) and items stored."""
-
-    def __init__(self, metrics: Metrics):
-        self.metrics = metrics
-
-    def describe(self) -> Iterable[Metric]:
-        return []
-
-    def collect(self) -> Iterable[Metric]:
+    def store(self) -> Iterable[Metric]:
         use = self.metrics.store.pool_use()
         pool = GaugeMetricFamily(
             "convostore_db_pool_connections",

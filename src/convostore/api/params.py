@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from convostore import errors
 from convostore.api.request import Request
 from convostore.items import include
+from convostore.service.paging import Page
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
 ORDERS = ("asc", "desc")
@@ -17,10 +18,7 @@ _INTEGER = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class ListQuery:
-    after: str | None
-    limit: int
-    descending: bool
+class ListQuery(Page):
     include: int
 
 

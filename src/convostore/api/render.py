@@ -37,18 +37,26 @@ def item(stored: StoredItem, include: int) -> bytes:
     return render_item(stored.body, stored.mask, include)
 
 
+EMPTY_LIST = b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'
+
+
 def item_list(items: Sequence[StoredItem], include: int, has_more: bool) -> bytes:
     if not items:
-        return b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'
+        return EMPTY_LIST
     data = b",".join([render_item(i.body, i.mask, include) for i in items])
+    return page(data, items[0].id, items[-1].id, has_more)
+
+
+def page(data: bytes, first_id: str, last_id: str, has_more: bool) -> bytes:
+    """The list envelope every list route answers, around ``data`` (its joined entries)."""
     return b"".join(
         (
             b'{"object":"list","data":[',
             data,
             b'],"first_id":',
-            orjson.dumps(items[0].id),
+            orjson.dumps(first_id),
             b',"last_id":',
-            orjson.dumps(items[-1].id),
+            orjson.dumps(last_id),
             b',"has_more":',
             b"true" if has_more else b"false",
             b"}",
@@ -64,8 +72,6 @@ def error(exc: ApiError) -> bytes:
 
 
 # -- the extensions (issue 7) ---------------------------------------------------------------
-
-EMPTY_LIST = b'{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":false}'
 
 
 def listed_conversation(row: ListedConversation) -> bytes:
@@ -86,19 +92,8 @@ def conversation_list(rows: Sequence[ListedConversation], has_more: bool) -> byt
     """A page of conversations, in ConversationItemList's envelope (D2 when empty)."""
     if not rows:
         return EMPTY_LIST
-    return b"".join(
-        (
-            b'{"object":"list","data":[',
-            b",".join([listed_conversation(row) for row in rows]),
-            b'],"first_id":',
-            orjson.dumps(rows[0].id),
-            b',"last_id":',
-            orjson.dumps(rows[-1].id),
-            b',"has_more":',
-            b"true" if has_more else b"false",
-            b"}",
-        )
-    )
+    data = b",".join([listed_conversation(row) for row in rows])
+    return page(data, rows[0].id, rows[-1].id, has_more)
 
 
 def search_results(hits: Sequence[SearchHit], include: int, has_more: bool) -> bytes:
@@ -123,16 +118,4 @@ def search_results(hits: Sequence[SearchHit], include: int, has_more: bool) -> b
             for cursor, hit in zip(ids, hits, strict=True)
         ]
     )
-    return b"".join(
-        (
-            b'{"object":"list","data":[',
-            data,
-            b'],"first_id":',
-            orjson.dumps(ids[0]),
-            b',"last_id":',
-            orjson.dumps(ids[-1]),
-            b',"has_more":',
-            b"true" if has_more else b"false",
-            b"}",
-        )
-    )
+    return page(data, ids[0], ids[-1], has_more)

@@ -10,6 +10,7 @@ from typing import Any
 
 from convostore.service import bodies
 from convostore.service.materialize import Materializer
+from convostore.service.paging import Page
 from convostore.store.base import ConversationRow, ItemPage, Owner, Store, StoredItem
 
 CREATE_KEYS = ("items",)
@@ -32,17 +33,9 @@ class Items:
         await self.store.append_items(owner, conversation_id, items)
         return items
 
-    async def list(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
-    ) -> ItemPage:
+    async def list(self, owner: Owner, conversation_id: str, page: Page) -> ItemPage:
         return await self.store.list_items(
-            owner, conversation_id, after=after, limit=limit, descending=descending
+            owner, conversation_id, after=page.after, limit=page.limit, descending=page.descending
         )
 
     async def get(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:

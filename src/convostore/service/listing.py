@@ -10,6 +10,7 @@ import re
 
 from convostore import errors
 from convostore.service import bodies
+from convostore.service.paging import Page
 from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
@@ -82,16 +83,14 @@ class Listing:
         metadata: list[tuple[str, str]],
         created_after: int | None,
         created_before: int | None,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
+        page: Page,
     ) -> ConversationPage:
         where = conversation_filter(metadata, created_after, created_before)
+        after = page.after
         if after is not None and "\x00" in after:  # no id holds U+0000 (and PostgreSQL refuses it)
             raise errors.conversation_after_not_found(after)
         return await self.store.list_conversations(
-            owner, where, after=after, limit=limit, descending=descending
+            owner, where, after=after, limit=page.limit, descending=page.descending
         )
 
     async def search(self, owner: Owner, q: str, *, after: str | None, limit: int) -> SearchPage:
