@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from convostore.api.app import ConvoStore, create_app
+from convostore.clock import SYSTEM, Clock
 from convostore.settings import Settings
 from convostore.store.base import Store
 from tests import spec_schema
@@ -158,8 +159,38 @@ class Api:
             query["after"] = page["last_id"]
 
 
-def make_app(store: Store, **settings: Any) -> ConvoStore:
-    return create_app(Settings(**settings), store)
+def make_app(store: Store, clock: Clock = SYSTEM, **settings: Any) -> ConvoStore:
+    return create_app(Settings(**settings), store, clock)
+
+
+class ManualClock(Clock):
+    """A clock that moves only when the test says (:meth:`advance`): code on it waits on
+    what the test does, and the test on what the code does, never on the wall clock."""
+
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+        self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def monotonic(self) -> float:  # type: ignore[override]
+        return self.now
+
+    def time(self) -> float:  # type: ignore[override]
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:  # type: ignore[override]
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sleepers.append((self.now + seconds, future))
+        await future
+
+    def advance(self, seconds: float) -> None:
+        """Move time on and wake the sleepers whose time came (they run at the loop's
+        next turn)."""
+        self.now += seconds
+        due = [s for s in self.sleepers if s[0] <= self.now]
+        self.sleepers = [s for s in self.sleepers if s[0] > self.now]
+        for _, future in due:
+            if not future.done():
+                future.set_result(None)
 
 
 def free_port() -> int:

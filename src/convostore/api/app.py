@@ -35,6 +35,7 @@ from convostore.api.request import ClientDisconnected, Request
 from convostore.api.request_ids import RequestIds
 from convostore.api.routing import Router
 from convostore.api.streaming import StreamingBody, send_streaming
+from convostore.clock import SYSTEM, Clock
 from convostore.service import Services, build_services, retention, store_errors
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.settings import Settings, SettingsError
@@ -82,15 +83,24 @@ class ConvoStore:
     """The convostore ASGI app over one store, observed: probes, metrics, request ids and
     access logs (docs/observability.md), and the retention purge in the background."""
 
-    def __init__(self, settings: Settings, store: Store, log_stream: IO[str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        log_stream: IO[str] | None = None,
+        clock: Clock = SYSTEM,
+    ):
         self.settings = settings
         self.store = store
-        self.services: Services = build_services(store, upstream=upstream_config(settings))
+        self.services: Services = build_services(
+            store, upstream=upstream_config(settings), clock=clock
+        )
         self.auth = Authenticator(
             store,
             env_keys=settings.api_key_pairs,
             cache_seconds=settings.key_cache_seconds,
             rate_limit=settings.rate_limit,
+            clock=clock,
         )
         self.router = build_router()
         self.max_body = settings.max_body_bytes
@@ -299,9 +309,11 @@ def _target(scope: dict[str, Any]) -> str:
     return raw_path.partition(b"?")[0].decode("latin-1")
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> ConvoStore:
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, clock: Clock = SYSTEM
+) -> ConvoStore:
     """The app to serve, over the store the settings name unless one is given."""
     from convostore.store.factory import store_for
 
     settings = settings or Settings()
-    return ConvoStore(settings, store or store_for(settings))
+    return ConvoStore(settings, store or store_for(settings), clock=clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convostore.clock import SYSTEM, Clock
 from convostore.items.registry import Registry
 from convostore.service.conversations import Conversations
 from convostore.service.items import Items
@@ -24,14 +25,17 @@ class Services:
 
 
 def build_services(
-    store: Store, registry: Registry | None = None, upstream: UpstreamConfig | None = None
+    store: Store,
+    registry: Registry | None = None,
+    upstream: UpstreamConfig | None = None,
+    clock: Clock = SYSTEM,
 ) -> Services:
     materializer = Materializer(store, registry or Registry())
     return Services(
         Conversations(store, materializer),
         Items(store, materializer),
         Listing(store),
-        Responses(store, materializer, upstream),
+        Responses(store, materializer, upstream, clock=clock),
     )
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from convostore import errors
+from convostore.clock import SYSTEM, Clock
 from convostore.settings import DEFAULT_PROJECT
 from convostore.store.base import KeyRow, Store, StoreUnavailable
 
@@ -104,8 +105,10 @@ class Authenticator:
         env_keys: Iterable[tuple[str, str]] = (),
         cache_seconds: float = 1.0,
         rate_limit: float = 0.0,
+        clock: Clock = SYSTEM,
     ):
         self.store = store
+        self.clock = clock
         self.cache_seconds = cache_seconds
         self.rate_limit = rate_limit
         self._env = {
@@ -124,7 +127,7 @@ class Authenticator:
         opening the server."""
         if self._env:
             return False
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._open_checked >= self.cache_seconds:
             self._open = not await self.store.has_keys()
             self._open_checked = now
@@ -154,7 +157,7 @@ class Authenticator:
         found = self._env.get(key_hash)
         if found is not None:
             return found
-        now = time.monotonic()
+        now = self.clock.monotonic()
         cached = self._cache.get(key_hash)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
@@ -164,14 +167,14 @@ class Authenticator:
             principal = Principal(row.id, row.project)
             # Best effort: a read-only or full database must not lock everyone out.
             with contextlib.suppress(StoreUnavailable):
-                await self.store.touch_key(row.id, int(time.time()))
+                await self.store.touch_key(row.id, int(self.clock.time()))
         if len(self._cache) > 10_000:  # garbage keys must not grow the cache without bound
             self._cache.clear()
         self._cache[key_hash] = (now, principal)
         return principal
 
     def _spend(self, key_id: str) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         bucket = self._buckets.get(key_id)
         if bucket is None:
             bucket = self._buckets[key_id] = _Bucket(self.rate_limit, now)

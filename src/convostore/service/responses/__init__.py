@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from convostore import errors, ids
+from convostore.clock import SYSTEM, Clock
 from convostore.items import include as includes
 from convostore.items.registry import Reference
 from convostore.service.materialize import Materializer
@@ -62,8 +63,10 @@ class Responses:
         materializer: Materializer,
         config: UpstreamConfig | None = None,
         upstream: ChatUpstream | None = None,
+        clock: Clock = SYSTEM,
     ):
         self.store = store
+        self.clock = clock
         self.materializer = materializer
         self.registry = materializer.registry
         self.config = config or UpstreamConfig()
@@ -85,7 +88,12 @@ class Responses:
         lease: Lease | None = None
         if req.conversation_id is not None and req.store:
             lease = Lease(
-                self.store, owner, req.conversation_id, identity.id, self.config.lease_seconds
+                self.store,
+                owner,
+                req.conversation_id,
+                identity.id,
+                self.config.lease_seconds,
+                self.clock,
             )
             await lease.take()
         handed_over = False

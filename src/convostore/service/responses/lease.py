@@ -13,24 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 
+from convostore.clock import SYSTEM, Clock
 from convostore.store.base import Owner, Store
 
 log = logging.getLogger("convostore")
 
 
+@dataclass(eq=False)
 class Lease:
-    def __init__(
-        self, store: Store, owner: Owner, conversation_id: str, holder: str, seconds: float
-    ):
-        self.store = store
-        self.owner = owner
-        self.conversation_id = conversation_id
-        self.holder = holder
-        self.seconds = seconds
-        self.lost = False
-        self._renewer: asyncio.Task[None] | None = None
-        self._released = False
+    store: Store
+    owner: Owner
+    conversation_id: str
+    holder: str
+    seconds: float
+    clock: Clock = SYSTEM
+    lost: bool = False  # the renewal found it taken over
+    _renewer: asyncio.Task[None] | None = field(default=None, repr=False)
+    _released: bool = False
 
     async def take(self) -> None:
         await self.store.take_lease(self.owner, self.conversation_id, self.holder, self.seconds)
@@ -38,7 +39,7 @@ class Lease:
 
     async def _renew(self) -> None:
         while True:
-            await asyncio.sleep(self.seconds / 3)
+            await self.clock.sleep(self.seconds / 3)
             try:
                 if not await self.store.renew_lease(
                     self.owner, self.conversation_id, self.holder, self.seconds
