@@ -33,6 +33,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
     Owner,
+    PageQuery,
     SearchQuery,
     Store,
     StoredItem,
@@ -76,13 +77,13 @@ async def timed(call: Any, repeat: int = 50) -> float:
 async def part_list(store: Store, total: int) -> None:
     mid = f"conv_{total // 2:012d}"
     cases = {
-        "first page (20), no filter": lambda: store.list_conversations(ME, ConversationFilter(), after=None, limit=20, descending=True),
-        "page after the middle one": lambda: store.list_conversations(ME, ConversationFilter(), after=mid, limit=20, descending=True),
-        "created_after/before window": lambda: store.list_conversations(ME, ConversationFilter((), 1_700_000_000 + total // 40, 1_700_000_000 + total // 20), after=None, limit=20, descending=True),
-        "metadata tenant=t7 (0.1%)": lambda: store.list_conversations(ME, ConversationFilter((("tenant", "t7"),)), after=None, limit=20, descending=True),
-        "metadata tier=pro (33%)": lambda: store.list_conversations(ME, ConversationFilter((("tier", "pro"),)), after=None, limit=20, descending=True),
-        "tenant=t7 AND tier=pro": lambda: store.list_conversations(ME, ConversationFilter((("tenant", "t7"), ("tier", "pro"))), after=None, limit=20, descending=True),
-        "tenant=t7 after the middle": lambda: store.list_conversations(ME, ConversationFilter((("tenant", "t7"),)), after=mid, limit=20, descending=True),
+        "first page (20), no filter": lambda: store.list_conversations(ME, ConversationFilter(), PageQuery(None, 20, True)),
+        "page after the middle one": lambda: store.list_conversations(ME, ConversationFilter(), PageQuery(mid, 20, True)),
+        "created_after/before window": lambda: store.list_conversations(ME, ConversationFilter((), 1_700_000_000 + total // 40, 1_700_000_000 + total // 20), PageQuery(None, 20, True)),
+        "metadata tenant=t7 (0.1%)": lambda: store.list_conversations(ME, ConversationFilter((("tenant", "t7"),)), PageQuery(None, 20, True)),
+        "metadata tier=pro (33%)": lambda: store.list_conversations(ME, ConversationFilter((("tier", "pro"),)), PageQuery(None, 20, True)),
+        "tenant=t7 AND tier=pro": lambda: store.list_conversations(ME, ConversationFilter((("tenant", "t7"), ("tier", "pro"))), PageQuery(None, 20, True)),
+        "tenant=t7 after the middle": lambda: store.list_conversations(ME, ConversationFilter((("tenant", "t7"),)), PageQuery(mid, 20, True)),
     }
     for name, call in cases.items():
         print(f"| list: {name} | {await timed(call):.3f} ms |")
@@ -110,7 +111,7 @@ async def part_list(store: Store, total: int) -> None:
             await store.pool.fetch(sql_rare, "bench", "", "absent")  # type: ignore[attr-defined]
 
     print(f"| list: a value no conversation has, JSON functions (alternative) | {await timed(by_json_absent, 3):.3f} ms |")
-    print(f"| list: a value no conversation has, side table | {await timed(lambda: store.list_conversations(ME, ConversationFilter((('tenant', 'absent'),)), after=None, limit=20, descending=True)):.3f} ms |")
+    print(f"| list: a value no conversation has, side table | {await timed(lambda: store.list_conversations(ME, ConversationFilter((('tenant', 'absent'),)), PageQuery(None, 20, True))):.3f} ms |")
 
 
 async def part_search(store: Store) -> None:

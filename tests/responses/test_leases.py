@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from convostore.store.base import LeaseHeld, LeaseLost, Owner, Store, StoredItem
+from convostore.store.base import LeaseHeld, LeaseLost, Owner, PageQuery, Store, StoredItem
 from convostore.store.postgres import PostgresStore
 from convostore.store.sqlite import SQLiteStore
 from tests.responses.fake_upstream import FakeUpstream, Reply, completion
@@ -174,8 +174,8 @@ def test_store_lease_primitives(store: Store) -> None:
                 await store.append_items_leased(OPEN, "conv_lease", [], "a")
             await store.take_lease(OPEN, "conv_lease", "b", 30)
             page = await store.list_items(
-                OPEN, "conv_lease", after=None, limit=10, descending=False
-            )
+                OPEN, "conv_lease", PageQuery(None, 10, False
+            ))
             assert [i.id for i in page.items] == ["msg_1"]
             # Deleting the conversation takes its lease with it.
             await store.delete_conversation(OPEN, "conv_lease")

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from convostore.service import transfer
-from convostore.store.base import Owner, Store
+from convostore.store.base import ConversationScan, Owner, Store
 from tests.conftest import drop_store, make_store
 from tests.support import Api, make_app
 
@@ -180,7 +180,7 @@ def test_import_keeps_owner_projects(api: Api) -> None:
     store = api.app.store
     report = api.run(transfer.import_lines(store, [line + b"\n"]))
     assert (report.imported, report.items) == (1, 1)
-    (scanned,) = api.run(store.scan_conversations(project="acme", ids=None, updated_before=None, exclude_projects=(), after_pk=0, limit=10))
+    (scanned,) = api.run(store.scan_conversations(ConversationScan(0, 10, project="acme")))
     assert scanned.owner == Owner("acme", "u1") and scanned.updated_at == 1_600_000_100
     assert api.run(dump(store, project="acme")) == line + b"\n"
 

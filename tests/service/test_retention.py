@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from convostore.service import retention, transfer
-from convostore.store.base import ConversationDump, ConversationRow, Owner, Store, StoredItem
+from convostore.store.base import (
+    ConversationDump,
+    ConversationRow,
+    ConversationScan,
+    Owner,
+    Store,
+    StoredItem,
+)
 from tests.support import Api, make_app
 
 NOW = int(time.time())
@@ -31,7 +38,7 @@ def old_conversation(store: Store, api: Api, conversation_id: str, days_idle: fl
 
 def ids(api: Api, project: str = "default") -> list[str]:
     store = api.app.store
-    found = api.run(store.scan_conversations(project=project, ids=None, updated_before=None, exclude_projects=(), after_pk=0, limit=1000))
+    found = api.run(store.scan_conversations(ConversationScan(0, 1000, project=project)))
     return [s.conversation.id for s in found]
 
 
@@ -87,7 +94,7 @@ def test_activity_keeps_a_conversation(api: Api) -> None:
 def test_a_delete_rechecks_activity(api: Api) -> None:
     store = api.app.store
     old_conversation(store, api, "conv_race", 40)
-    (scanned,) = api.run(store.scan_conversations(project=None, ids=None, updated_before=NOW - 30 * DAY, exclude_projects=(), after_pk=0, limit=10))
+    (scanned,) = api.run(store.scan_conversations(ConversationScan(0, 10, updated_before=NOW - 30 * DAY)))
     api.add("conv_race", {"role": "user", "content": "just in time"})  # between the scan and the delete
     assert api.run(store.purge_conversations([scanned.pk], NOW - 30 * DAY)) == []
     assert ids(api) == ["conv_race"]

@@ -20,6 +20,7 @@ from convostore.store.base import (
     ItemMissing,
     ListedConversation,
     Owner,
+    PageQuery,
     Store,
     StoredItem,
 )
@@ -47,7 +48,7 @@ def run(store: Store) -> Iterator[Run[Any]]:
 
 
 def listed(run: Run[Any], store: Store, owner: Owner = ME) -> dict[str, ListedConversation]:
-    page = run(store.list_conversations(owner, ConversationFilter(), after=None, limit=100, descending=True))
+    page = run(store.list_conversations(owner, ConversationFilter(), PageQuery(None, 100, True)))
     return {c.id: c for c in page.conversations}
 
 
@@ -70,7 +71,7 @@ def test_create_append_delete(run: Run[Any], store: Store) -> None:
     run(store.append_items(ME, "conv_b", [item("b2")]))
     assert counts(run, store) == {"conv_a": 4, "conv_b": 1}
     assert counts(run, store)["conv_a"] == len(
-        run(store.list_items(ME, "conv_a", after=None, limit=100, descending=False)).items
+        run(store.list_items(ME, "conv_a", PageQuery(None, 100, False))).items
     )
 
 
@@ -154,7 +155,7 @@ def test_migration_fills_the_count(store: Store, monkeypatch: pytest.MonkeyPatch
                 )
             monkeypatch.setattr(migrate, "load", real)
             assert 11 in await store.migrate()
-            page = await store.list_conversations(ME, ConversationFilter(), after=None, limit=10, descending=True)
+            page = await store.list_conversations(ME, ConversationFilter(), PageQuery(None, 10, True))
             assert {c.id: c.item_count for c in page.conversations} == {"conv_old": 2, "conv_none": 0}
         finally:
             await store.close()

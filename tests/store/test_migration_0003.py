@@ -12,6 +12,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
     Owner,
+    PageQuery,
     SearchQuery,
     Store,
     StoredItem,
@@ -34,9 +35,9 @@ def test_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         await store.create_conversation(ME, ConversationRow("conv_plain", 1_700_000_001, b"{}"), [])
         monkeypatch.setattr(migrate, "load", real)
         assert await store.migrate() == [v.version for v in real(store.backend) if 3 <= v.version != 11]
-        page = await store.list_conversations(ME, ConversationFilter((("team", "red"),)), after=None, limit=10, descending=True)
+        page = await store.list_conversations(ME, ConversationFilter((("team", "red"),)), PageQuery(None, 10, True))
         assert [c.id for c in page.conversations] == ["conv_old"]
-        everything = await store.list_conversations(ME, ConversationFilter(), after=None, limit=10, descending=True)
+        everything = await store.list_conversations(ME, ConversationFilter(), PageQuery(None, 10, True))
         assert [c.id for c in everything.conversations] == ["conv_plain", "conv_old"]
         found = await store.search_items(ME, SearchQuery((("legacy",),)), after=None, limit=10)
         assert [(h.conversation_id, h.item.id) for h in found.hits] == [("conv_old", "msg_1")]

@@ -16,7 +16,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.base import ConversationRow, Owner, PageQuery, StoredItem
 from convostore.store.sqlite import SQLiteStore
 
 OWNER = Owner("proj_plan", "")
@@ -51,8 +51,8 @@ async def run_hot_paths(store: SQLiteStore) -> None:
     await store.set_metadata(OWNER, "conv_x", b'{"c":"d"}')
     await store.get_item(OWNER, "conv_x", "msg_3")
     for descending in (False, True):
-        await store.list_items(OWNER, "conv_x", after=None, limit=20, descending=descending)
-        await store.list_items(OWNER, "conv_x", after="msg_10", limit=20, descending=descending)
+        await store.list_items(OWNER, "conv_x", PageQuery(None, 20, descending))
+        await store.list_items(OWNER, "conv_x", PageQuery("msg_10", 20, descending))
     await store.find_items(OWNER, ["msg_1", "msg_2", "msg_nope"])
     await store.delete_item(OWNER, "conv_x", "msg_4")
     await store.delete_conversation(OWNER, "conv_0001")

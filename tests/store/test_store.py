@@ -21,6 +21,7 @@ from convostore.store.base import (
     ItemConflict,
     ItemMissing,
     Owner,
+    PageQuery,
     Store,
     StoredItem,
 )
@@ -80,7 +81,7 @@ def all_ids(run: Run[Any], store: Store, conversation_id: str, owner: Owner = ME
     out: list[str] = []
     after = None
     while True:
-        page = run(store.list_items(owner, conversation_id, after=after, limit=7, descending=False))
+        page = run(store.list_items(owner, conversation_id, PageQuery(after, 7, False)))
         out += ids(page.items)
         if not page.has_more:
             return out
@@ -129,7 +130,7 @@ def test_create_get_keeps_metadata_bytes(run: Run[Any], store: Store) -> None:
     run(store.create_conversation(ME, conversation("conv_a", metadata), []))
     got = run(store.get_conversation(ME, "conv_a"))
     assert got == ConversationRow("conv_a", 1_700_000_000, metadata)
-    assert run(store.list_items(ME, "conv_a", after=None, limit=20, descending=True)).items == []
+    assert run(store.list_items(ME, "conv_a", PageQuery(None, 20, True))).items == []
 
 
 def test_get_missing(run: Run[Any], store: Store) -> None:
@@ -156,8 +157,8 @@ def test_delete_conversation_removes_it_and_its_items(run: Run[Any], store: Stor
         lambda: store.delete_conversation(ME, "conv_a"),
         lambda: store.append_items(ME, "conv_a", [item("msg_3")]),
         lambda: store.append_items(ME, "conv_a", []),
-        lambda: store.list_items(ME, "conv_a", after=None, limit=20, descending=False),
-        lambda: store.list_items(ME, "conv_a", after="msg_1", limit=20, descending=False),
+        lambda: store.list_items(ME, "conv_a", PageQuery(None, 20, False)),
+        lambda: store.list_items(ME, "conv_a", PageQuery("msg_1", 20, False)),
         lambda: store.get_item(ME, "conv_a", "msg_1"),
         lambda: store.delete_item(ME, "conv_a", "msg_1"),
     ]
@@ -180,7 +181,7 @@ def test_append_keeps_request_order_after_everything(run: Run[Any], store: Store
     run(store.append_items(ME, "conv_a", [item("msg_0")]))
     expected = ["msg_c1", "msg_c2", "msg_3", "msg_1", "msg_2", "msg_0"]
     assert all_ids(run, store, "conv_a") == expected
-    page = run(store.list_items(ME, "conv_a", after=None, limit=100, descending=True))
+    page = run(store.list_items(ME, "conv_a", PageQuery(None, 100, True)))
     assert ids(page.items) == expected[::-1]
     assert page.has_more is False
 
@@ -190,7 +191,7 @@ def test_items_round_trip_unchanged(run: Run[Any], store: Store) -> None:
     odd = '{"b":1, "a":"caf\u00e9 \u2603 \U0001f600"}'.encode()
     sent = [item("msg_big", big, mask=0), item("msg_odd", odd, mask=255)]
     run(store.create_conversation(ME, conversation("conv_a"), sent))
-    page = run(store.list_items(ME, "conv_a", after=None, limit=20, descending=False))
+    page = run(store.list_items(ME, "conv_a", PageQuery(None, 20, False)))
     assert page.items == sent
     assert run(store.get_item(ME, "conv_a", "msg_odd")) == sent[1]
     assert run(store.find_items(ME, ["msg_big"])) == {"msg_big": sent[0]}
@@ -228,7 +229,7 @@ def test_pages_follow_the_cursor(
     seen: list[str] = []
     after = None
     while True:
-        page = run(store.list_items(ME, "conv_a", after=after, limit=limit, descending=descending))
+        page = run(store.list_items(ME, "conv_a", PageQuery(after, limit, descending)))
         assert len(page.items) == min(limit, len(expected) - len(seen))
         seen += ids(page.items)
         assert page.has_more == (len(seen) < len(expected))
@@ -239,14 +240,14 @@ def test_pages_follow_the_cursor(
 
 
 def test_after_is_exclusive_in_both_orders(run: Run[Any], store: Store, filled: list[str]) -> None:
-    asc = run(store.list_items(ME, "conv_a", after="msg_10", limit=3, descending=False))
+    asc = run(store.list_items(ME, "conv_a", PageQuery("msg_10", 3, False)))
     assert ids(asc.items) == ["msg_11", "msg_12", "msg_13"]
     assert asc.has_more
-    desc = run(store.list_items(ME, "conv_a", after="msg_10", limit=3, descending=True))
+    desc = run(store.list_items(ME, "conv_a", PageQuery("msg_10", 3, True)))
     assert ids(desc.items) == ["msg_09", "msg_08", "msg_07"]
-    last = run(store.list_items(ME, "conv_a", after="msg_24", limit=3, descending=False))
+    last = run(store.list_items(ME, "conv_a", PageQuery("msg_24", 3, False)))
     assert (last.items, last.has_more) == ([], False)
-    first = run(store.list_items(ME, "conv_a", after="msg_00", limit=3, descending=True))
+    first = run(store.list_items(ME, "conv_a", PageQuery("msg_00", 3, True)))
     assert (first.items, first.has_more) == ([], False)
 
 
@@ -256,9 +257,9 @@ def test_after_missing(run: Run[Any], store: Store, filled: list[str]) -> None:
     for after in ("msg_nope", "msg_other", "msg_05"):
         for descending in (False, True):
             with pytest.raises(AfterMissing):
-                run(store.list_items(ME, "conv_a", after=after, limit=5, descending=descending))
+                run(store.list_items(ME, "conv_a", PageQuery(after, 5, descending)))
     with pytest.raises(ConversationMissing):  # the conversation is checked first
-        run(store.list_items(ME, "conv_nope", after="msg_nope", limit=5, descending=False))
+        run(store.list_items(ME, "conv_nope", PageQuery("msg_nope", 5, False)))
 
 
 # -- single items --------------------------------------------------------------------------
@@ -327,8 +328,8 @@ def owner_calls(store: Store, o: Owner) -> list[Callable[[], Awaitable[Any]]]:
         lambda: store.get_conversation(o, "conv_a"),
         lambda: store.set_metadata(o, "conv_a", b'{"x":"y"}'),
         lambda: store.append_items(o, "conv_a", [item("msg_2")]),
-        lambda: store.list_items(o, "conv_a", after=None, limit=5, descending=True),
-        lambda: store.list_items(o, "conv_a", after="msg_1", limit=5, descending=True),
+        lambda: store.list_items(o, "conv_a", PageQuery(None, 5, True)),
+        lambda: store.list_items(o, "conv_a", PageQuery("msg_1", 5, True)),
         lambda: store.get_item(o, "conv_a", "msg_1"),
         lambda: store.delete_item(o, "conv_a", "msg_1"),
         lambda: store.delete_conversation(o, "conv_a"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from convostore import errors
 from convostore.api.request import Request
 from convostore.items import include
-from convostore.service.paging import Page
+from convostore.store.base import PageQuery
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
 ORDERS = ("asc", "desc")
@@ -18,7 +18,7 @@ _INTEGER = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class ListQuery(Page):
+class ListQuery(PageQuery):
     include: int
 
 

@@ -10,8 +10,7 @@ from typing import Any
 
 from convostore.service import bodies
 from convostore.service.materialize import Materializer
-from convostore.service.paging import Page
-from convostore.store.base import ConversationRow, ItemPage, Owner, Store, StoredItem
+from convostore.store.base import ConversationRow, ItemPage, Owner, PageQuery, Store, StoredItem
 
 CREATE_KEYS = ("items",)
 
@@ -33,10 +32,8 @@ class Items:
         await self.store.append_items(owner, conversation_id, items)
         return items
 
-    async def list(self, owner: Owner, conversation_id: str, page: Page) -> ItemPage:
-        return await self.store.list_items(
-            owner, conversation_id, after=page.after, limit=page.limit, descending=page.descending
-        )
+    async def list(self, owner: Owner, conversation_id: str, page: PageQuery) -> ItemPage:
+        return await self.store.list_items(owner, conversation_id, page)
 
     async def get(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
         return await self.store.get_item(owner, conversation_id, item_id)

@@ -108,7 +108,6 @@ class Authenticator:
         clock: Clock = SYSTEM,
     ):
         self.store = store
-        self.clock = clock
         self.cache_seconds = cache_seconds
         self.rate_limit = rate_limit
         self._env = {
@@ -119,6 +118,7 @@ class Authenticator:
         self._buckets: dict[str, _Bucket] = {}
         self._open_checked = -math.inf
         self._open = not self._env
+        self.clock = clock  # what the cache and the rate limit are timed by
 
     async def is_open(self) -> bool:
         """True while no key was ever created: then requests need none (loopback only).

@@ -10,11 +10,11 @@ import re
 
 from convostore import errors
 from convostore.service import bodies
-from convostore.service.paging import Page
 from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     Owner,
+    PageQuery,
     SearchPage,
     SearchQuery,
     Store,
@@ -83,15 +83,12 @@ class Listing:
         metadata: list[tuple[str, str]],
         created_after: int | None,
         created_before: int | None,
-        page: Page,
+        page: PageQuery,
     ) -> ConversationPage:
         where = conversation_filter(metadata, created_after, created_before)
-        after = page.after
-        if after is not None and "\x00" in after:  # no id holds U+0000 (and PostgreSQL refuses it)
-            raise errors.conversation_after_not_found(after)
-        return await self.store.list_conversations(
-            owner, where, after=after, limit=page.limit, descending=page.descending
-        )
+        if page.after is not None and "\x00" in page.after:  # no id holds U+0000 (nor PostgreSQL)
+            raise errors.conversation_after_not_found(page.after)
+        return await self.store.list_conversations(owner, where, page)
 
     async def search(self, owner: Owner, q: str, *, after: str | None, limit: int) -> SearchPage:
         query = search_query(q)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from convostore.store.base import ScannedConversation, Store
+from convostore.store.base import ConversationScan, ScannedConversation, Store
 
 log = logging.getLogger("convostore.retention")
 
@@ -97,12 +97,13 @@ class Purger:
             after_pk = 0
             while True:
                 found = await self.store.scan_conversations(
-                    project=rule.project,
-                    ids=None,
-                    updated_before=cutoff,
-                    exclude_projects=rule.exclude,
-                    after_pk=after_pk,
-                    limit=self.batch_size,
+                    ConversationScan(
+                        after_pk,
+                        self.batch_size,
+                        project=rule.project,
+                        updated_before=cutoff,
+                        exclude_projects=rule.exclude,
+                    )
                 )
                 if not found:
                     break

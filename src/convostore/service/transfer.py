@@ -21,6 +21,7 @@ from convostore.items import include
 from convostore.store.base import (
     ConversationDump,
     ConversationRow,
+    ConversationScan,
     Owner,
     ScannedConversation,
     Store,
@@ -94,12 +95,7 @@ async def export_lines(
     limit = FIRST_CHUNK
     while True:
         batch = await store.scan_conversations(
-            project=project,
-            ids=ids,
-            updated_before=None,
-            exclude_projects=(),
-            after_pk=after_pk,
-            limit=CONVERSATIONS_PER_BATCH,
+            ConversationScan(after_pk, CONVERSATIONS_PER_BATCH, project=project, ids=ids)
         )
         if not batch:
             break

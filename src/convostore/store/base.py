@@ -46,6 +46,17 @@ class StoredItem:
 
 
 @dataclass(frozen=True, slots=True)
+class PageQuery:
+    """Which page of a list is asked for, on every list route and store query:
+    ``after``, the id the page starts after (None: the first page); ``limit``, most
+    entries; ``descending``, newest first (``order=desc``, the default)."""
+
+    after: str | None
+    limit: int
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ItemPage:
     items: list[StoredItem]
     has_more: bool
@@ -185,6 +196,20 @@ class SearchPage:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationScan:
+    """What a scan (export, purge) reads: conversations with ``pk > after_pk``, at most
+    ``limit``, of one project (or all, less ``exclude_projects``), with these ids (or
+    any), last active before a time (or any)."""
+
+    after_pk: int
+    limit: int
+    project: str | None = None
+    ids: Sequence[str] | None = None
+    updated_before: int | None = None
+    exclude_projects: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ScannedConversation:
     """A conversation as export and purge see it; ``pk`` orders and resumes scans."""
 
@@ -258,15 +283,7 @@ class Store(Protocol):
         """Append after every stored item, contiguously. Raises ConversationMissing, ItemConflict."""
         ...
 
-    async def list_items(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
-    ) -> ItemPage:
+    async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
         """Raises ConversationMissing, AfterMissing."""
         ...
 
@@ -310,13 +327,7 @@ class Store(Protocol):
     # -- extensions: list, search, export/import, retention, health (issue 7) ----------------
 
     async def list_conversations(
-        self,
-        owner: Owner,
-        where: ConversationFilter,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
+        self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
         """The owner's conversations in (created_at, pk) order. Raises AfterMissing."""
         ...
@@ -328,19 +339,9 @@ class Store(Protocol):
         ``after`` is (conversation id, item id) of a previous hit. Raises AfterMissing."""
         ...
 
-    async def scan_conversations(
-        self,
-        *,
-        project: str | None,
-        ids: Sequence[str] | None,
-        updated_before: int | None,
-        exclude_projects: Sequence[str],
-        after_pk: int,
-        limit: int,
-    ) -> list[ScannedConversation]:
-        """Conversations with ``pk > after_pk`` in pk order, of one project (or all, less
-        ``exclude_projects``), with these ids (or any), last active before a time (or any),
-        each with the number of items it holds."""
+    async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
+        """The conversations ``scan`` names, in pk order, each with the number of items it
+        holds."""
         ...
 
     async def scan_items(

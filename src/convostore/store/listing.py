@@ -21,6 +21,7 @@ from typing import Any
 from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
+    ConversationScan,
     Owner,
     ScannedConversation,
     SearchQuery,
@@ -85,16 +86,7 @@ def list_sql(
     return sql, args
 
 
-def scan_sql(
-    *,
-    project: str | None,
-    ids: list[str] | None,
-    updated_before: int | None,
-    exclude_projects: list[str],
-    after_pk: int,
-    limit: int,
-    id_list: str,
-) -> tuple[str, list[Any]]:
+def scan_sql(scan: ConversationScan, *, id_list: str) -> tuple[str, list[Any]]:
     """Conversations in pk order for export and purge. ``id_list`` is how the backend
     writes "one of these ids" with a single mark (``IN (SELECT value FROM json_each(?))``
     or ``= ANY(?)``). The last column is the number of items held (``item_count``,
@@ -103,21 +95,21 @@ def scan_sql(
         "SELECT c.pk, c.project, c.user_key, c.id, c.created_at, c.metadata, c.updated_at,"
         " c.item_count FROM conversations c WHERE c.pk > ?"
     )
-    args: list[Any] = [after_pk]
-    if project is not None:
+    args: list[Any] = [scan.after_pk]
+    if scan.project is not None:
         sql += " AND c.project = ?"
-        args.append(project)
-    for excluded in exclude_projects:
+        args.append(scan.project)
+    for excluded in scan.exclude_projects:
         sql += " AND c.project <> ?"
         args.append(excluded)
-    if ids is not None:
+    if scan.ids is not None:
         sql += f" AND c.id {id_list}"
-        args.append(ids)
-    if updated_before is not None:
+        args.append(list(scan.ids))
+    if scan.updated_before is not None:
         sql += " AND c.updated_at < ?"
-        args.append(updated_before)
+        args.append(scan.updated_before)
     sql += " ORDER BY c.pk LIMIT ?"
-    args.append(limit)
+    args.append(scan.limit)
     return sql, args
 
 

@@ -50,6 +50,7 @@ from convostore.store.base import (
     ItemPage,
     KeyRow,
     Owner,
+    PageQuery,
     StoredItem,
 )
 from convostore.store.postgres_errors import postgres_unavailable
@@ -324,15 +325,8 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         if await self._insert(_APPEND, *key, *_columns(items)) == 0:
             raise ConversationMissing(conversation_id)
 
-    async def list_items(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
-    ) -> ItemPage:
+    async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
+        after, limit, descending = paging.after, paging.limit, paging.descending
         args: list[Any] = [conversation_id, owner.project, owner.user, limit + 1]
         if after is not None:
             args.append(after)

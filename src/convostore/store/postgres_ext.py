@@ -18,8 +18,10 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationPage,
+    ConversationScan,
     ListedConversation,
     Owner,
+    PageQuery,
     PoolUse,
     ScannedConversation,
     ScannedItem,
@@ -87,14 +89,9 @@ class PostgresExtensions:
         raise NotImplementedError
 
     async def list_conversations(
-        self,
-        owner: Owner,
-        where: ConversationFilter,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
+        self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
+        after, limit, descending = paging.after, paging.limit, paging.descending
         anchor = None
         if after is not None:
             found = await self.pool.fetchrow(_ANCHOR, after, owner.project, owner.user)
@@ -124,25 +121,8 @@ class PostgresExtensions:
         hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
         return SearchPage(hits, len(rows) > limit)
 
-    async def scan_conversations(
-        self,
-        *,
-        project: str | None,
-        ids: Sequence[str] | None,
-        updated_before: int | None,
-        exclude_projects: Sequence[str],
-        after_pk: int,
-        limit: int,
-    ) -> list[ScannedConversation]:
-        sql, args = listing.scan_sql(
-            project=project,
-            ids=None if ids is None else list(ids),
-            updated_before=updated_before,
-            exclude_projects=list(exclude_projects),
-            after_pk=after_pk,
-            limit=limit,
-            id_list="= ANY(?::text[])",
-        )
+    async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
+        sql, args = listing.scan_sql(scan, id_list="= ANY(?::text[])")
         return listing.scanned(await self.pool.fetch(listing.numbered(sql), *args))
 
     async def scan_items(

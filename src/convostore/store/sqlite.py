@@ -49,6 +49,7 @@ from convostore.store.base import (
     ItemPage,
     KeyRow,
     Owner,
+    PageQuery,
     StoredItem,
     unavailable_on,
 )
@@ -386,15 +387,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             if items:
                 self._insert_items(db, pk, first, items)
 
-    async def list_items(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
-    ) -> ItemPage:
+    async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
+        after, limit, descending = paging.after, paging.limit, paging.descending
         db = self.db
         if after is None:
             pk = self._conversation_pk(db, owner, conversation_id)

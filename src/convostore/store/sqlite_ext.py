@@ -20,8 +20,10 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationPage,
+    ConversationScan,
     ListedConversation,
     Owner,
+    PageQuery,
     PoolUse,
     ScannedConversation,
     ScannedItem,
@@ -63,14 +65,9 @@ class SQLiteExtensions:
         raise NotImplementedError
 
     async def list_conversations(
-        self,
-        owner: Owner,
-        where: ConversationFilter,
-        *,
-        after: str | None,
-        limit: int,
-        descending: bool,
+        self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
+        after, limit, descending = paging.after, paging.limit, paging.descending
         db = self.db
         anchor = None
         if after is not None:
@@ -107,26 +104,9 @@ class SQLiteExtensions:
         hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
         return SearchPage(hits, len(rows) > limit)
 
-    async def scan_conversations(
-        self,
-        *,
-        project: str | None,
-        ids: Sequence[str] | None,
-        updated_before: int | None,
-        exclude_projects: Sequence[str],
-        after_pk: int,
-        limit: int,
-    ) -> list[ScannedConversation]:
-        sql, args = listing.scan_sql(
-            project=project,
-            ids=None if ids is None else list(ids),
-            updated_before=updated_before,
-            exclude_projects=list(exclude_projects),
-            after_pk=after_pk,
-            limit=limit,
-            id_list=_IDS,
-        )
-        if ids is not None:
+    async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
+        sql, args = listing.scan_sql(scan, id_list=_IDS)
+        if scan.ids is not None:
             args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
         return listing.scanned(self.db.execute(sql, args))
 

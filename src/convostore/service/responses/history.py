@@ -19,7 +19,7 @@ import orjson
 
 from convostore import errors
 from convostore.service.responses.messages import Entry
-from convostore.store.base import AfterMissing, Owner, Store, StoredItem
+from convostore.store.base import AfterMissing, Owner, PageQuery, Store, StoredItem
 
 PAGE = 100
 READ_ATTEMPTS = 3
@@ -32,9 +32,7 @@ async def read_history(store: Store, owner: Owner, conversation_id: str) -> list
         after: str | None = None
         try:
             while True:
-                page = await store.list_items(
-                    owner, conversation_id, after=after, limit=PAGE, descending=False
-                )
+                page = await store.list_items(owner, conversation_id, PageQuery(after, PAGE, False))
                 items.extend(page.items)
                 if not page.has_more or not page.items:
                     return items
