@@ -2,8 +2,8 @@
 
 Every failure a client can see is an :class:`ApiError`. It carries the four
 fields of the OpenAI error envelope as attributes plus the HTTP status; the
-HTTP layer turns it into ``{"error": {...}}`` in exactly one place
-(:func:`convostore.api.responses.error_response`). Nothing here knows about HTTP.
+HTTP layer turns it into ``{"error": {...}}`` with one function,
+:func:`convostore.api.render.error`. Nothing here knows about HTTP.
 
 The message helpers below follow the templates OpenAI uses (CONTRACT.md §6).
 """
@@ -205,36 +205,32 @@ def integer_out_of_range(
 def string_length(
     path: str, length: int, *, minimum: int | None, maximum: int | None
 ) -> InvalidRequest:
-    if maximum is not None and length > maximum:
-        return InvalidRequest(
-            f"Invalid '{path}': string too long. Expected a string with maximum length "
-            f"{maximum}, but got a string with length {length} instead.",
-            param=path,
-            code="string_above_max_length",
-        )
-    return InvalidRequest(
-        f"Invalid '{path}': string too short. Expected a string with minimum length "
-        f"{minimum}, but got a string with length {length} instead.",
-        param=path,
-        code="string_below_min_length",
-    )
+    return _length(path, "a string", length, minimum, maximum)
 
 
 def array_length(
     path: str, length: int, *, minimum: int | None, maximum: int | None
 ) -> InvalidRequest:
-    if maximum is not None and length > maximum:
-        return InvalidRequest(
-            f"Invalid '{path}': array too long. Expected an array with maximum length "
-            f"{maximum}, but got an array with length {length} instead.",
-            param=path,
-            code="array_above_max_length",
-        )
+    return _length(path, "an array", length, minimum, maximum)
+
+
+def _length(
+    path: str, kind: str, length: int, minimum: int | None, maximum: int | None
+) -> InvalidRequest:
+    """A string's or an array's length out of bounds, in OpenAI's words (``kind`` is
+    ``a string`` or ``an array``)."""
+    noun = kind.split()[1]
+    above = maximum is not None and length > maximum
+    too, bound, limit, code = (
+        ("long", "maximum", maximum, "above_max")
+        if above
+        else ("short", "minimum", minimum, "below_min")
+    )
     return InvalidRequest(
-        f"Invalid '{path}': array too short. Expected an array with minimum length "
-        f"{minimum}, but got an array with length {length} instead.",
+        f"Invalid '{path}': {noun} too {too}. Expected {kind} with {bound} length {limit}, "
+        f"but got {kind} with length {length} instead.",
         param=path,
-        code="array_below_min_length",
+        code=f"{noun}_{code}_length",
     )
 
 
