@@ -1,9 +1,11 @@
 """The ASGI application.
 
 A deliberately small layer over uvicorn: one route table, one place where every
-:class:`~convostore.errors.ApiError` (and anything unexpected) becomes the OpenAI error
-envelope, and a lifespan that opens and migrates the store. Measured against Starlette
-in benchmarks/http_layer.py: routing here costs a few microseconds per request.
+:class:`~convostore.errors.ApiError`, store fact (:mod:`convostore.service.store_errors`)
+and anything unexpected becomes the OpenAI error envelope, the probes, metrics, request
+ids and access log (one module each), and a lifespan that opens and migrates the store
+and starts the retention purge. Measured against a bare endpoint and a Starlette route
+by the benchmark suite (benchmarks/ceiling_apps.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
