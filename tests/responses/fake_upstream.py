@@ -5,7 +5,7 @@ Each request takes the next :class:`Reply` of the script: a chat.completion JSON
 a stream of chat.completion.chunk events (``data: …`` lines, ``data: [DONE]`` at the end,
 ``reasoning_content`` deltas, tool call deltas with ``index``, ``finish_reason``, and the
 ``usage`` chunk with empty ``choices`` that ``stream_options.include_usage`` asks for).
-A reply can wait before answering, pause between chunks, cut the connection after some
+A reply can wait before answering (a delay, or until the test releases it), pause between chunks, cut the connection after some
 chunks (the client sees a broken chunked body), or answer with an error status and an
 OpenAI-style error envelope. Every request body received is kept for the test to read.
 """
@@ -38,6 +38,9 @@ class Reply:
     cut_after: int | None = None  # break the connection after this many chunks
     done: bool = True  # send data: [DONE] at the end
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # Set by the test when the answer may start: holds a response in flight for exactly as
+    # long as the test needs (the test waits on states, not on a delay).
+    release: threading.Event | None = None
 
 
 class FakeUpstream:
@@ -81,6 +84,9 @@ class FakeUpstream:
             reply = self.replies.pop(0) if self.replies else Reply(body=completion("(no script)"))
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.release is not None:
+            while not reply.release.is_set():
+                await asyncio.sleep(0.005)
         if reply.chunks is None:
             await _json(send, reply.status, reply.body or {}, reply.headers)
             return

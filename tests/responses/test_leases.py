@@ -57,7 +57,8 @@ def count(client: OpenAI, conversation_id: str) -> int:
 def test_a_second_response_is_refused_while_one_runs(
     client: OpenAI, upstream: FakeUpstream, base_url: str
 ) -> None:
-    upstream.script(Reply(body=completion("slow answer"), delay=1.0))
+    release = threading.Event()
+    upstream.script(Reply(body=completion("slow answer"), release=release))
     conv = client.conversations.create()
     first: dict[str, httpx.Response] = {}
     runner = threading.Thread(
@@ -79,6 +80,7 @@ def test_a_second_response_is_refused_while_one_runs(
             "code": "conversation_locked",
         }
     }
+    release.set()
     runner.join()
     assert first["answer"].status_code == 200
     assert len(upstream.requests) == 1  # the refused one never reached the model server
@@ -122,7 +124,8 @@ def test_the_write_back_checks_the_lease(
     client: OpenAI, upstream: FakeUpstream, store: Store, base_url: str
 ) -> None:
     """A response whose lease expired and was taken over stores nothing (checked at commit)."""
-    upstream.script(Reply(body=completion("too slow"), delay=1.0))
+    release = threading.Event()
+    upstream.script(Reply(body=completion("too slow"), release=release))
     conv = client.conversations.create()
     result: dict[str, httpx.Response] = {}
     runner = threading.Thread(
@@ -140,6 +143,7 @@ def test_the_write_back_checks_the_lease(
         await other.take_lease(OPEN, conv.id, "resp_other", 30)
 
     on_twin(store, take_over)
+    release.set()
     runner.join()
     answer = result["answer"]
     assert answer.status_code == 400
