@@ -345,3 +345,25 @@ def unsupported_parameter(path: str, why: str) -> InvalidRequest:
     return InvalidRequest(
         f"Unsupported parameter: '{path}' {why}", param=path, code="unsupported_parameter"
     )
+
+
+class UnprocessableEntity(ApiError):
+    status = 422
+
+
+def idempotency_key_reused(key: str) -> UnprocessableEntity:
+    """The key was used before with another request (the IETF Idempotency-Key draft's 422)."""
+    return UnprocessableEntity(
+        f"Idempotency-Key '{key}' was already used with a different request (another body, "
+        "path or query). Use a new key for a new request.",
+        param="Idempotency-Key",
+        code="idempotency_key_reused",
+    )
+
+
+def invalid_idempotency_key() -> InvalidRequest:
+    return InvalidRequest(
+        "Invalid 'Idempotency-Key' header: expected 1 to 255 printable ASCII characters.",
+        param="Idempotency-Key",
+        code="invalid_idempotency_key",
+    )

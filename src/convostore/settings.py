@@ -117,6 +117,12 @@ class Settings:
         "Most conversations deleted in one transaction by a purge (a batch also stops at "
         "10,000 items); purges pause between batches so requests never wait long.",
     )
+    idempotency_hours: float = setting(
+        24.0,
+        "How long the answer to a POST sent with an Idempotency-Key is kept: a retry with "
+        "the same key and body within this time gets that answer and changes nothing. "
+        "Older answers are purged in the background every --purge-interval seconds.",
+    )
     access_log: bool = setting(
         True,
         "Write one JSON line per request to stderr (request id, method, route, status, "
@@ -185,6 +191,10 @@ class Settings:
         if self.retention_days < 0:
             raise SettingsError(f"retention_days cannot be negative, got {self.retention_days}")
         _ = self.retention_by_project
+        if not 0 < self.idempotency_hours <= 24 * 365:
+            raise SettingsError(
+                f"idempotency_hours must be above 0 and at most a year, got {self.idempotency_hours}"
+            )
         if self.purge_interval <= 0 or self.purge_batch_size < 1:
             raise SettingsError("purge_interval must be above 0 and purge_batch_size at least 1")
         if not 0 <= self.port <= 65535:

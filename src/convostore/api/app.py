@@ -41,7 +41,7 @@ from convostore.clock import SYSTEM, Clock
 from convostore.service import Services, build_services, retention, store_errors
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.settings import Settings, SettingsError
-from convostore.store.base import Store, StoreError, StoreUnavailable
+from convostore.store.base import OutcomeUnknown, Store, StoreError, StoreUnavailable
 from convostore.upstream import UpstreamConfig
 
 log = logging.getLogger("convostore")
@@ -50,6 +50,11 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 CLIENT_CLOSED = 499  # nginx's "client closed request": the client left before the answer
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
 DATABASE_UNAVAILABLE = "The database is unavailable right now; nothing was changed. Please retry."
+OUTCOME_UNKNOWN = (
+    "The connection to the database was lost while this change was being committed: it "
+    "may or may not have been applied. Retry with the same Idempotency-Key header to apply "
+    "it exactly once, or read the resource to find out."
+)
 SHUTTING_DOWN = (
     "The server is shutting down and could not finish this request in time; "
     "it may not have been applied. Please retry."
@@ -95,7 +100,10 @@ class ConvoStore:
         self.settings = settings
         self.store = store
         self.services: Services = build_services(
-            store, upstream=upstream_config(settings), clock=clock
+            store,
+            upstream=upstream_config(settings),
+            clock=clock,
+            idempotency_seconds=settings.idempotency_hours * 3600,
         )
         self.auth = Authenticator(
             store,
@@ -128,15 +136,17 @@ class ConvoStore:
         self.start_purging()
 
     def start_purging(self) -> None:
-        """The retention purge, when a retention is set (docs/retention.md)."""
+        """The retention purge (docs/retention.md), which also deletes expired
+        Idempotency-Key answers (docs/api.md), so it always runs."""
         rules = retention.rules(self.settings.retention_days, self.settings.retention_by_project)
-        if rules and self.purger is None:
+        if self.purger is None:
             self.purger = retention.start_purging(
                 self.store,
                 rules,
                 batch_size=self.settings.purge_batch_size,
                 interval=self.settings.purge_interval,
                 on_report=self.metrics.purged if self.metrics else None,
+                idempotency=self.services.idempotency,
             )
 
     async def check_auth(self) -> None:
@@ -236,7 +246,11 @@ class ConvoStore:
             return CLIENT_CLOSED, route
         except StoreUnavailable as exc:
             log.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
-            unavailable = errors.ServiceUnavailable(DATABASE_UNAVAILABLE)
+            unavailable = (
+                errors.ServiceUnavailable(OUTCOME_UNKNOWN, code="commit_outcome_unknown")
+                if isinstance(exc, OutcomeUnknown)
+                else errors.ServiceUnavailable(DATABASE_UNAVAILABLE)
+            )
             status, body = unavailable.status, render.error(unavailable)
             headers = [*JSON_HEADERS, *unavailable.headers]
         except StoreError as exc:  # a fact of the store: one table says what the API answers

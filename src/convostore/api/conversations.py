@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from convostore.api import render
+from convostore.api.idempotency import key_of
 from convostore.api.owner import owner_of
 from convostore.api.request import Request
 from convostore.service import Services
 
 
 async def create(services: Services, request: Request) -> bytes:
-    row = await services.conversations.create(owner_of(request), await request.json())
-    return render.conversation(row)
+    key = await key_of(request)
+    return await services.conversations.create(
+        owner_of(request), await request.json(), render.conversation, key
+    )
 
 
 async def retrieve(services: Services, request: Request) -> bytes:
@@ -19,10 +22,10 @@ async def retrieve(services: Services, request: Request) -> bytes:
 
 
 async def update(services: Services, request: Request) -> bytes:
-    row = await services.conversations.update(
-        owner_of(request), request.params[0], await request.json()
+    key = await key_of(request)
+    return await services.conversations.update(
+        owner_of(request), request.params[0], await request.json(), render.conversation, key
     )
-    return render.conversation(row)
 
 
 async def delete(services: Services, request: Request) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from convostore.api import render
+from convostore.api.idempotency import key_of
 from convostore.api.owner import owner_of
 from convostore.api.params import include_mask, list_query
 from convostore.api.request import Request
@@ -11,8 +12,14 @@ from convostore.service import Services
 
 async def create(services: Services, request: Request) -> bytes:
     include = include_mask(request)
-    items = await services.items.create(owner_of(request), request.params[0], await request.json())
-    return render.item_list(items, include, has_more=False)
+    key = await key_of(request)
+    return await services.items.create(
+        owner_of(request),
+        request.params[0],
+        await request.json(),
+        lambda items: render.item_list(items, include, has_more=False),
+        key,
+    )
 
 
 async def list_(services: Services, request: Request) -> bytes:

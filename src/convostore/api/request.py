@@ -21,7 +21,7 @@ INVALID_JSON = (
 
 
 class Request:
-    __slots__ = ("_query", "max_body", "params", "project", "receive", "scope", "timeout")
+    __slots__ = ("_body", "_query", "max_body", "params", "project", "receive", "scope", "timeout")
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class Request:
         self.max_body = max_body
         self.project = project  # of the API key, or the default project on an open server
         self._query: list[tuple[str, str]] | None = None
+        self._body: bytes | None = None
 
     @property
     def method(self) -> str:
@@ -69,6 +70,12 @@ class Request:
         return None
 
     async def body(self) -> bytes:
+        """The whole body (read once, then kept)."""
+        if self._body is None:
+            self._body = await self._bounded_body()
+        return self._body
+
+    async def _bounded_body(self) -> bytes:
         declared = self.header(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise _too_large(self.max_body)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from convostore.clock import SYSTEM, Clock
 from convostore.items.registry import Registry
 from convostore.service.conversations import Conversations
+from convostore.service.idempotency import Idempotency
 from convostore.service.items import Items
 from convostore.service.listing import Listing
 from convostore.service.materialize import Materializer
@@ -22,6 +23,7 @@ class Services:
     items: Items
     listing: Listing
     responses: Responses  # POST /v1/responses in front of a model server (issue 10)
+    idempotency: Idempotency  # answers kept under an Idempotency-Key (issue 20)
 
 
 def build_services(
@@ -29,14 +31,25 @@ def build_services(
     registry: Registry | None = None,
     upstream: UpstreamConfig | None = None,
     clock: Clock = SYSTEM,
+    idempotency_seconds: float = 24 * 3600,
 ) -> Services:
     materializer = Materializer(store, registry or Registry())
+    idempotency = Idempotency(store, idempotency_seconds)
     return Services(
-        Conversations(store, materializer),
-        Items(store, materializer),
+        Conversations(store, materializer, idempotency),
+        Items(store, materializer, idempotency),
         Listing(store),
         Responses(store, materializer, upstream, clock=clock),
+        idempotency,
     )
 
 
-__all__ = ["Conversations", "Items", "Listing", "Responses", "Services", "build_services"]
+__all__ = [
+    "Conversations",
+    "Idempotency",
+    "Items",
+    "Listing",
+    "Responses",
+    "Services",
+    "build_services",
+]

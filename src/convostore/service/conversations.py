@@ -4,10 +4,12 @@ in :mod:`convostore.service.store_errors`)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from convostore import ids
 from convostore.service import bodies
+from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
 from convostore.store.base import ConversationRow, Owner, Store
 
@@ -16,28 +18,58 @@ UPDATE_KEYS = ("metadata",)
 
 
 class Conversations:
-    def __init__(self, store: Store, materializer: Materializer):
+    def __init__(self, store: Store, materializer: Materializer, idempotency: Idempotency):
         self.store = store
         self.materializer = materializer
+        self.idempotency = idempotency
 
-    async def create(self, owner: Owner, body: Any) -> ConversationRow:
-        body = bodies.object_body({} if body is None else body, CREATE_KEYS)
-        raw_items = bodies.items_list(body.get("items"), required=False)
-        metadata = bodies.metadata_json(body.get("metadata"))
-        prepared = self.materializer.validate(raw_items)
-        named = self.materializer.named_ids(prepared)
-        items = await self.materializer.materialize(owner, prepared, named)
-        row = ConversationRow(ids.new_conversation_id(), int(time.time()), metadata)
-        await self.store.create_conversation(owner, row, items)
-        return row
+    async def create(
+        self,
+        owner: Owner,
+        body: Any,
+        answer: Callable[[ConversationRow], bytes],
+        key: RequestKey | None = None,
+    ) -> bytes:
+        """The answer to a create (``answer`` renders it), or the one kept under ``key``."""
+
+        async def write(remember: Remember) -> bytes:
+            checked = bodies.object_body({} if body is None else body, CREATE_KEYS)
+            raw_items = bodies.items_list(checked.get("items"), required=False)
+            metadata = bodies.metadata_json(checked.get("metadata"))
+            prepared = self.materializer.validate(raw_items)
+            named = self.materializer.named_ids(prepared)
+            items = await self.materializer.materialize(owner, prepared, named)
+            row = ConversationRow(ids.new_conversation_id(), int(time.time()), metadata)
+            reply = answer(row)
+            await self.store.create_conversation(owner, row, items, remember(reply))
+            return reply
+
+        return await self.idempotency.once(owner, key, write)
 
     async def get(self, owner: Owner, conversation_id: str) -> ConversationRow:
         return await self.store.get_conversation(owner, conversation_id)
 
-    async def update(self, owner: Owner, conversation_id: str, body: Any) -> ConversationRow:
-        body = bodies.object_body(body, UPDATE_KEYS, required=UPDATE_KEYS)
-        metadata = bodies.metadata_json(body["metadata"])
-        return await self.store.set_metadata(owner, conversation_id, metadata)
+    async def update(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        body: Any,
+        answer: Callable[[ConversationRow], bytes],
+        key: RequestKey | None = None,
+    ) -> bytes:
+        async def write(remember: Remember) -> bytes:
+            checked = bodies.object_body(body, UPDATE_KEYS, required=UPDATE_KEYS)
+            metadata = bodies.metadata_json(checked["metadata"])
+            if key is None:
+                return answer(await self.store.set_metadata(owner, conversation_id, metadata))
+            # The answer is kept with the write, so it is rendered first: created_at never
+            # changes, and a conversation deleted meanwhile fails the write (404).
+            current = await self.get(owner, conversation_id)
+            reply = answer(ConversationRow(conversation_id, current.created_at, metadata))
+            await self.store.set_metadata(owner, conversation_id, metadata, remember(reply))
+            return reply
+
+        return await self.idempotency.once(owner, key, write)
 
     async def delete(self, owner: Owner, conversation_id: str) -> None:
         await self.store.delete_conversation(owner, conversation_id)

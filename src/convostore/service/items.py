@@ -6,9 +6,11 @@ propagates as the store's fact and becomes the API's error in one place
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from convostore.service import bodies
+from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
 from convostore.store.base import ConversationRow, ItemPage, Owner, PageQuery, Store, StoredItem
 
@@ -16,21 +18,37 @@ CREATE_KEYS = ("items",)
 
 
 class Items:
-    def __init__(self, store: Store, materializer: Materializer):
+    def __init__(self, store: Store, materializer: Materializer, idempotency: Idempotency):
         self.store = store
         self.materializer = materializer
+        self.idempotency = idempotency
 
-    async def create(self, owner: Owner, conversation_id: str, body: Any) -> list[StoredItem]:
-        body = bodies.object_body({} if body is None else body, CREATE_KEYS, required=CREATE_KEYS)
-        raw_items = bodies.items_list(body["items"], required=True)
-        prepared = self.materializer.validate(raw_items)
-        named = self.materializer.named_ids(prepared)
-        if named:
-            # Lookups name other conversations: answer for this one first (404 before 404).
-            await self.store.get_conversation(owner, conversation_id)
-        items = await self.materializer.materialize(owner, prepared, named)
-        await self.store.append_items(owner, conversation_id, items)
-        return items
+    async def create(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        body: Any,
+        answer: Callable[[list[StoredItem]], bytes],
+        key: RequestKey | None = None,
+    ) -> bytes:
+        """The answer to an append (``answer`` renders it), or the one kept under ``key``."""
+
+        async def write(remember: Remember) -> bytes:
+            checked = bodies.object_body(
+                {} if body is None else body, CREATE_KEYS, required=CREATE_KEYS
+            )
+            raw_items = bodies.items_list(checked["items"], required=True)
+            prepared = self.materializer.validate(raw_items)
+            named = self.materializer.named_ids(prepared)
+            if named:
+                # Lookups name other conversations: answer for this one first (404 before 404).
+                await self.store.get_conversation(owner, conversation_id)
+            items = await self.materializer.materialize(owner, prepared, named)
+            reply = answer(items)
+            await self.store.append_items(owner, conversation_id, items, remember(reply))
+            return reply
+
+        return await self.idempotency.once(owner, key, write)
 
     async def list(self, owner: Owner, conversation_id: str, page: PageQuery) -> ItemPage:
         return await self.store.list_items(owner, conversation_id, page)

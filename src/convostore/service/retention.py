@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from convostore.service.idempotency import Idempotency
 from convostore.store.base import ConversationScan, ScannedConversation, Store
 
 log = logging.getLogger("convostore.retention")
@@ -57,6 +58,7 @@ class Gone:
 class PurgeReport:
     dry_run: bool
     by_project: dict[str, Gone] = field(default_factory=dict)
+    answers: int = 0  # expired Idempotency-Key answers deleted (issue 20)
 
     @property
     def conversations(self) -> int:
@@ -82,15 +84,19 @@ class Purger:
         *,
         batch_size: int = 200,
         pause: float = PAUSE_SECONDS,
+        idempotency: Idempotency | None = None,
     ):
         self.store = store
         self.rules = rules
         self.batch_size = batch_size
         self.pause = pause
+        self.idempotency = idempotency
 
     async def run(self, *, dry_run: bool = False, now: float | None = None) -> PurgeReport:
-        """One pass over every rule."""
+        """One pass over every rule, then over the expired Idempotency-Key answers."""
         report = PurgeReport(dry_run)
+        if self.idempotency is not None and not dry_run:
+            report.answers = await self.idempotency.purge()
         now = time.time() if now is None else now
         for rule in self.rules:
             cutoff = int(now) - rule.days * DAY
@@ -174,10 +180,12 @@ def start_purging(
     batch_size: int,
     interval: float,
     on_report: Callable[[PurgeReport], None] | None = None,
+    idempotency: Idempotency | None = None,
 ) -> asyncio.Task[None]:
     """The server's background purge as a task of the running loop (stop it with
-    :func:`stop_purging`). The first pass waits up to a minute, to spread the processes."""
-    purger = Purger(store, rules, batch_size=batch_size)
+    :func:`stop_purging`). The first pass waits up to a minute, to spread the processes.
+    It also deletes expired Idempotency-Key answers (``idempotency``)."""
+    purger = Purger(store, rules, batch_size=batch_size, idempotency=idempotency)
     first_delay = random.uniform(0, min(60.0, interval))
     return asyncio.get_running_loop().create_task(
         purge_forever(purger, interval, first_delay, on_report)

@@ -76,6 +76,20 @@ class KeyRow:
     revoked_at: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """The answer to keep with a write made under an ``Idempotency-Key`` (issue 20),
+    stored in the write's transaction. A record of the same owner and key created before
+    ``expired_before`` has expired and is replaced; a live one makes the write fail with
+    :class:`AnswerTaken`, undone."""
+
+    key: str
+    fingerprint: bytes
+    answer: bytes
+    created_at: int
+    expired_before: int
+
+
 class StoreError(Exception):
     """Base of the facts a store reports."""
 
@@ -109,6 +123,17 @@ class StoreUnavailable(StoreError):
 
     Answered as 503; nothing of the failed call is stored.
     """
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """The connection to the database was lost after a write was sent and before its
+    answer came: the write may have been committed or not (issue 20). Answered as 503
+    saying so; a retry with the same ``Idempotency-Key`` applies it exactly once."""
+
+
+class AnswerTaken(StoreError):
+    """Another request with the same idempotency key committed first: nothing of this
+    call is stored; the stored answer is the one to give."""
 
 
 class LeaseHeld(StoreError):
@@ -260,17 +285,27 @@ class Store(Protocol):
     async def schema_version(self) -> int: ...
 
     async def create_conversation(
-        self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
-    ) -> None: ...
+        self,
+        owner: Owner,
+        conversation: ConversationRow,
+        items: Sequence[StoredItem],
+        remember: Remembered | None = None,
+    ) -> None:
+        """Raises ItemConflict, AnswerTaken."""
+        ...
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
         """Raises ConversationMissing."""
         ...
 
     async def set_metadata(
-        self, owner: Owner, conversation_id: str, metadata: bytes
+        self,
+        owner: Owner,
+        conversation_id: str,
+        metadata: bytes,
+        remember: Remembered | None = None,
     ) -> ConversationRow:
-        """Replace the metadata. Raises ConversationMissing."""
+        """Replace the metadata. Raises ConversationMissing, AnswerTaken."""
         ...
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
@@ -278,9 +313,27 @@ class Store(Protocol):
         ...
 
     async def append_items(
-        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
+        self,
+        owner: Owner,
+        conversation_id: str,
+        items: Sequence[StoredItem],
+        remember: Remembered | None = None,
     ) -> None:
-        """Append after every stored item, contiguously. Raises ConversationMissing, ItemConflict."""
+        """Append after every stored item, contiguously. Raises ConversationMissing,
+        ItemConflict, AnswerTaken."""
+        ...
+
+    # -- idempotency keys (issue 20) ----------------------------------------------------------
+
+    async def find_answer(
+        self, owner: Owner, key: str, created_since: int
+    ) -> tuple[bytes, bytes] | None:
+        """(fingerprint, answer) kept under the owner's key, if created at or after
+        ``created_since``."""
+        ...
+
+    async def purge_answers(self, created_before: int, limit: int) -> int:
+        """Delete at most ``limit`` kept answers created before a time; how many went."""
         ...
 
     async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:

@@ -11,7 +11,10 @@ def store_for(settings: Settings) -> Store:
         from convostore.store.postgres import PostgresStore
 
         return PostgresStore(
-            settings.db, min_size=settings.pool_min_size, max_size=settings.pool_size
+            settings.db,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_size,
+            timeout=settings.request_timeout_seconds,
         )
     from convostore.store.sqlite import SQLiteStore
 

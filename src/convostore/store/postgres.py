@@ -34,7 +34,7 @@ of the ``(conv, seq)`` primary key: O(log n) in the conversation's length.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -43,6 +43,7 @@ from convostore.redact import redact_url
 from convostore.store import migrate
 from convostore.store.base import (
     AfterMissing,
+    AnswerTaken,
     ConversationMissing,
     ConversationRow,
     ItemConflict,
@@ -51,11 +52,12 @@ from convostore.store.base import (
     KeyRow,
     Owner,
     PageQuery,
+    Remembered,
     StoredItem,
 )
-from convostore.store.postgres_errors import postgres_unavailable
 from convostore.store.postgres_ext import PostgresExtensions
 from convostore.store.postgres_leases import PostgresLeases
+from convostore.store.postgres_tx import Database
 
 # Key of the advisory lock every migrating process takes ("convosto" in ASCII).
 MIGRATION_LOCK = 0x636F6E766F73746F
@@ -102,6 +104,26 @@ _TOUCH = (
 _TOUCH_DELETE = (
     "UPDATE conversations SET updated_at = $4, item_count = item_count - 1"
     f" WHERE {_OWNED} RETURNING pk, created_at, metadata"
+)
+
+
+# An Idempotency-Key's answer, in the transaction of its write: a live record of the key
+# (committed first, or committing: the INSERT waits for it) returns no row.
+_REMEMBER = (
+    "INSERT INTO idempotency_keys AS k (project, user_key, key, fingerprint, answer, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, user_key, key) DO UPDATE"
+    " SET fingerprint = EXCLUDED.fingerprint, answer = EXCLUDED.answer,"
+    " created_at = EXCLUDED.created_at WHERE k.created_at < $7 RETURNING 1"
+)
+
+_FIND_ANSWER = (
+    "SELECT fingerprint, answer FROM idempotency_keys"
+    " WHERE project = $1 AND user_key = $2 AND key = $3 AND created_at >= $4"
+)
+
+_PURGE_ANSWERS = (
+    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2))"
 )
 
 
@@ -168,14 +190,19 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     )
 
 
-@postgres_unavailable
 class PostgresStore(PostgresExtensions, PostgresLeases):
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgres"
 
     def __init__(
-        self, dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10,
+        timeout: float | None = 30,
     ):
         if max_size < 1 or not 0 <= min_size <= max_size:
             raise ValueError(
@@ -186,6 +213,9 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         self.max_size = max_size
         self.connect_timeout = connect_timeout
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        # Every statement and transaction goes through here (store/postgres_tx.py), bounded
+        # by ``timeout`` seconds.
+        self.db = Database(lambda: self.pool, timeout)
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.dsn)!r}, max_size={self.max_size})"
@@ -229,7 +259,7 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         and applies nothing twice.
         """
         applied: list[int] = []
-        async with self.pool.acquire() as conn, conn.transaction(isolation="read_committed"):
+        async with self.db.transaction(bounded=False) as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             await conn.execute(_CREATE_TABLE_MIGRATIONS)
             done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
@@ -249,7 +279,7 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
 
     async def schema_version(self) -> int:
         try:
-            version = await self.pool.fetchval("SELECT max(version) FROM schema_migrations")
+            version = await self.db.fetchval("SELECT max(version) FROM schema_migrations")
         except asyncpg.UndefinedTableError:
             return 0
         return int(version or 0)
@@ -257,7 +287,11 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
     # -- conversations -------------------------------------------------------------------------
 
     async def create_conversation(
-        self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
+        self,
+        owner: Owner,
+        conversation: ConversationRow,
+        items: Sequence[StoredItem],
+        remember: Remembered | None = None,
     ) -> None:
         args = (
             conversation.id,
@@ -266,10 +300,10 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
             conversation.created_at,
             conversation.metadata,
         )
-        await self._insert(_CREATE, *args, *_columns(items))
+        await self._insert(_CREATE, (*args, *_columns(items)), owner, remember)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
-        row = await self.pool.fetchrow(
+        row = await self.db.fetchrow(
             f"SELECT created_at, metadata FROM conversations WHERE {_OWNED}",
             conversation_id,
             owner.project,
@@ -280,23 +314,29 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         return ConversationRow(conversation_id, row[0], row[1])
 
     async def set_metadata(
-        self, owner: Owner, conversation_id: str, metadata: bytes
+        self,
+        owner: Owner,
+        conversation_id: str,
+        metadata: bytes,
+        remember: Remembered | None = None,
     ) -> ConversationRow:
-        created_at = await self.pool.fetchval(
+        def found(created_at: Any) -> None:
+            if created_at is None:
+                raise ConversationMissing(conversation_id)
+
+        created_at = await self._write(
+            "fetchval",
             f"UPDATE conversations SET metadata = $4, updated_at = $5 WHERE {_OWNED} RETURNING created_at",
-            conversation_id,
-            owner.project,
-            owner.user,
-            metadata,
-            int(time.time()),
+            (conversation_id, owner.project, owner.user, metadata, int(time.time())),
+            found,
+            owner,
+            remember,
         )
-        if created_at is None:
-            raise ConversationMissing(conversation_id)
         return ConversationRow(conversation_id, created_at, metadata)
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
         # The items go with it: ON DELETE CASCADE, in this statement's transaction.
-        status = await self.pool.execute(
+        status = await self.db.execute(
             f"DELETE FROM conversations WHERE {_OWNED}", conversation_id, owner.project, owner.user
         )
         if _rows(status) == 0:
@@ -304,33 +344,86 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
 
     # -- items -----------------------------------------------------------------------------------
 
-    async def _insert(self, sql: str, *args: Any) -> int:
-        """Run an insert of items; a repeated id in the conversation is an :class:`ItemConflict`."""
+    async def _write(
+        self,
+        how: str,
+        sql: str,
+        args: tuple[Any, ...],
+        check: Callable[[Any], None],
+        owner: Owner,
+        remember: Remembered | None,
+    ) -> Any:
+        """One write statement, its result passed to ``check`` (which raises to refuse it).
+        With ``remember``: in a transaction with the answer of its idempotency key, both
+        undone when ``check`` refuses or the key is taken."""
+        if remember is None:
+            result = await getattr(self.db, how)(sql, *args, writes=True)
+            check(result)
+            return result
+        async with self.db.transaction() as conn:
+            result = await getattr(conn, how)(sql, *args)
+            check(result)
+            taken = await conn.fetchval(
+                _REMEMBER,
+                owner.project,
+                owner.user,
+                remember.key,
+                remember.fingerprint,
+                remember.answer,
+                remember.created_at,
+                remember.expired_before,
+            )
+            if taken is None:
+                raise AnswerTaken(remember.key)
+        return result
+
+    async def _insert(
+        self,
+        sql: str,
+        args: tuple[Any, ...],
+        owner: Owner,
+        remember: Remembered | None,
+        missing: str | None = None,
+    ) -> None:
+        """Run an insert of items; a repeated id in the conversation is an
+        :class:`ItemConflict`, no row inserted a :class:`ConversationMissing` of ``missing``."""
+
+        def inserted(status: str) -> None:
+            if missing is not None and _rows(status) == 0:
+                raise ConversationMissing(missing)
+
         try:
-            return _rows(await self.pool.execute(sql, *args))
+            await self._write("execute", sql, args, inserted, owner, remember)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "items_conv_id":
                 raise ItemConflict(str(exc)) from None
             raise
 
     async def append_items(
-        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
+        self,
+        owner: Owner,
+        conversation_id: str,
+        items: Sequence[StoredItem],
+        remember: Remembered | None = None,
     ) -> None:
         key = (conversation_id, owner.project, owner.user, int(time.time()))
         if not items:
-            if await self.pool.fetchrow(_TOUCH, *key) is None:
-                raise ConversationMissing(conversation_id)
+
+            def found(row: Any) -> None:
+                if row is None:
+                    raise ConversationMissing(conversation_id)
+
+            await self._write("fetchrow", _TOUCH, key, found, owner, remember)
             return
         # No row inserted means the UPDATE matched no conversation of the owner.
-        if await self._insert(_APPEND, *key, *_columns(items)) == 0:
-            raise ConversationMissing(conversation_id)
+        await self._insert(_APPEND, (*key, *_columns(items)), owner, remember, conversation_id)
 
     async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
         after, limit, descending = paging.after, paging.limit, paging.descending
         args: list[Any] = [conversation_id, owner.project, owner.user, limit + 1]
         if after is not None:
             args.append(after)
-        rows = await self.pool.fetch(PAGE_SQL[after is not None, descending], *args)
+        rows = await self.db.fetch(PAGE_SQL[after is not None, descending], *args)
         if not rows:
             raise ConversationMissing(conversation_id)
         if after is not None and rows[0]["anchor"] is None:
@@ -344,9 +437,7 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         return ItemPage(items, len(rows) > limit)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
-        row = await self.pool.fetchrow(
-            _GET_ITEM, conversation_id, owner.project, owner.user, item_id
-        )
+        row = await self.db.fetchrow(_GET_ITEM, conversation_id, owner.project, owner.user, item_id)
         if row is None:
             raise ConversationMissing(conversation_id)
         if row[0] is None:
@@ -358,7 +449,7 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
     ) -> ConversationRow:
         # Lock the conversation first, like every write (see the module docstring); a
         # missing item rolls the touch of updated_at back.
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             row = await conn.fetchrow(
                 _TOUCH_DELETE, conversation_id, owner.project, owner.user, int(time.time())
             )
@@ -374,13 +465,24 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
     async def find_items(self, owner: Owner, item_ids: Sequence[str]) -> dict[str, StoredItem]:
         if not item_ids:
             return {}
-        rows = await self.pool.fetch(_FIND_ITEMS, list(item_ids), owner.project, owner.user)
+        rows = await self.db.fetch(_FIND_ITEMS, list(item_ids), owner.project, owner.user)
         return {row[0]: StoredItem(row[0], row[1], row[2], row[3]) for row in rows}
+
+    # -- idempotency keys (issue 20) ------------------------------------------------------------
+
+    async def find_answer(
+        self, owner: Owner, key: str, created_since: int
+    ) -> tuple[bytes, bytes] | None:
+        row = await self.db.fetchrow(_FIND_ANSWER, owner.project, owner.user, key, created_since)
+        return None if row is None else (row[0], row[1])
+
+    async def purge_answers(self, created_before: int, limit: int) -> int:
+        return _rows(await self.db.execute(_PURGE_ANSWERS, created_before, limit))
 
     # -- API keys -----------------------------------------------------------------------------
 
     async def create_key(self, key: KeyRow) -> None:
-        await self.pool.execute(
+        await self.db.execute(
             f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             key.id,
             key.hash,
@@ -395,15 +497,13 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
     async def list_keys(self, project: str | None) -> list[KeyRow]:
         sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
         if project is None:
-            rows = await self.pool.fetch(sql + " ORDER BY created_at, id")
+            rows = await self.db.fetch(sql + " ORDER BY created_at, id")
         else:
-            rows = await self.pool.fetch(
-                sql + " WHERE project = $1 ORDER BY created_at, id", project
-            )
+            rows = await self.db.fetch(sql + " WHERE project = $1 ORDER BY created_at, id", project)
         return [KeyRow(*row) for row in rows]
 
     async def revoke_key(self, key_id: str, when: int) -> bool:
-        status = await self.pool.execute(
+        status = await self.db.execute(
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
             when,
             key_id,
@@ -411,16 +511,16 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
         return _rows(status) > 0
 
     async def find_key(self, key_hash: bytes) -> KeyRow | None:
-        row = await self.pool.fetchrow(
+        row = await self.db.fetchrow(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = $1", key_hash
         )
         return KeyRow(*row) if row else None
 
     async def touch_key(self, key_id: str, when: int) -> None:
-        await self.pool.execute("UPDATE api_keys SET last_used_at = $1 WHERE id = $2", when, key_id)
+        await self.db.execute("UPDATE api_keys SET last_used_at = $1 WHERE id = $2", when, key_id)
 
     async def has_keys(self) -> bool:
-        row = await self.pool.fetchrow("SELECT 1 FROM api_keys LIMIT 1")
+        row = await self.db.fetchrow("SELECT 1 FROM api_keys LIMIT 1")
         return row is not None
 
 

@@ -1,21 +1,38 @@
-"""The asyncpg errors that mean "the database cannot serve now": answered 503, never 500.
-
-Every PostgreSQL store class is decorated with :data:`postgres_unavailable`, so the list
-lives in one place.
+"""Which asyncpg errors mean "the database cannot serve now", and which mean "the
+connection was lost": the two lists :mod:`convostore.store.postgres_tx` maps, in one place.
 """
 
 from __future__ import annotations
 
 import asyncpg
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CrashShutdownError,
+    TargetServerAttributeNotMatched,
+)
 
-from convostore.store.base import unavailable_on
-
-postgres_unavailable = unavailable_on(
+UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.OperatorInterventionError,  # shutting down, starting up, cancelled
+    asyncpg.ReadOnlySQLTransactionError,  # a standby (or a primary being demoted)
+    # A multi-host URL with target_session_attrs=read-write while no host is writable yet
+    # (the primary died, the standby is not promoted): asyncpg's own error, no PostgresError.
+    TargetServerAttributeNotMatched,
 )
+"""The database cannot serve now: answered 503, never 500."""
+
+LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # The server ended the session: after a COMMIT, possibly after it was durable (a
+    # backend terminated while waiting for its synchronous standby has committed locally).
+    AdminShutdownError,
+    CrashShutdownError,
+)
+"""The connection went away without the server saying what became of the statement."""

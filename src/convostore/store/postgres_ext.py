@@ -31,7 +31,7 @@ from convostore.store.base import (
     SearchQuery,
     StoredItem,
 )
-from convostore.store.postgres_errors import postgres_unavailable
+from convostore.store.postgres_tx import Database
 
 _ANCHOR = listing.numbered(listing.anchor_sql())
 
@@ -78,15 +78,11 @@ _IMPORT_ITEMS = (
 EXACT_COUNT_BELOW = 100_000
 
 
-@postgres_unavailable
 class PostgresExtensions:
     """List, search, scans for export and purge, import, counts."""
 
     max_size: int
-
-    @property
-    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
-        raise NotImplementedError
+    db: Database
 
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
@@ -94,12 +90,12 @@ class PostgresExtensions:
         after, limit, descending = paging.after, paging.limit, paging.descending
         anchor = None
         if after is not None:
-            found = await self.pool.fetchrow(_ANCHOR, after, owner.project, owner.user)
+            found = await self.db.fetchrow(_ANCHOR, after, owner.project, owner.user)
             if found is None:
                 raise ConversationAfterMissing(after)
             anchor = (int(found[0]), int(found[1]))
         sql, args = listing.list_sql(owner, where, anchor, limit, descending)
-        rows = await self.pool.fetch(listing.numbered(sql), *args)
+        rows = await self.db.fetch(listing.numbered(sql), *args)
         page = [ListedConversation(r[0], r[1], r[2], r[3], r[4]) for r in rows[:limit]]
         return ConversationPage(page, len(rows) > limit)
 
@@ -110,20 +106,20 @@ class PostgresExtensions:
         bound = ""
         if after is not None:
             conversation_id, item_id = after
-            found = await self.pool.fetchval(
+            found = await self.db.fetchval(
                 _SEARCH_ANCHOR, item_id, conversation_id, owner.project, owner.user
             )
             if found is None:
                 raise SearchAfterMissing(f"{conversation_id}/{item_id}")
             bound = " AND s.pk < $5"
             args.append(found)
-        rows = await self.pool.fetch(_SEARCH.format(bound=bound), *args)
+        rows = await self.db.fetch(_SEARCH.format(bound=bound), *args)
         hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
         return SearchPage(hits, len(rows) > limit)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(scan, id_list="= ANY(?::text[])")
-        return listing.scanned(await self.pool.fetch(listing.numbered(sql), *args))
+        return listing.scanned(await self.db.fetch(listing.numbered(sql), *args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
@@ -132,7 +128,7 @@ class PostgresExtensions:
             return []
         low, high = max(after[0], min(conversation_pks)), max(conversation_pks)
         seq = after[1] if low == after[0] else -1
-        rows = await self.pool.fetch(_SCAN_ITEMS, list(conversation_pks), low, high, seq, limit)
+        rows = await self.db.fetch(_SCAN_ITEMS, list(conversation_pks), low, high, seq, limit)
         return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
 
     async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
@@ -144,7 +140,7 @@ class PostgresExtensions:
         if ids is not None:
             args.append(list(ids))
             sql += f" AND id = ANY(${len(args)}::text[])"
-        return int(await self.pool.fetchval(sql, *args))
+        return int(await self.db.fetchval(sql, *args))
 
     async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
         if not dumps:
@@ -163,7 +159,7 @@ class PostgresExtensions:
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction(bounded=False) as conn:  # a batch of any size
             created = {r[1]: r[0] for r in await conn.fetch(_IMPORT_CONVERSATIONS, *columns)}
             items: tuple[list[Any], ...] = ([], [], [], [], [], [])
             skipped: list[str] = []
@@ -185,21 +181,22 @@ class PostgresExtensions:
         if not pks:
             return []
         # Items, their search rows and metadata rows go with it (ON DELETE CASCADE).
-        rows = await self.pool.fetch(
+        rows = await self.db.fetch(
             "DELETE FROM conversations WHERE pk = ANY($1::bigint[]) AND updated_at < $2"
             " RETURNING pk",
             list(pks),
             updated_before,
+            writes=True,
         )
         return [int(r[0]) for r in rows]
 
     async def count_items(self) -> int:
-        estimate = await self.pool.fetchval(
+        estimate = await self.db.fetchval(
             "SELECT coalesce(n_live_tup, 0) FROM pg_stat_user_tables"
             " WHERE relid = 'items'::regclass"
         )
         if estimate is None or estimate < EXACT_COUNT_BELOW:
-            return int(await self.pool.fetchval("SELECT count(*) FROM items"))
+            return int(await self.db.fetchval("SELECT count(*) FROM items"))
         return int(estimate)
 
     def pool_use(self) -> PoolUse:

@@ -33,7 +33,7 @@ from convostore.store.base import (
     Owner,
     StoredItem,
 )
-from convostore.store.postgres_errors import postgres_unavailable
+from convostore.store.postgres_tx import Database
 
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 _PK = "SELECT pk FROM conversations WHERE id = $1 AND project = $2 AND user_key = $3"
@@ -72,20 +72,17 @@ _APPEND = (
 _HOLDER = "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE"
 
 
-@postgres_unavailable
 class PostgresLeases:
     """take, renew and release a conversation's lease; append under it."""
 
-    @property
-    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
-        raise NotImplementedError
+    db: Database
 
     async def take_lease(
         self, owner: Owner, conversation_id: str, holder: str, seconds: float
     ) -> None:
         try:
-            row = await self.pool.fetchrow(
-                _TAKE, conversation_id, owner.project, owner.user, holder, seconds
+            row = await self.db.fetchrow(
+                _TAKE, conversation_id, owner.project, owner.user, holder, seconds, writes=True
             )
         except asyncpg.ForeignKeyViolationError:  # deleted while we asked
             raise ConversationMissing(conversation_id) from None
@@ -97,13 +94,13 @@ class PostgresLeases:
     async def renew_lease(
         self, owner: Owner, conversation_id: str, holder: str, seconds: float
     ) -> bool:
-        status = await self.pool.execute(
+        status = await self.db.execute(
             _RENEW, conversation_id, owner.project, owner.user, holder, seconds
         )
         return status.rpartition(" ")[2] != "0"
 
     async def release_lease(self, owner: Owner, conversation_id: str, holder: str) -> None:
-        await self.pool.execute(_RELEASE, conversation_id, owner.project, owner.user, holder)
+        await self.db.execute(_RELEASE, conversation_id, owner.project, owner.user, holder)
 
     async def append_items_leased(
         self, owner: Owner, conversation_id: str, items: Sequence[StoredItem], holder: str
@@ -114,7 +111,7 @@ class PostgresLeases:
             [item.body for item in items],
             [item.mask for item in items],
         )
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             try:
                 pk = await conn.fetchval(
                     _APPEND,

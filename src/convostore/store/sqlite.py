@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from convostore.store import migrate
 from convostore.store.base import (
     AfterMissing,
+    AnswerTaken,
     ConversationMissing,
     ConversationRow,
     ItemConflict,
@@ -50,6 +51,7 @@ from convostore.store.base import (
     KeyRow,
     Owner,
     PageQuery,
+    Remembered,
     StoredItem,
     unavailable_on,
 )
@@ -109,6 +111,35 @@ def _settled(cls: _Class) -> _Class:
 _HOLDING: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop | None, weakref.WeakSet[SQLiteStore]
 ] = weakref.WeakKeyDictionary()
+
+# An Idempotency-Key's answer, in the savepoint of its write: a live record of the key
+# returns no row (see the PostgreSQL store).
+_REMEMBER = (
+    "INSERT INTO idempotency_keys AS k (project, user_key, key, fingerprint, answer, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, user_key, key) DO UPDATE"
+    " SET fingerprint = excluded.fingerprint, answer = excluded.answer,"
+    " created_at = excluded.created_at WHERE k.created_at < ? RETURNING 1"
+)
+
+
+def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None) -> None:
+    if remember is None:
+        return
+    row = db.execute(
+        _REMEMBER,
+        (
+            owner.project,
+            owner.user,
+            remember.key,
+            remember.fingerprint,
+            remember.answer,
+            remember.created_at,
+            remember.expired_before,
+        ),
+    ).fetchone()
+    if row is None:
+        raise AnswerTaken(remember.key)
+
 
 _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
@@ -298,7 +329,11 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         return int(row[0])
 
     async def create_conversation(
-        self, owner: Owner, conversation: ConversationRow, items: Sequence[StoredItem]
+        self,
+        owner: Owner,
+        conversation: ConversationRow,
+        items: Sequence[StoredItem],
+        remember: Remembered | None = None,
     ) -> None:
         with self._write() as db:
             cursor = db.execute(
@@ -318,6 +353,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             )
             if items:
                 self._insert_items(db, int(cursor.lastrowid or 0), 0, items)
+            _remember(db, owner, remember)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
         row = self.db.execute(
@@ -328,7 +364,11 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         return ConversationRow(conversation_id, row[1], row[2])
 
     async def set_metadata(
-        self, owner: Owner, conversation_id: str, metadata: bytes
+        self,
+        owner: Owner,
+        conversation_id: str,
+        metadata: bytes,
+        remember: Remembered | None = None,
     ) -> ConversationRow:
         with self._write() as db:
             row = db.execute(
@@ -336,8 +376,9 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
                 " WHERE id = ? AND project = ? AND user_key = ? RETURNING created_at",
                 (metadata, int(time.time()), conversation_id, owner.project, owner.user),
             ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
+            if row is None:
+                raise ConversationMissing(conversation_id)
+            _remember(db, owner, remember)
         return ConversationRow(conversation_id, row[0], metadata)
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
@@ -380,12 +421,17 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         return int(row[0]), int(row[1]) - count
 
     async def append_items(
-        self, owner: Owner, conversation_id: str, items: Sequence[StoredItem]
+        self,
+        owner: Owner,
+        conversation_id: str,
+        items: Sequence[StoredItem],
+        remember: Remembered | None = None,
     ) -> None:
         with self._write() as db:
             pk, first = self._reserve(db, owner, conversation_id, len(items))
             if items:
                 self._insert_items(db, pk, first, items)
+            _remember(db, owner, remember)
 
     async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
         after, limit, descending = paging.after, paging.limit, paging.descending
@@ -463,6 +509,26 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             (*item_ids, owner.project, owner.user),
         ).fetchall()
         return {row[0]: StoredItem(*row) for row in rows}
+
+    # -- idempotency keys (issue 20) ------------------------------------------------------------
+
+    async def find_answer(
+        self, owner: Owner, key: str, created_since: int
+    ) -> tuple[bytes, bytes] | None:
+        row = self.db.execute(
+            "SELECT fingerprint, answer FROM idempotency_keys"
+            " WHERE project = ? AND user_key = ? AND key = ? AND created_at >= ?",
+            (owner.project, owner.user, key, created_since),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    async def purge_answers(self, created_before: int, limit: int) -> int:
+        with self._write() as db:
+            return db.execute(
+                "DELETE FROM idempotency_keys WHERE (project, user_key, key) IN (SELECT"
+                " project, user_key, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
+                (created_before, limit),
+            ).rowcount
 
     # -- API keys -----------------------------------------------------------------------------
 
