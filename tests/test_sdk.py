@@ -1011,3 +1011,18 @@ def test_agents_runner_persists_through_the_session(base_url: str, wire: Wire) -
             await aclient.close()
 
     asyncio.run(scenario())
+
+
+def test_idempotency_key_through_extra_headers(client: OpenAI) -> None:
+    """docs/api.md: the SDK's ``extra_headers`` carries an Idempotency-Key (issue 20); the
+    SDK keeps the request's headers across its automatic retries, so a retried append is
+    answered from the first and stored once."""
+    conversation = client.conversations.create()
+    key = {"Idempotency-Key": "sdk-retry-1"}
+    first = client.conversations.items.create(conversation.id, items=[user("once")], extra_headers=key)
+    again = client.conversations.items.create(conversation.id, items=[user("once")], extra_headers=key)
+    assert [i.id for i in again.data] == [i.id for i in first.data]
+    assert [text_of(i) for i in client.conversations.items.list(conversation.id)] == ["once"]
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        client.conversations.items.create(conversation.id, items=[user("other")], extra_headers=key)
+    assert api_error(refused)["code"] == "idempotency_key_reused"

@@ -203,9 +203,19 @@ def outcome(response: httpx.Response | None) -> str:
         return UNKNOWN
     if response.status_code == 200:
         return ACKED
+    if response.status_code == 503 and _code(response) == "commit_outcome_unknown":
+        return UNKNOWN  # the connection to the database was lost after the commit was sent
     if response.status_code in (400, 404, 409, 413, 503):
         return REFUSED  # the envelope says nothing was stored
     return UNKNOWN
+
+
+def _code(response: httpx.Response) -> str | None:
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 class Client(threading.Thread):

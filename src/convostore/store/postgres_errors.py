@@ -5,11 +5,7 @@ connection was lost": the two lists :mod:`convostore.store.postgres_tx` maps, in
 from __future__ import annotations
 
 import asyncpg
-from asyncpg.exceptions import (
-    AdminShutdownError,
-    CrashShutdownError,
-    TargetServerAttributeNotMatched,
-)
+from asyncpg.exceptions import AdminShutdownError, CrashShutdownError, InternalClientError
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -19,9 +15,11 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InsufficientResourcesError,  # too many connections, disk full
     asyncpg.OperatorInterventionError,  # shutting down, starting up, cancelled
     asyncpg.ReadOnlySQLTransactionError,  # a standby (or a primary being demoted)
-    # A multi-host URL with target_session_attrs=read-write while no host is writable yet
-    # (the primary died, the standby is not promoted): asyncpg's own error, no PostgresError.
-    TargetServerAttributeNotMatched,
+    # The driver's own errors, no PostgresError: a multi-host URL with
+    # target_session_attrs=read-write while no host is writable yet (the primary died, the
+    # standby is not promoted), or a connection the server ended while it was idle, whose
+    # next statement finds the protocol in the wrong state ("cannot switch to state 12").
+    InternalClientError,
 )
 """The database cannot serve now: answered 503, never 500."""
 
@@ -34,5 +32,6 @@ LOST: tuple[type[BaseException], ...] = (
     # backend terminated while waiting for its synchronous standby has committed locally).
     AdminShutdownError,
     CrashShutdownError,
+    InternalClientError,
 )
 """The connection went away without the server saying what became of the statement."""

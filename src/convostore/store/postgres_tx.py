@@ -39,6 +39,13 @@ def _said(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _discard(connection: Connection) -> None:
+    """Close a connection that failed, so the pool opens a new one rather than lending a
+    broken one again (asyncpg may have detached it from the pool already)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        connection.terminate()
+
+
 class Database:
     """Statements and transactions on the store's pool (see the module docstring)."""
 
@@ -59,6 +66,7 @@ class Database:
         try:
             return await getattr(connection, how)(sql, *args, timeout=self.timeout)
         except LOST as exc:
+            _discard(connection)
             if writes:
                 raise OutcomeUnknown(_said(exc)) from exc
             raise StoreUnavailable(_said(exc)) from exc
@@ -101,6 +109,8 @@ class Database:
                         await transaction.rollback()
                     raise
                 except UNAVAILABLE as exc:  # before COMMIT: the server rolls back
+                    if isinstance(exc, LOST):
+                        _discard(connection)
                     raise StoreUnavailable(_said(exc)) from exc
                 except BaseException:
                     with contextlib.suppress(*UNAVAILABLE):
@@ -110,6 +120,7 @@ class Database:
                 try:
                     await transaction.commit()
                 except LOST as exc:
+                    _discard(connection)
                     raise OutcomeUnknown(_said(exc)) from exc
                 except UNAVAILABLE as exc:
                     raise StoreUnavailable(_said(exc)) from exc
