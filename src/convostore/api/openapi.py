@@ -115,6 +115,7 @@ ERROR_STATUSES = {
     "408": "The request did not arrive in time",
     "413": "Body over --max-body-bytes",
     "415": "Content type other than JSON",
+    "422": "Idempotency-Key used before with another request",
     "429": "Over --rate-limit",
     "431": "Request headers too large",
     "500": "Unexpected server error",
@@ -346,6 +347,17 @@ def build(router: Router) -> dict[str, Any]:
         "description": "End-user isolation key: part of the owner of a conversation (D11).",
         "schema": {"type": "string"},
     }
+    idempotency = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Makes a retry safe: the same key with the same request within "
+            "--idempotency-hours answers the first answer and changes nothing; with "
+            "another request, 422 (docs/api.md)."
+        ),
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    }
     paths: dict[str, Any] = {}
     prefix = PREFIXES[0].rstrip("/")
     for route in router.routes:
@@ -377,6 +389,8 @@ def build(router: Router) -> dict[str, Any]:
             else:
                 success = {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}
             parameters.append(isolation)
+            if known is not None and known.body is not None:  # the POST routes that write
+                parameters.append(idempotency)
             operation: dict[str, Any] = {
                 "operationId": doc.get(
                     "operationId", known.operation_id if known else _derived_id(method, path)
