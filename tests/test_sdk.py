@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from agents import Agent, RunConfig, Runner, Usage, function_tool
@@ -1026,3 +1028,59 @@ def test_idempotency_key_through_extra_headers(client: OpenAI) -> None:
     with pytest.raises(openai.UnprocessableEntityError) as refused:
         client.conversations.items.create(conversation.id, items=[user("other")], extra_headers=key)
     assert api_error(refused)["code"] == "idempotency_key_reused"
+
+
+class LosingTransport(httpx.AsyncHTTPTransport):
+    """Sends every request, but loses the answer of the first POST of items: the write
+    is stored and the client sees a dropped connection (what a failover can do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 0
+        self.keys: list[str | None] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/items"):
+            self.keys.append(request.headers.get("idempotency-key"))
+            if not self.lost:
+                self.lost += 1
+                await response.aread()
+                await response.aclose()
+                raise httpx.ReadError("answer lost", request=request)
+        return response
+
+
+def test_agents_session_with_keys_survives_a_lost_answer(base_url: str) -> None:
+    """docs/api.md's KeyedSession: the SDK's automatic retry after a lost answer is
+    answered from the first write, so the 25 items are stored once, in order."""
+    class KeyedSession(OpenAIConversationsSession):
+        def __init__(self, conversation_id: str, client: AsyncOpenAI):
+            super().__init__(conversation_id=conversation_id, openai_client=client)
+            self.client = client
+
+        async def add_items(self, items: list[Any]) -> None:
+            for start in range(0, len(items), 20):
+                await self.client.conversations.items.create(
+                    self.session_id,
+                    items=items[start : start + 20],
+                    extra_headers={"Idempotency-Key": str(uuid.uuid4())},
+                )
+
+    transport = LosingTransport()
+
+    async def run() -> list[str]:
+        http = httpx.AsyncClient(transport=transport)
+        client = AsyncOpenAI(base_url=base_url, api_key="anything", max_retries=2, http_client=http)
+        try:
+            conversation = await client.conversations.create()
+            session = KeyedSession(conversation.id, client)
+            await session.add_items([user(f"m{n}") for n in range(25)])
+            return [text_of(item) for item in await session.get_items()]
+        finally:
+            await client.close()
+
+    assert asyncio.run(run()) == [f"m{n}" for n in range(25)]
+    assert transport.lost == 1
+    # Three POSTs: the first batch, its retry with the same key, the second batch.
+    assert len(transport.keys) == 3 and transport.keys[0] == transport.keys[1] != transport.keys[2]
