@@ -116,6 +116,39 @@ class Cluster:
         while any(_alive(v) for v in victims) and time.monotonic() < deadline:
             time.sleep(0.02)
 
+    def _child(self, role: bytes) -> int | None:
+        for child in _children(self.postmaster_pid() or 0):
+            try:
+                if role in Path(f"/proc/{child}/cmdline").read_bytes():
+                    return child
+            except OSError:
+                continue
+        return None
+
+    def walreceiver_pid(self) -> int:
+        """The process of a standby that receives the primary's WAL."""
+        pid = self._child(b"walreceiver")
+        if pid is None:
+            raise RuntimeError("no walreceiver: not a streaming standby")
+        return pid
+
+    def kill_walreceiver(self, pid: int) -> None:
+        """SIGKILL the WAL receiver (with what it had not read yet); the postmaster takes
+        that for a crash and restarts the standby: wait until it serves again."""
+        startup = self._child(b"startup")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while self._child(b"startup") in (None, startup):
+            assert time.monotonic() < deadline, "the standby did not restart"
+            time.sleep(0.02)
+        while True:
+            try:
+                self.sql("SELECT 1")
+                return
+            except (OSError, asyncpg.PostgresError):
+                assert time.monotonic() < deadline, "the standby did not come back"
+                time.sleep(0.02)
+
     def stop(self) -> None:
         if self.postmaster_pid() is None or not _alive(self.postmaster_pid() or 0):
             return
