@@ -22,6 +22,7 @@ from convostore.store.base import (
     LeaseHeld,
     OutcomeUnknown,
     Owner,
+    PageQuery,
     StoreUnavailable,
 )
 from convostore.store.postgres import PostgresStore
@@ -85,7 +86,7 @@ def test_a_cut_read_is_unavailable_and_a_cut_write_is_unknown(
             assert (await store.get_conversation(OWNER, "conv_b")).id == "conv_b"  # it was written
             proxy.cut_on(b"SELECT 1")  # a page: fetchrow's single row ends without a tag
             with pytest.raises(StoreUnavailable) as read:
-                await store.list_items(OWNER, "conv_b", after=None, limit=5, descending=False)
+                await store.list_items(OWNER, "conv_b", PageQuery(None, 5, False))
             assert not isinstance(read.value, OutcomeUnknown)
             for _ in range(5):
                 await store.get_conversation(OWNER, "conv_b")
