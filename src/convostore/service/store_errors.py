@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from convostore import errors
 from convostore.store.base import (
     AfterMissing,
+    AnswerTaken,
     ConversationAfterMissing,
     ConversationMissing,
     ItemConflict,
@@ -38,6 +39,9 @@ STORE_ERRORS: Meanings = {
     ConversationAfterMissing: errors.conversation_after_not_found,
     SearchAfterMissing: errors.search_after_not_found,
     ItemConflict: lambda _: errors.item_already_in_conversation(),
+    # Caught by service/idempotency.py, which answers the stored answer; the row says what
+    # the fact means should it ever reach a client: the key's answer is another request's.
+    AnswerTaken: errors.idempotency_key_reused,
     LeaseHeld: lambda _: errors.conversation_locked(),
     LeaseLost: lambda _: errors.InvalidRequest(
         "This response lost its hold on the conversation (its lease expired and another "
