@@ -1,6 +1,9 @@
-"""Micro-measurements behind three design choices (printed as ratios, one run).
+"""Micro-measurements behind design choices (printed as ratios, one run).
 
 1. SQLite called inline on the event loop vs handed to a worker thread per query.
+1b. A SQLite write transaction: inline with busy_timeout (before issue 15, it could wait
+    for the lock on the loop thread), through store/sqlite_tx.py's asynchronous lock
+    retries, or handed to a single writer thread.
 2. orjson vs the standard library json for the bodies convostore encodes and decodes.
 3. Item validation with the spec-compiled closures vs jsonschema on the same schema.
 
@@ -59,6 +62,50 @@ def sqlite_inline_vs_thread() -> tuple[float, float]:
     return inline_us, thread_us
 
 
+def sqlite_write_path() -> tuple[float, float, float]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from convostore.store.sqlite_tx import Transactions
+
+    path = Path(tempfile.mkdtemp()) / "write.db"
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # the server's default
+    db.execute("CREATE TABLE items (pk INTEGER PRIMARY KEY, body BLOB)")
+    body = b"x" * 300
+    n = 3000
+
+    def write_inline() -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO items (body) VALUES (?)", (body,))
+        db.execute("COMMIT")
+
+    async def inline() -> float:
+        db.execute("PRAGMA busy_timeout = 10000")
+        start = time.perf_counter()
+        for _ in range(n):
+            write_inline()
+        return (time.perf_counter() - start) / n * 1e6
+
+    async def retried() -> float:
+        tx = Transactions(db, group_commit=False, lock_timeout=10)
+        start = time.perf_counter()
+        for _ in range(n):
+            async with tx.write() as conn:
+                conn.execute("INSERT INTO items (body) VALUES (?)", (body,))
+        return (time.perf_counter() - start) / n * 1e6
+
+    async def writer_thread() -> float:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            start = time.perf_counter()
+            for _ in range(n):
+                await loop.run_in_executor(writer, write_inline)
+            return (time.perf_counter() - start) / n * 1e6
+
+    return asyncio.run(inline()), asyncio.run(retried()), asyncio.run(writer_thread())
+
+
 def json_libraries() -> tuple[float, float]:
     item = {
         "id": "msg_" + "a" * 48,
@@ -99,6 +146,11 @@ def validation() -> tuple[float, float]:
 def main() -> None:
     inline_us, thread_us = sqlite_inline_vs_thread()
     print(f"sqlite point query: inline {inline_us:.1f} us, via thread {thread_us:.1f} us ({thread_us / inline_us:.1f}x)")
+    inline_w, retried_w, thread_w = sqlite_write_path()
+    print(
+        f"sqlite write transaction: inline {inline_w:.1f} us, async lock retries {retried_w:.1f} us"
+        f" ({retried_w / inline_w:.2f}x), writer thread {thread_w:.1f} us ({thread_w / inline_w:.2f}x)"
+    )
     fast, slow = json_libraries()
     print(f"json decode+encode of an item: orjson {fast:.1f} us, json {slow:.1f} us ({slow / fast:.1f}x)")
     mine, theirs = validation()

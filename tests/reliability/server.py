@@ -50,7 +50,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
             try:
-                if httpx.get(self.url + "/conversations/conv_probe", timeout=2).status_code == 404:
+                probe = httpx.get(self.url + "/conversations/conv_probe", timeout=2)
+                if probe.status_code in (401, 404):  # 401: a keyed server
                     return self
             except httpx.TransportError:
                 pass

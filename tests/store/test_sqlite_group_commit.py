@@ -124,9 +124,9 @@ def test_reads_in_a_turn_without_writes_do_not_wait(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with opened(tmp_path / "g.db") as store:
             await store.create_conversation(ME, conversation("conv_a"), [item("msg_1")])
-            assert store._group is None
+            assert store.transactions.group is None
             got = await store.get_item(ME, "conv_a", "msg_1")
-            assert got.id == "msg_1" and store._group is None
+            assert got.id == "msg_1" and store.transactions.group is None
 
     run(scenario)
 
@@ -169,7 +169,7 @@ def test_without_group_commit_each_write_commits_alone(tmp_path: Path) -> None:
                 *(store.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n in range(5))
             )
             store.db.set_trace_callback(None)
-            assert store._group is None
+            assert store.transactions.group is None
         finally:
             await store.close()
 
@@ -186,3 +186,42 @@ def test_the_factory_turns_group_commit_off_for_several_workers(tmp_path: Path) 
     two = store_for(Settings(db=str(tmp_path / "a.db"), workers=2))
     assert isinstance(one, SQLiteStore) and one.group_commit
     assert isinstance(two, SQLiteStore) and not two.group_commit
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_a_write_waits_for_the_lock_without_stopping_the_loop(
+    tmp_path: Path, group_commit: bool
+) -> None:
+    """Issue 15 (H1): while another connection holds the write lock, a write waits with
+    asyncio.sleep, so the loop goes on serving; it commits once the lock is free, and
+    gives up with StoreUnavailable (503) after the lock timeout."""
+    from convostore.store.base import StoreUnavailable
+
+    async def scenario() -> None:
+        store = SQLiteStore(tmp_path / "g.db", group_commit=group_commit, busy_timeout_ms=300)
+        await store.open()
+        other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
+        try:
+            await store.migrate()
+            await store.create_conversation(ME, conversation("conv_a"), [])
+            other.execute("BEGIN IMMEDIATE")
+            write = asyncio.create_task(store.append_items(ME, "conv_a", [item("msg_1")]))
+            ticks = 0
+            while ticks < 20:  # the loop turns while the write waits
+                await asyncio.sleep(0.001)
+                ticks += 1
+            assert not write.done()
+            assert await store.get_conversation(ME, "conv_a")  # reads go on
+            other.execute("COMMIT")
+            await asyncio.wait_for(write, timeout=5)
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreUnavailable, match="write lock"):
+                await store.append_items(ME, "conv_a", [item("msg_2")])
+            other.execute("ROLLBACK")
+            await store.append_items(ME, "conv_a", [item("msg_3")])
+        finally:
+            other.close()
+            await store.close()
+
+    run(scenario)
+    assert stored_ids(tmp_path / "g.db") == ["msg_1", "msg_3"]

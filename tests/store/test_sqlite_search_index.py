@@ -72,3 +72,40 @@ def test_background_thread_indexes_and_deletes_unindex(tmp_path: Path) -> None:
             db.execute("INSERT INTO item_text (item_text) VALUES ('integrity-check')")
     finally:
         api.close()
+
+
+def test_an_item_that_is_not_json_does_not_stop_the_queue(tmp_path: Path) -> None:
+    """Issue 15 (H1): a queued item whose text cannot be read is indexed without text;
+    the items queued after it are indexed, the queue empties."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    api = Api(make_app(store))
+    try:
+        store._maintenance.stop()  # type: ignore[union-attr]
+        cid = api.new_conversation()
+        (broken,) = api.add(cid, {"role": "user", "content": "unreadable"})
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE items SET body = X'7b7b' WHERE id = ?", (broken["id"],))
+        api.add(cid, {"role": "user", "content": "readable okapi"})
+        assert search(api, "okapi") == ["readable okapi"]
+        assert pending(path) == 0
+    finally:
+        api.close()
+
+
+def test_search_waits_only_for_its_own_owners_queue(tmp_path: Path) -> None:
+    """Issue 15 (H1, M1): another owner's queued items never delay a search."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    api = Api(make_app(store))
+    try:
+        store._maintenance.stop()  # type: ignore[union-attr]
+        cid = api.new_conversation()
+        api.add(cid, {"role": "user", "content": "mine only"})
+        other = {"x-ms-user-isolation-key": "someone-else"}
+        theirs = api.post("/v1/conversations", json={"items": [{"role": "user", "content": "theirs"}]}, headers=other)
+        assert theirs.status_code == 200
+        assert search(api, "mine") == ["mine only"]
+        assert pending(path) == 1  # the other owner's item is still queued
+    finally:
+        api.close()

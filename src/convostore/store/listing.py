@@ -121,16 +121,6 @@ def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
     ]
 
 
-def fts5_query(query: SearchQuery) -> str:
-    """SQLite FTS5: every phrase quoted, ANDed; a last term ending in ``*`` is a prefix."""
-    parts = []
-    for phrase in query.phrases:
-        terms = [term.rstrip("*") for term in phrase]
-        prefix = " *" if phrase[-1].endswith("*") else ""
-        parts.append('"' + " ".join(terms) + '"' + prefix)
-    return " AND ".join(parts)
-
-
 def tsquery(query: SearchQuery) -> str:
     """PostgreSQL ``to_tsquery('simple', …)``: terms of a phrase joined by ``<->``,
     phrases by ``&``; a term ending in ``*`` is a prefix (``:*``)."""

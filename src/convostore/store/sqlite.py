@@ -3,41 +3,27 @@
 One connection per server process, used from the event loop thread. Every statement
 is an indexed point or range query that takes microseconds, less than handing the
 call to a worker thread would cost, so the store calls SQLite inline instead of
-through an executor (measured in benchmarks/; see docs/design.md).
+through an executor (measured in benchmarks/; see docs/design.md). What could take
+longer runs elsewhere: waiting for the write lock is an ``asyncio.sleep`` between tries,
+search indexing and checkpoints run on a background thread (sqlite_maintenance.py).
 
 * WAL journal: readers never wait for the writer, and several server processes can
   share one file.
-* Writes run in ``BEGIN IMMEDIATE`` transactions, which take the write lock up front,
-  so two processes never deadlock upgrading a read lock; ``busy_timeout`` makes a
-  second writer wait for the lock instead of failing with "database is locked".
+* Every transaction goes through :class:`~convostore.store.sqlite_tx.Transactions`:
+  ``BEGIN IMMEDIATE`` (the write lock up front, so two processes never deadlock
+  upgrading a read lock), retried asynchronously while another connection holds it;
+  group commit of the writes of one loop turn with one server process.
 * ``synchronous=NORMAL`` (the default) keeps every committed transaction across a
   crash or ``kill -9`` of the process; ``FULL`` also keeps it across power loss, at the
   cost of an fsync per commit.
-* Group commit: the writes of one turn of the event loop share one transaction. The
-  first opens it (``BEGIN IMMEDIATE``) and schedules its ``COMMIT`` for the end of the
-  turn; each write runs in a savepoint of its own, so a refused one (a duplicate id, a
-  missing conversation) undoes only itself. No store call returns before the
-  transaction holding what it wrote, or what it read, has committed: an answer never
-  acknowledges a write that is not durable, nor shows one that could still fail. A
-  commit writes each changed page to the log once, however many requests changed it:
-  concurrent creates and appends share their index pages, so this removes most of the
-  per-request log writes and lock system calls. With several server processes on one
-  file (``--workers N``) it is off: a process holding the lock for a whole turn made
-  the others' writes wait (p99 700 ms with 2 workers), so each write commits alone.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import sqlite3
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 from convostore.store import migrate
 from convostore.store.base import (
@@ -53,64 +39,14 @@ from convostore.store.base import (
     PageQuery,
     Remembered,
     StoredItem,
-    unavailable_on,
 )
 from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
+from convostore.store.sqlite_tx import Transactions
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-_Class = TypeVar("_Class", bound=type)
-
-
-class _Group:
-    """The writes of one turn of the event loop, committed together, and the calls
-    waiting for that commit."""
-
-    __slots__ = ("waiters",)
-
-    def __init__(self) -> None:
-        self.waiters: list[asyncio.Future[None]] = []
-
-    def settle(self, error: BaseException | None) -> None:
-        for waiter in self.waiters:
-            if not waiter.done():
-                if error is None:
-                    waiter.set_result(None)
-                else:
-                    waiter.set_exception(error)
-
-
-def _settled(cls: _Class) -> _Class:
-    """Every public coroutine method of ``cls`` (its mixins' too) returns only once the
-    transaction open when it finished has committed (see the module docstring)."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        async def settled(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
-            result = await method(self, *args, **kwargs)
-            group = self._group
-            if group is not None:
-                waiter = asyncio.get_running_loop().create_future()
-                group.waiters.append(waiter)
-                await waiter
-            return result
-
-        return settled
-
-    for name in dir(cls):
-        member = getattr(cls, name)
-        if not name.startswith("_") and inspect.iscoroutinefunction(member):
-            setattr(cls, name, wrap(member))
-    return cls
-
-
-# The stores with an open group, by event loop.
-_HOLDING: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop | None, weakref.WeakSet[SQLiteStore]
-] = weakref.WeakKeyDictionary()
 
 # An Idempotency-Key's answer, in the savepoint of its write: a live record of the key
 # returns no row (see the PostgreSQL store).
@@ -144,8 +80,6 @@ def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None)
 _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
-@unavailable_on(sqlite3.OperationalError)
-@_settled
 class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
@@ -167,8 +101,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         #: Off: every write commits alone (several server processes on one file).
         self.group_commit = group_commit
         self._db: sqlite3.Connection | None = None
+        self._tx: Transactions | None = None
         self._maintenance: Maintenance | None = None
-        self._group: _Group | None = None  # the open transaction of this loop turn
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -181,27 +115,44 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             raise RuntimeError("store is not open")
         return self._db
 
+    @property
+    def transactions(self) -> Transactions:
+        if self._tx is None:
+            raise RuntimeError("store is not open")
+        return self._tx
+
     async def open(self) -> None:
         if self._db is not None:
             return
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Transactions sets busy_timeout to 0 once journal_mode is set (which can wait).
         db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {self.synchronous}")
         db.execute("PRAGMA foreign_keys = ON")
+        waiting = None
         if self.path != ":memory:":
             db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
             # Once checkpointed, the log restarts; this caps the file it leaves behind.
             db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             self._maintenance = Maintenance(self.path, synchronous=self.synchronous)
+            waiting = self._maintenance.writer_waiting
+        self._tx = Transactions(
+            db,
+            group_commit=self.group_commit,
+            lock_timeout=self.busy_timeout_ms / 1000,
+            waiting=waiting,
+        )
+        if self._maintenance is not None:
             self._maintenance.start()
         self._db = db
 
     async def close(self) -> None:
-        if self._group is not None:
-            self._commit(self._group)
+        if self._tx is not None:
+            self._tx.close()
+            self._tx = None
         if self._maintenance is not None:
             self._maintenance.stop()
             self._maintenance = None
@@ -209,90 +160,12 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             self._db.close()
             self._db = None
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write in this loop turn's transaction (opened here if need be), in a
-        savepoint: undone alone if it raises."""
-        db = self.db
-        group = self._group
-        if group is None:
-            try:
-                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-            except RuntimeError:  # no event loop (not a request): no one to share with
-                loop = None
-            self._begin(loop)
-            if loop is None or not self.group_commit:
-                with self._alone(db):
-                    yield db
-                return
-            group = self._group = _Group()
-            _HOLDING.setdefault(loop, weakref.WeakSet()).add(self)
-            loop.call_soon(self._commit, group)
-        db.execute("SAVEPOINT write")
-        try:
-            yield db
-            db.execute("RELEASE write")
-        except BaseException as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK TO write")
-                db.execute("RELEASE write")
-            elif self._group is group:
-                # SQLite rolled the whole transaction back (a full disk, an I/O error):
-                # the writes before this one are gone too, and none was acknowledged.
-                self._group = None
-                group.settle(exc)
-            raise
-
-    def _begin(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """``BEGIN IMMEDIATE``, once the other stores of this loop have committed: one
-        thread holds one write lock at a time, and waiting here for a lock another store
-        of this thread holds until the end of the turn would never end (tests run two
-        "processes" in one loop)."""
-        if loop is not None:
-            for other in list(_HOLDING.get(loop, ())):
-                if other is not self and other._group is not None:
-                    other._commit(other._group)
-        self.db.execute("BEGIN IMMEDIATE")
-
-    @staticmethod
-    @contextmanager
-    def _alone(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        """The transaction already begun on ``db``, committed on its own."""
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-
-    def _commit(self, group: _Group) -> None:
-        """The end of a loop turn: commit its writes and answer everyone waiting."""
-        if self._group is not group:
-            return  # already failed and settled
-        self._group = None
-        db = self.db
-        try:
-            db.execute("COMMIT")
-        except BaseException as exc:
-            # A COMMIT that failed may leave the transaction open; the connection must
-            # come out of here without one, or every later BEGIN would fail.
-            if db.in_transaction:
-                with suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            group.settle(exc)
-        else:
-            group.settle(None)
-
     # -- migrations ----------------------------------------------------------------------------
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []
-        # Its own transaction, not the loop turn's: servers starting together migrate at
-        # once, and one must not hold the lock while the others wait on the same thread.
-        db = self.db
-        self._begin(asyncio.get_running_loop())
-        with self._alone(db):
+        # Its own transaction, not the loop turn's.
+        async with self.transactions.alone() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
@@ -335,7 +208,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         items: Sequence[StoredItem],
         remember: Remembered | None = None,
     ) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             cursor = db.execute(
                 "INSERT INTO conversations"
                 " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
@@ -356,11 +229,10 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             _remember(db, owner, remember)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
-        row = self.db.execute(
-            _CONVERSATION, (conversation_id, owner.project, owner.user)
-        ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
+        async with self.transactions.read() as db:
+            row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
+            if row is None:
+                raise ConversationMissing(conversation_id)
         return ConversationRow(conversation_id, row[1], row[2])
 
     async def set_metadata(
@@ -370,7 +242,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         metadata: bytes,
         remember: Remembered | None = None,
     ) -> ConversationRow:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             row = db.execute(
                 "UPDATE conversations SET metadata = ?, updated_at = ?"
                 " WHERE id = ? AND project = ? AND user_key = ? RETURNING created_at",
@@ -382,7 +254,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         return ConversationRow(conversation_id, row[0], metadata)
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             pk = self._conversation_pk(db, owner, conversation_id)
             db.execute("DELETE FROM items WHERE conv = ?", (pk,))
             db.execute("DELETE FROM conversations WHERE pk = ?", (pk,))
@@ -427,50 +299,56 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         items: Sequence[StoredItem],
         remember: Remembered | None = None,
     ) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             pk, first = self._reserve(db, owner, conversation_id, len(items))
             if items:
                 self._insert_items(db, pk, first, items)
             _remember(db, owner, remember)
 
-    async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
+    async def list_items(
+        self,
+        owner: Owner,
+        conversation_id: str,
+        paging: PageQuery,
+    ) -> ItemPage:
         after, limit, descending = paging.after, paging.limit, paging.descending
-        db = self.db
-        if after is None:
-            pk = self._conversation_pk(db, owner, conversation_id)
-            sql = (
-                "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq DESC LIMIT ?"
-                if descending
-                else "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq LIMIT ?"
-            )
-            rows = db.execute(sql, (pk, limit + 1)).fetchall()
-        else:
-            found = db.execute(
-                "SELECT c.pk, a.seq FROM conversations c LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
-                " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
-                (after, conversation_id, owner.project, owner.user),
-            ).fetchone()
-            if found is None:
-                raise ConversationMissing(conversation_id)
-            pk, seq = found
-            if seq is None:
-                raise AfterMissing(after)
-            sql = (
-                "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-                if descending
-                else "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
-            )
-            rows = db.execute(sql, (pk, seq, limit + 1)).fetchall()
+        async with self.transactions.read() as db:
+            if after is None:
+                pk = self._conversation_pk(db, owner, conversation_id)
+                sql = (
+                    "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq DESC LIMIT ?"
+                    if descending
+                    else "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq LIMIT ?"
+                )
+                rows = db.execute(sql, (pk, limit + 1)).fetchall()
+            else:
+                found = db.execute(
+                    "SELECT c.pk, a.seq FROM conversations c LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
+                    " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
+                    (after, conversation_id, owner.project, owner.user),
+                ).fetchone()
+                if found is None:
+                    raise ConversationMissing(conversation_id)
+                pk, seq = found
+                if seq is None:
+                    raise AfterMissing(after)
+                sql = (
+                    "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                    if descending
+                    else "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
+                )
+                rows = db.execute(sql, (pk, seq, limit + 1)).fetchall()
         has_more = len(rows) > limit
         return ItemPage([StoredItem(*r) for r in rows[:limit]], has_more)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
-        row = self.db.execute(
-            "SELECT c.pk, i.type, i.body, i.mask FROM conversations c"
-            " LEFT JOIN items i ON i.conv = c.pk AND i.id = ?"
-            " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
-            (item_id, conversation_id, owner.project, owner.user),
-        ).fetchone()
+        async with self.transactions.read() as db:
+            row = db.execute(
+                "SELECT c.pk, i.type, i.body, i.mask FROM conversations c"
+                " LEFT JOIN items i ON i.conv = c.pk AND i.id = ?"
+                " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
+                (item_id, conversation_id, owner.project, owner.user),
+            ).fetchone()
         if row is None:
             raise ConversationMissing(conversation_id)
         if row[1] is None:
@@ -480,7 +358,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     async def delete_item(
         self, owner: Owner, conversation_id: str, item_id: str
     ) -> ConversationRow:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
             if row is None:
                 raise ConversationMissing(conversation_id)
@@ -503,11 +381,12 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         # CROSS JOIN fixes the join order: items by id first (items_id), then their
         # conversations by primary key. Left to itself, SQLite walks every conversation of
         # the owner (conversations_owner_created) and probes each: O(conversations).
-        rows = self.db.execute(
-            "SELECT i.id, i.type, i.body, i.mask FROM items i CROSS JOIN conversations c"
-            f" ON c.pk = i.conv WHERE i.id IN ({marks}) AND c.project = ? AND c.user_key = ?",
-            (*item_ids, owner.project, owner.user),
-        ).fetchall()
+        async with self.transactions.read() as db:
+            rows = db.execute(
+                "SELECT i.id, i.type, i.body, i.mask FROM items i CROSS JOIN conversations c"
+                f" ON c.pk = i.conv WHERE i.id IN ({marks}) AND c.project = ? AND c.user_key = ?",
+                (*item_ids, owner.project, owner.user),
+            ).fetchall()
         return {row[0]: StoredItem(*row) for row in rows}
 
     # -- idempotency keys (issue 20) ------------------------------------------------------------
@@ -515,15 +394,16 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     async def find_answer(
         self, owner: Owner, key: str, created_since: int
     ) -> tuple[bytes, bytes] | None:
-        row = self.db.execute(
-            "SELECT fingerprint, answer FROM idempotency_keys"
-            " WHERE project = ? AND user_key = ? AND key = ? AND created_at >= ?",
-            (owner.project, owner.user, key, created_since),
-        ).fetchone()
+        async with self.transactions.read() as db:
+            row = db.execute(
+                "SELECT fingerprint, answer FROM idempotency_keys"
+                " WHERE project = ? AND user_key = ? AND key = ? AND created_at >= ?",
+                (owner.project, owner.user, key, created_since),
+            ).fetchone()
         return None if row is None else (row[0], row[1])
 
     async def purge_answers(self, created_before: int, limit: int) -> int:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             return db.execute(
                 "DELETE FROM idempotency_keys WHERE (project, user_key, key) IN (SELECT"
                 " project, user_key, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
@@ -533,7 +413,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     # -- API keys -----------------------------------------------------------------------------
 
     async def create_key(self, key: KeyRow) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             db.execute(
                 f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -550,16 +430,15 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
 
     async def list_keys(self, project: str | None) -> list[KeyRow]:
         sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
-        if project is None:
-            rows = self.db.execute(sql + " ORDER BY created_at, id").fetchall()
-        else:
-            rows = self.db.execute(
-                sql + " WHERE project = ? ORDER BY created_at, id", (project,)
+        where = "" if project is None else " WHERE project = ?"
+        async with self.transactions.read() as db:
+            rows = db.execute(
+                sql + where + " ORDER BY created_at, id", () if project is None else (project,)
             ).fetchall()
         return [KeyRow(*row) for row in rows]
 
     async def revoke_key(self, key_id: str, when: int) -> bool:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             cursor = db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (when, key_id),
@@ -567,17 +446,19 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         return cursor.rowcount > 0
 
     async def find_key(self, key_hash: bytes) -> KeyRow | None:
-        row = self.db.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,)
-        ).fetchone()
+        async with self.transactions.read() as db:
+            row = db.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,)
+            ).fetchone()
         return KeyRow(*row) if row else None
 
     async def touch_key(self, key_id: str, when: int) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (when, key_id))
 
     async def has_keys(self) -> bool:
-        row = self.db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
+        async with self.transactions.read() as db:
+            row = db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
         return row is not None
 
 

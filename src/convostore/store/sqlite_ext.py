@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 
 import orjson
 
-from convostore.store import listing
+from convostore.store import listing, search_text
+from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import (
     ConversationAfterMissing,
     ConversationDump,
@@ -32,9 +33,10 @@ from convostore.store.base import (
     SearchPage,
     SearchQuery,
     StoredItem,
-    unavailable_on,
+    StoreUnavailable,
 )
-from convostore.store.sqlite_maintenance import index_pending
+from convostore.store.sqlite_maintenance import Maintenance
+from convostore.store.sqlite_tx import Transactions, unavailable
 
 _IDS = "IN (SELECT value FROM json_each(?))"
 
@@ -45,70 +47,104 @@ _SEARCH = (
     " ORDER BY f.rowid DESC LIMIT ?"
 )
 
+_PENDING_LAST = "SELECT max(ticket) FROM item_text_pending WHERE project = ? AND user_key = ?"
+_PENDING_UPTO = (
+    "SELECT 1 FROM item_text_pending WHERE project = ? AND user_key = ? AND ticket <= ? LIMIT 1"
+)
+
 _SEARCH_ANCHOR = (
     "SELECT i.rowid FROM conversations c JOIN items i ON i.conv = c.pk AND i.id = ?"
     " WHERE c.id = ? AND c.project = ? AND c.user_key = ?"
 )
 
 
-@unavailable_on(sqlite3.OperationalError)
 class SQLiteExtensions:
     """List, search, scans for export and purge, import, counts."""
 
     path: str
+    _maintenance: Maintenance | None
 
     @property
     def db(self) -> sqlite3.Connection:
         raise NotImplementedError
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    @property
+    def transactions(self) -> Transactions:
         raise NotImplementedError
 
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
         after, limit, descending = paging.after, paging.limit, paging.descending
-        db = self.db
-        anchor = None
-        if after is not None:
-            found = db.execute(listing.anchor_sql(), (after, owner.project, owner.user)).fetchone()
-            if found is None:
-                raise ConversationAfterMissing(after)
-            anchor = (int(found[0]), int(found[1]))
-        sql, args = listing.list_sql(owner, where, anchor, limit, descending)
-        rows = db.execute(sql, args).fetchall()
+        async with self.transactions.read() as db:
+            anchor = None
+            if after is not None:
+                found = db.execute(
+                    listing.anchor_sql(), (after, owner.project, owner.user)
+                ).fetchone()
+                if found is None:
+                    raise ConversationAfterMissing(after)
+                anchor = (int(found[0]), int(found[1]))
+            sql, args = listing.list_sql(owner, where, anchor, limit, descending)
+            rows = db.execute(sql, args).fetchall()
         page = [ListedConversation(*row) for row in rows[:limit]]
         return ConversationPage(page, len(rows) > limit)
 
     async def search_items(
         self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
     ) -> SearchPage:
-        db = self.db
-        if db.execute("SELECT 1 FROM item_text_pending LIMIT 1").fetchone() is not None:
-            with self._write():  # a search sees every committed item (0004)
-                while index_pending(db):
-                    pass
-        args: list[object] = [listing.fts5_query(query), owner.project, owner.user]
-        bound = ""
-        if after is not None:
-            conversation_id, item_id = after
-            found = db.execute(
-                _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
-            ).fetchone()
-            if found is None:
-                raise SearchAfterMissing(f"{conversation_id}/{item_id}")
-            bound = " AND f.rowid < ?"
-            args.append(found[0])
-        args.append(limit + 1)
-        rows = db.execute(_SEARCH.format(bound=bound), args).fetchall()
+        await self._indexed(owner)
+        tag = search_text.owner_tag(owner.project, owner.user)
+        args: list[object] = [search_text.fts5_query(tag, query), owner.project, owner.user]
+        async with self.transactions.read() as db:
+            bound = ""
+            if after is not None:
+                conversation_id, item_id = after
+                found = db.execute(
+                    _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
+                ).fetchone()
+                if found is None:
+                    raise SearchAfterMissing(f"{conversation_id}/{item_id}")
+                bound = " AND f.rowid < ?"
+                args.append(found[0])
+            args.append(limit + 1)
+            rows = db.execute(_SEARCH.format(bound=bound), args).fetchall()
         hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
         return SearchPage(hits, len(rows) > limit)
+
+    async def _indexed(self, owner: Owner) -> None:
+        """Once every item of ``owner`` committed before now is in the search index (a
+        search sees every committed item). Waits asynchronously for the background
+        indexer, which takes this owner's items first; never for another owner's."""
+        who = (owner.project, owner.user)
+        async with self.transactions.read() as db:
+            last = db.execute(_PENDING_LAST, who).fetchone()[0]
+        if last is None:
+            return
+        maintenance = self._maintenance
+        if maintenance is None or not maintenance.running:  # :memory:, or stopped
+            while batch := _extract(self.db, who):
+                async with self.transactions.alone() as db:
+                    search_index.store(db, batch)
+            return
+        maintenance.hurry(who)
+        delay = 0.0005
+        deadline = time.monotonic() + self.transactions.lock_timeout
+        while True:
+            await asyncio.sleep(delay)
+            async with self.transactions.read() as db:
+                if db.execute(_PENDING_UPTO, (*who, last)).fetchone() is None:
+                    return
+            if time.monotonic() > deadline:
+                raise StoreUnavailable("the search index is still catching up with new items")
+            delay = min(delay * 2, 0.02)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(scan, id_list=_IDS)
         if scan.ids is not None:
             args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
-        return listing.scanned(self.db.execute(sql, args))
+        async with self.transactions.read() as db:
+            return listing.scanned(db.execute(sql, args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
@@ -116,11 +152,12 @@ class SQLiteExtensions:
         if not conversation_pks:
             return []
         marks = ",".join("?" * len(conversation_pks))
-        rows = self.db.execute(
-            "SELECT conv, seq, id, type, body, mask FROM items"
-            f" WHERE conv IN ({marks}) AND (conv, seq) > (?, ?) ORDER BY conv, seq LIMIT ?",
-            (*conversation_pks, *after, limit),
-        ).fetchall()
+        async with self.transactions.read() as db:
+            rows = db.execute(
+                "SELECT conv, seq, id, type, body, mask FROM items"
+                f" WHERE conv IN ({marks}) AND (conv, seq) > (?, ?) ORDER BY conv, seq LIMIT ?",
+                (*conversation_pks, *after, limit),
+            ).fetchall()
         return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
 
     async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
@@ -132,11 +169,12 @@ class SQLiteExtensions:
         if ids is not None:
             sql += f" AND id {_IDS}"
             args.append(orjson.dumps(list(ids)).decode())
-        return int(self.db.execute(sql, args).fetchone()[0])
+        async with self.transactions.read() as db:
+            return int(db.execute(sql, args).fetchone()[0])
 
     async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
         skipped: list[str] = []
-        with self._write() as db:
+        async with self.transactions.write() as db:
             for dump in dumps:
                 row = dump.conversation
                 cursor = db.execute(
@@ -168,7 +206,7 @@ class SQLiteExtensions:
         if not pks:
             return []
         marks = ",".join("?" * len(pks))
-        with self._write() as db:
+        async with self.transactions.write() as db:
             doomed = [
                 row[0]
                 for row in db.execute(
@@ -185,12 +223,19 @@ class SQLiteExtensions:
     async def count_items(self) -> int:
         # A connection of its own in a worker thread: counting millions of rows must not
         # stall the event loop, and sqlite3 releases the GIL while it runs.
-        if self.path == ":memory:":
-            return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
-        return await asyncio.to_thread(_count_items, self.path)
+        async with self.transactions.read() as db:
+            if self.path == ":memory:":
+                return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+        with unavailable():
+            return await asyncio.to_thread(_count_items, self.path)
 
     def pool_use(self) -> PoolUse:
         return PoolUse(1, 0, 1)
+
+
+def _extract(db: sqlite3.Connection, who: tuple[str, str]) -> list[search_index.Extracted]:
+    with unavailable():
+        return search_index.extract(db, who)
 
 
 def _item_rows(pk: int, items: Sequence[StoredItem]) -> Iterator[tuple[object, ...]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 
 from convostore.store.base import (
     ConversationMissing,
@@ -21,17 +20,17 @@ from convostore.store.base import (
     LeaseLost,
     Owner,
     StoredItem,
-    unavailable_on,
 )
+from convostore.store.sqlite_tx import Transactions
 
 _PK = "SELECT pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
-@unavailable_on(sqlite3.OperationalError)
 class SQLiteLeases:
     """take, renew and release a conversation's lease; append under it."""
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    @property
+    def transactions(self) -> Transactions:
         raise NotImplementedError
 
     # Provided by SQLiteStore: the same reservation and insert as a plain append.
@@ -58,7 +57,7 @@ class SQLiteLeases:
         self, owner: Owner, conversation_id: str, holder: str, seconds: float
     ) -> None:
         now = time.time()
-        with self._write() as db:
+        async with self.transactions.write() as db:
             pk = self._owned_pk(db, owner, conversation_id)
             taken = db.execute(
                 "INSERT INTO conversation_leases (conv, holder, expires_at) VALUES (?, ?, ?)"
@@ -74,7 +73,7 @@ class SQLiteLeases:
     async def renew_lease(
         self, owner: Owner, conversation_id: str, holder: str, seconds: float
     ) -> bool:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             cursor = db.execute(
                 f"UPDATE conversation_leases SET expires_at = ? WHERE conv = ({_PK}) AND holder = ?",
                 (time.time() + seconds, conversation_id, owner.project, owner.user, holder),
@@ -82,7 +81,7 @@ class SQLiteLeases:
         return cursor.rowcount > 0
 
     async def release_lease(self, owner: Owner, conversation_id: str, holder: str) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             db.execute(
                 f"DELETE FROM conversation_leases WHERE conv = ({_PK}) AND holder = ?",
                 (conversation_id, owner.project, owner.user, holder),
@@ -92,7 +91,7 @@ class SQLiteLeases:
         self, owner: Owner, conversation_id: str, items: Sequence[StoredItem], holder: str
     ) -> None:
         """``append_items``, committed only while ``holder`` still holds the lease."""
-        with self._write() as db:
+        async with self.transactions.write() as db:
             pk, first = self._reserve(db, owner, conversation_id, len(items))
             held = db.execute(
                 "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?", (pk, holder)
