@@ -22,6 +22,7 @@ from convostore.store.base import (
 
 QUERY_MAX_LENGTH = 1000
 QUERY_MAX_PHRASES = 16
+PREFIX_MIN_LENGTH = 3  # letters or digits before a `*` (issue 15)
 # A quoted phrase ("…", the closing quote may be missing) or a run of non-blanks.
 _CHUNK = re.compile(r'"([^"]*)"?|([^\s"]+)')
 # Letters and digits (FTS5 unicode61 and PostgreSQL's parser both split on the rest); a
@@ -47,6 +48,14 @@ def search_query(text: str) -> SearchQuery:
             param="q",
             code="invalid_value",
         )
+    for phrase in phrases:
+        if phrase[-1].endswith("*") and len(phrase[-1]) - 1 < PREFIX_MIN_LENGTH:
+            raise errors.InvalidRequest(
+                f"Invalid 'q': a prefix search ('word*') needs at least {PREFIX_MIN_LENGTH}"
+                f" letters or digits before the '*', got '{phrase[-1][:40]}'.",
+                param="q",
+                code="invalid_value",
+            )
     if len(phrases) > QUERY_MAX_PHRASES:
         raise errors.InvalidRequest(
             f"Invalid 'q': at most {QUERY_MAX_PHRASES} words or phrases, got {len(phrases)}.",

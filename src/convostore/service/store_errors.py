@@ -27,6 +27,7 @@ from convostore.store.base import (
     LeaseHeld,
     LeaseLost,
     SearchAfterMissing,
+    SearchTooCostly,
     StoreError,
 )
 
@@ -43,6 +44,12 @@ STORE_ERRORS: Meanings = {
     # the fact means should it ever reach a client: the key's answer is another request's.
     AnswerTaken: errors.idempotency_key_reused,
     LeaseHeld: lambda _: errors.conversation_locked(),
+    SearchTooCostly: lambda detail: errors.InvalidRequest(
+        f"Invalid 'q': the search did not finish in time ({detail}); search for longer"
+        " or more words.",
+        param="q",
+        code="invalid_value",
+    ),
     LeaseLost: lambda _: errors.InvalidRequest(
         "This response lost its hold on the conversation (its lease expired and another "
         "response took it); nothing was stored. Please retry.",

@@ -136,6 +136,15 @@ class AnswerTaken(StoreError):
     call is stored; the stored answer is the one to give."""
 
 
+#: How long one search may run, on both backends (issue 15); then SearchTooCostly.
+SEARCH_TIME_LIMIT = 2.0
+
+
+class SearchTooCostly(StoreError):
+    """A search ran past its time limit (issue 15): the caller's query matches too much
+    of the caller's own items to answer in time."""
+
+
 class LeaseHeld(StoreError):
     """Another holder's lease on the conversation has not expired (issue 10)."""
 

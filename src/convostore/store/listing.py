@@ -24,7 +24,6 @@ from convostore.store.base import (
     ConversationScan,
     Owner,
     ScannedConversation,
-    SearchQuery,
 )
 
 _MARK = re.compile(r"\?")
@@ -119,15 +118,3 @@ def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
         ScannedConversation(r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7])
         for r in rows
     ]
-
-
-def tsquery(query: SearchQuery) -> str:
-    """PostgreSQL ``to_tsquery('simple', …)``: terms of a phrase joined by ``<->``,
-    phrases by ``&``; a term ending in ``*`` is a prefix (``:*``)."""
-    parts = []
-    for phrase in query.phrases:
-        terms = [
-            f"'{term.rstrip('*')}':*" if term.endswith("*") else f"'{term}'" for term in phrase
-        ]
-        parts.append("(" + " <-> ".join(terms) + ")")
-    return " & ".join(parts)

@@ -12,8 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from convostore.store import listing
+from convostore.store import listing, search_text
 from convostore.store.base import (
+    SEARCH_TIME_LIMIT,
     ConversationAfterMissing,
     ConversationDump,
     ConversationFilter,
@@ -29,6 +30,7 @@ from convostore.store.base import (
     SearchHit,
     SearchPage,
     SearchQuery,
+    SearchTooCostly,
     StoredItem,
 )
 from convostore.store.postgres_tx import Database
@@ -83,6 +85,7 @@ class PostgresExtensions:
 
     max_size: int
     db: Database
+    search_time_limit: float = SEARCH_TIME_LIMIT
 
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
@@ -102,7 +105,8 @@ class PostgresExtensions:
     async def search_items(
         self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
     ) -> SearchPage:
-        args: list[Any] = [listing.tsquery(query), owner.project, owner.user, limit + 1]
+        tag = search_text.owner_tag(owner.project, owner.user)
+        args: list[Any] = [search_text.tsquery(tag, query), owner.project, owner.user, limit + 1]
         bound = ""
         if after is not None:
             conversation_id, item_id = after
@@ -113,7 +117,12 @@ class PostgresExtensions:
                 raise SearchAfterMissing(f"{conversation_id}/{item_id}")
             bound = " AND s.pk < $5"
             args.append(found)
-        rows = await self.db.fetch(_SEARCH.format(bound=bound), *args)
+        try:
+            rows = await self.db.fetch(
+                _SEARCH.format(bound=bound), *args, timeout=self.search_time_limit
+            )
+        except TimeoutError:  # asyncpg cancelled the query on the server
+            raise SearchTooCostly(f"the search ran past {self.search_time_limit:g} s") from None
         hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
         return SearchPage(hits, len(rows) > limit)
 

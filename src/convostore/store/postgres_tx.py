@@ -61,10 +61,18 @@ class Database:
             raise StoreUnavailable(_said(exc)) from exc
         return pool, connection
 
-    async def _one(self, how: str, sql: str, args: tuple[Any, ...], writes: bool) -> Any:
+    async def _one(
+        self,
+        how: str,
+        sql: str,
+        args: tuple[Any, ...],
+        writes: bool,
+        timeout: float | None = None,
+    ) -> Any:
         pool, connection = await self._acquire()
         try:
-            return await getattr(connection, how)(sql, *args, timeout=self.timeout)
+            bound = self.timeout if timeout is None else timeout
+            return await getattr(connection, how)(sql, *args, timeout=bound)
         except LOST as exc:
             _discard(connection)
             if writes:
@@ -77,8 +85,11 @@ class Database:
 
     # A read, or a write that is one statement (and so one transaction of its own).
 
-    async def fetch(self, sql: str, *args: Any, writes: bool = False) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._one("fetch", sql, args, writes)
+    async def fetch(
+        self, sql: str, *args: Any, writes: bool = False, timeout: float | None = None
+    ) -> list[asyncpg.Record]:
+        """``timeout`` replaces the store's bound for this statement (a search's own)."""
+        rows: list[asyncpg.Record] = await self._one("fetch", sql, args, writes, timeout)
         return rows
 
     async def fetchrow(self, sql: str, *args: Any, writes: bool = False) -> asyncpg.Record | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from convostore.store import migrate
 from convostore.store.base import (
+    SEARCH_TIME_LIMIT,
     AfterMissing,
     AnswerTaken,
     ConversationMissing,
@@ -43,6 +44,7 @@ from convostore.store.base import (
 from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
+from convostore.store.sqlite_search import Searcher
 from convostore.store.sqlite_tx import Transactions
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
@@ -92,6 +94,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         synchronous: str = "normal",
         busy_timeout_ms: int = 10_000,
         group_commit: bool = True,
+        search_time_limit: float = SEARCH_TIME_LIMIT,
     ):
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}")
@@ -100,9 +103,11 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         self.busy_timeout_ms = busy_timeout_ms
         #: Off: every write commits alone (several server processes on one file).
         self.group_commit = group_commit
+        self.search_time_limit = search_time_limit
         self._db: sqlite3.Connection | None = None
         self._tx: Transactions | None = None
         self._maintenance: Maintenance | None = None
+        self._searcher: Searcher | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -114,6 +119,12 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         if self._db is None:
             raise RuntimeError("store is not open")
         return self._db
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            raise RuntimeError("store is not open")
+        return self._searcher
 
     @property
     def transactions(self) -> Transactions:
@@ -147,12 +158,16 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         )
         if self._maintenance is not None:
             self._maintenance.start()
+        self._searcher = Searcher(self.path, db, time_limit=self.search_time_limit)
         self._db = db
 
     async def close(self) -> None:
         if self._tx is not None:
             self._tx.close()
             self._tx = None
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
         if self._maintenance is not None:
             self._maintenance.stop()
             self._maintenance = None

@@ -36,6 +36,7 @@ from convostore.store.base import (
     StoreUnavailable,
 )
 from convostore.store.sqlite_maintenance import Maintenance
+from convostore.store.sqlite_search import Searcher
 from convostore.store.sqlite_tx import Transactions, unavailable
 
 _IDS = "IN (SELECT value FROM json_each(?))"
@@ -63,6 +64,10 @@ class SQLiteExtensions:
 
     path: str
     _maintenance: Maintenance | None
+
+    @property
+    def searcher(self) -> Searcher:
+        raise NotImplementedError
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -96,10 +101,10 @@ class SQLiteExtensions:
         await self._indexed(owner)
         tag = search_text.owner_tag(owner.project, owner.user)
         args: list[object] = [search_text.fts5_query(tag, query), owner.project, owner.user]
-        async with self.transactions.read() as db:
-            bound = ""
-            if after is not None:
-                conversation_id, item_id = after
+        bound = ""
+        if after is not None:
+            conversation_id, item_id = after
+            async with self.transactions.read() as db:
                 found = db.execute(
                     _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
                 ).fetchone()
@@ -107,8 +112,8 @@ class SQLiteExtensions:
                     raise SearchAfterMissing(f"{conversation_id}/{item_id}")
                 bound = " AND f.rowid < ?"
                 args.append(found[0])
-            args.append(limit + 1)
-            rows = db.execute(_SEARCH.format(bound=bound), args).fetchall()
+        args.append(limit + 1)
+        rows = await self.searcher.fetch(_SEARCH.format(bound=bound), args)
         hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
         return SearchPage(hits, len(rows) > limit)
 
