@@ -15,6 +15,20 @@ from collections.abc import Sequence
 INVALID_REQUEST = "invalid_request_error"
 
 
+#: How much of a client's value an error quotes (issue 15, I5): a value, a key, an id.
+QUOTE_LIMIT = 128
+#: Bounds of a whole error's message and param, whatever they quote.
+MESSAGE_LIMIT = 2048
+PARAM_LIMIT = 512
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text``, or its first ``limit`` characters and how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
 class ApiError(Exception):
     """An error answered to the client with the OpenAI envelope."""
 
@@ -24,9 +38,10 @@ class ApiError(Exception):
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        message = clip(message, MESSAGE_LIMIT)
         super().__init__(message)
         self.message = message
-        self.param = param
+        self.param = None if param is None else clip(param, PARAM_LIMIT)
         self.code = code
 
     def __repr__(self) -> str:
@@ -162,7 +177,9 @@ def missing_parameter(path: str) -> InvalidRequest:
 
 
 def unknown_parameter(path: str) -> InvalidRequest:
-    return InvalidRequest(f"Unknown parameter: '{path}'.", param=path, code="unknown_parameter")
+    return InvalidRequest(
+        f"Unknown parameter: '{clip(path, PARAM_LIMIT)}'.", param=path, code="unknown_parameter"
+    )
 
 
 def invalid_type(path: str, expected: Sequence[str], value: object) -> InvalidRequest:
@@ -178,7 +195,7 @@ def invalid_type(path: str, expected: Sequence[str], value: object) -> InvalidRe
 
 def invalid_value(path: str, value: object, supported: Sequence[object]) -> InvalidRequest:
     return InvalidRequest(
-        f"Invalid value: '{value}'. Supported values are: {quote_list(supported)}.",
+        f"Invalid value: '{clip(str(value))}'. Supported values are: {quote_list(supported)}.",
         param=path,
         code="invalid_value",
     )
@@ -254,7 +271,7 @@ def too_many_properties(path: str, count: int, maximum: int) -> InvalidRequest:
 
 def property_name_too_long(path: str, key: str, maximum: int) -> InvalidRequest:
     return InvalidRequest(
-        f"Invalid property name in '{path}': '{key}' is too long. Expected a string with "
+        f"Invalid property name in '{path}': '{clip(key)}' is too long. Expected a string with "
         f"maximum length {maximum}, but got a string with length {len(key)} instead.",
         param=f"{path}.{key}",
         code="property_name_above_max_length",
@@ -262,20 +279,20 @@ def property_name_too_long(path: str, key: str, maximum: int) -> InvalidRequest:
 
 
 def conversation_not_found(conversation_id: str) -> NotFound:
-    return NotFound(f"Conversation with id '{conversation_id}' not found.")
+    return NotFound(f"Conversation with id '{clip(conversation_id)}' not found.")
 
 
 def item_not_in_conversation(item_id: str) -> NotFound:
-    return NotFound(f"Item with id '{item_id}' not found in conversation.")
+    return NotFound(f"Item with id '{clip(item_id)}' not found in conversation.")
 
 
 def referenced_item_not_found(item_id: str) -> NotFound:
-    return NotFound(f"Item with id '{item_id}' not found.")
+    return NotFound(f"Item with id '{clip(item_id)}' not found.")
 
 
 def after_not_found(item_id: str) -> NotFound:
     # No final period: this is how OpenAI words it (CONTRACT.md D8).
-    return NotFound(f"No item found with id '{item_id}'", param="after")
+    return NotFound(f"No item found with id '{clip(item_id)}'", param="after")
 
 
 def item_already_in_conversation() -> InvalidRequest:
@@ -288,11 +305,11 @@ def item_already_in_conversation() -> InvalidRequest:
 
 
 def conversation_after_not_found(conversation_id: str) -> NotFound:
-    return NotFound(f"No conversation found with id '{conversation_id}'", param="after")
+    return NotFound(f"No conversation found with id '{clip(conversation_id)}'", param="after")
 
 
 def search_after_not_found(cursor: str) -> NotFound:
-    return NotFound(f"No search result found with id '{cursor}'", param="after")
+    return NotFound(f"No search result found with id '{clip(cursor)}'", param="after")
 
 
 # --- the web console (issue 8) ---------------------------------------------------------------

@@ -55,6 +55,26 @@ class Settings:
         "Largest request body accepted; larger ones get 413. The spec allows a 10 MiB "
         "function_call_output string, so keep this above that.",
     )
+    max_id_length: int = setting(
+        256,
+        "Longest client item id and x-ms-user-isolation-key header accepted (400 above). "
+        "OpenAI's ids are a few dozen characters.",
+    )
+    max_json_depth: int = setting(
+        64,
+        "Deepest JSON nesting accepted in a request body, free-form fields such as a tool's "
+        "input_schema included (400 above; the JSON encoder stops at 254).",
+    )
+    max_item_parts: int = setting(
+        1000,
+        "Most entries of any array directly under an item (a message's content parts, a "
+        "reasoning item's summary) (400 above).",
+    )
+    max_item_bytes: int = setting(
+        32 * 1024 * 1024,
+        "Largest item as stored (its JSON, in bytes), however it arrives: from a client or "
+        "written back from the model server (400 above).",
+    )
     sqlite_synchronous: str = setting(
         "normal",
         "SQLite durability: 'normal' keeps every acknowledged write across a process crash "
@@ -205,6 +225,12 @@ class Settings:
             raise SettingsError(
                 "an in-memory database cannot be shared by several workers: give --db a file"
             )
+        if min(self.max_id_length, self.max_item_parts) < 1:
+            raise SettingsError("max_id_length and max_item_parts must be at least 1")
+        if not 8 <= self.max_json_depth <= 200:
+            raise SettingsError(f"max_json_depth must be 8..200, got {self.max_json_depth}")
+        if self.max_item_bytes < 1024:
+            raise SettingsError(f"max_item_bytes must be at least 1024, got {self.max_item_bytes}")
         if self.max_body_bytes < 1024:
             raise SettingsError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
         if self.key_cache_seconds < 0 or self.rate_limit < 0:

@@ -40,6 +40,7 @@ from convostore.api.streaming import StreamingBody, send_streaming
 from convostore.clock import SYSTEM, Clock
 from convostore.service import Services, build_services, retention, store_errors
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
+from convostore.service.limits import Limits
 from convostore.settings import Settings, SettingsError
 from convostore.store.base import OutcomeUnknown, Store, StoreError, StoreUnavailable
 from convostore.upstream import UpstreamConfig
@@ -99,11 +100,18 @@ class ConvoStore:
     ):
         self.settings = settings
         self.store = store
+        self.limits = Limits(
+            max_id_length=settings.max_id_length,
+            max_json_depth=settings.max_json_depth,
+            max_item_parts=settings.max_item_parts,
+            max_item_bytes=settings.max_item_bytes,
+        )
         self.services: Services = build_services(
             store,
             upstream=upstream_config(settings),
             clock=clock,
             idempotency_seconds=settings.idempotency_hours * 3600,
+            limits=self.limits,
         )
         self.auth = Authenticator(
             store,
@@ -236,7 +244,9 @@ class ConvoStore:
             handler, params, route = self.router.match(
                 scope["method"], scope["path"], _target(scope)
             )
-            request = Request(scope, receive, params, self.max_body, project, self.timeout)
+            request = Request(
+                scope, receive, params, self.max_body, project, self.timeout, self.limits
+            )
             status, body = 200, await handler(self.services, request)
         except errors.ApiError as exc:
             status, body = exc.status, render.error(exc)

@@ -10,4 +10,6 @@ ISOLATION_HEADER = b"x-ms-user-isolation-key"
 
 def owner_of(request: Request) -> Owner:
     """The project of the request's API key, and its end-user isolation key."""
-    return Owner(request.project, request.header(ISOLATION_HEADER) or "")
+    user = request.header(ISOLATION_HEADER) or ""
+    request.limits.check_id(user, "x-ms-user-isolation-key")
+    return Owner(request.project, user)

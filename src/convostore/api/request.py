@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from convostore import errors
+from convostore.service.limits import Limits
 
 Scope = dict[str, Any]
 
@@ -20,8 +21,21 @@ INVALID_JSON = (
 )
 
 
+DEFAULT_LIMITS = Limits()
+
+
 class Request:
-    __slots__ = ("_body", "_query", "max_body", "params", "project", "receive", "scope", "timeout")
+    __slots__ = (
+        "_body",
+        "_query",
+        "limits",
+        "max_body",
+        "params",
+        "project",
+        "receive",
+        "scope",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -31,8 +45,10 @@ class Request:
         max_body: int,
         project: str,
         timeout: float | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ):
         self.scope = scope
+        self.limits = limits  # bounds of ids and JSON nesting (issue 15)
         self.timeout = timeout  # seconds the whole body may take to arrive (None: no bound)
         self.receive = receive
         self.params = params
@@ -124,9 +140,11 @@ class Request:
                     code="unsupported_content_type",
                 )
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise errors.InvalidRequest(INVALID_JSON) from None
+        self.limits.check_depth(value)
+        return value
 
 
 class ClientDisconnected(Exception):

@@ -10,6 +10,7 @@ from convostore.items.registry import Registry
 from convostore.service.conversations import Conversations
 from convostore.service.idempotency import Idempotency
 from convostore.service.items import Items
+from convostore.service.limits import Limits
 from convostore.service.listing import Listing
 from convostore.service.materialize import Materializer
 from convostore.service.responses import Responses
@@ -32,8 +33,9 @@ def build_services(
     upstream: UpstreamConfig | None = None,
     clock: Clock = SYSTEM,
     idempotency_seconds: float = 24 * 3600,
+    limits: Limits | None = None,
 ) -> Services:
-    materializer = Materializer(store, registry or Registry())
+    materializer = Materializer(store, registry or Registry(), limits or Limits())
     idempotency = Idempotency(store, idempotency_seconds)
     return Services(
         Conversations(store, materializer, idempotency),

@@ -17,17 +17,25 @@ import orjson
 from convostore import errors, ids
 from convostore.items import include
 from convostore.items.registry import Reference, Registry
+from convostore.service.limits import Limits
 from convostore.store.base import Owner, Store, StoredItem
 
 
 class Materializer:
-    def __init__(self, store: Store, registry: Registry):
+    def __init__(self, store: Store, registry: Registry, limits: Limits):
         self.store = store
         self.registry = registry
+        self.limits = limits
 
     def validate(self, raw_items: list[Any]) -> list[dict[str, Any] | Reference]:
         prepare = self.registry.prepare
-        return [prepare(raw, f"items[{index}]") for index, raw in enumerate(raw_items)]
+        check = self.limits.check_item
+        prepared: list[dict[str, Any] | Reference] = []
+        for index, raw in enumerate(raw_items):
+            path = f"items[{index}]"
+            check(raw, path)  # issue 15's bounds, before the item's own validation
+            prepared.append(prepare(raw, path))
+        return prepared
 
     @staticmethod
     def named_ids(prepared: list[dict[str, Any] | Reference]) -> list[str]:
@@ -56,11 +64,13 @@ class Materializer:
             if item_id is not None and item_id in known:
                 out.append(known[item_id])
                 continue
-            out.append(self.fresh(entry))
+            out.append(self.fresh(entry, f"items[{len(out)}]"))
         return out
 
-    def fresh(self, item: dict[str, Any]) -> StoredItem:
+    def fresh(self, item: dict[str, Any], path: str = "item") -> StoredItem:
         kind = item["type"]
         item_id = item.pop("id", None) or ids.new_id(self.registry.id_prefix(kind))
         body = {"id": item_id, **item}
-        return StoredItem(item_id, kind, orjson.dumps(body), include.gated_mask(body))
+        encoded = orjson.dumps(body)
+        self.limits.check_stored(len(encoded), path)
+        return StoredItem(item_id, kind, encoded, include.gated_mask(body))
