@@ -246,6 +246,14 @@ def main() -> None:
         stop.set()
         process.kill()
         process.wait()
+        if args.backend == "postgres":
+
+            async def drop() -> None:
+                conn = await asyncpg.connect(args.pg_url)
+                await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+                await conn.close()
+
+            asyncio.run(drop())
 
 
 if __name__ == "__main__":
