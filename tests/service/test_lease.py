@@ -21,7 +21,7 @@ OPEN = Owner("default", "")
 async def expire_leases(store: Store) -> None:
     """What a stalled holder sees once its lease's time is up, without waiting for it."""
     if isinstance(store, SQLiteStore):
-        with store._write() as db:
+        async with store.transactions.write() as db:
             db.execute("UPDATE conversation_leases SET expires_at = 0")
     else:
         assert isinstance(store, PostgresStore)
@@ -31,7 +31,7 @@ async def expire_leases(store: Store) -> None:
 async def expiry(store: Store) -> float:
     """When the one lease held ends (epoch seconds, the database's or the servers' clock)."""
     if isinstance(store, SQLiteStore):
-        with store._write() as db:
+        async with store.transactions.read() as db:
             return float(db.execute("SELECT expires_at FROM conversation_leases").fetchone()[0])
     assert isinstance(store, PostgresStore)
     return float(await store.pool.fetchval("SELECT expires_at FROM conversation_leases"))
