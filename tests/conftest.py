@@ -174,3 +174,11 @@ def api(store: Store) -> Iterator[Api]:
     client = Api(make_app(store))
     yield client
     client.close()
+
+
+@pytest.fixture
+def strict_api(store: Store) -> Iterator[Api]:
+    """An API that refuses unknown keys inside items (``unknown_item_fields=refuse``, D9)."""
+    client = Api(make_app(store, unknown_item_fields="refuse"))
+    yield client
+    client.close()

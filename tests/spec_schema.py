@@ -101,12 +101,27 @@ def _patch_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _widen_with_sdk(spec: dict[str, Any]) -> dict[str, Any]:
+    """The excerpt as CONTRACT.md section 0b reads it: widened by the newest SDK's types.
+
+    The item schemas the server packages (``items/schemas.json``) are the excerpt's,
+    widened by the pinned ``openai`` package (D23; ``scripts/gen_item_schemas.py``, and
+    tests/items/test_registry.py proves the file is what the script writes from the
+    excerpt and the pinned SDK). They replace the excerpt's schemas of the same name and
+    add the ``Sdk*`` ones; the operation schemas stay the excerpt's.
+    """
+    packaged = Path(__file__).resolve().parent.parent / "src/convostore/items/schemas.json"
+    widened = json.loads(packaged.read_text(encoding="utf-8"))
+    spec["components"]["schemas"].update(widened)
+    return spec
+
+
 @functools.cache
 def spec() -> dict[str, Any]:
     """The patched spec document (shared: do not mutate)."""
     path = spec_dir() / SPEC_FILE
     with path.open(encoding="utf-8") as handle:
-        return _patch_spec(json.load(handle))
+        return _patch_spec(_widen_with_sdk(json.load(handle)))
 
 
 def schemas() -> dict[str, Any]:

@@ -48,6 +48,7 @@ ITEM_PREFIXES: dict[str, str] = {
     "additional_tools": "at",
     "program": "cm",
     "program_output": "cmo",
+    "configuration_update": "cfgu",  # D23: not yet seen in OpenAI traffic [GUESS]
 }
 
 # The prefix a client-supplied id must start with, where OpenAI's check is known (D20).

@@ -75,6 +75,14 @@ class Settings:
         "Largest item as stored (its JSON, in bytes), however it arrives: from a client or "
         "written back from the model server (400 above).",
     )
+    unknown_item_fields: str = setting(
+        "keep",
+        "A key the server does not know inside an item of a known type (a field newer than "
+        "its schemas, at any depth): 'keep' stores it and returns it exactly as sent, never "
+        "interpreted; 'refuse' answers 400 unknown_parameter, as OpenAI does. Unknown keys at "
+        "the top level of a body and unknown item types are refused either way.",
+        choices=("keep", "refuse"),
+    )
     sqlite_synchronous: str = setting(
         "normal",
         "SQLite durability: 'normal' keeps every acknowledged write across a process crash "

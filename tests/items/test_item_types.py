@@ -75,7 +75,28 @@ def test_every_valid_case_in_one_conversation(api: Api) -> None:
     assert api.all_items(cid, **ALL_INCLUDES) == stored
 
 
-@pytest.mark.parametrize(("name", "payload", "param", "code"), INVALID, ids=[c[0] for c in INVALID])
+# D9 (revised): an unknown key inside an item is kept by default, refused when strict.
+UNKNOWN = [c for c in INVALID if c[3] == "unknown_parameter"]
+REFUSED = [c for c in INVALID if c[3] != "unknown_parameter"]
+
+
+@pytest.mark.parametrize(("name", "payload", "param", "code"), UNKNOWN, ids=[c[0] for c in UNKNOWN])
+def test_unknown_field_is_kept_verbatim(api: Api, name: str, payload: dict[str, Any], param: str, code: str) -> None:
+    cid = api.new_conversation()
+    (item,) = api.add(cid, payload, params=ALL_INCLUDES)
+    present, value = dig(item, param.removeprefix("items[0]."))
+    assert present and value == dig(payload, param.removeprefix("items[0]."))[1]
+    assert api.get(f"/v1/conversations/{cid}/items/{item['id']}", params=ALL_INCLUDES).json() == item
+
+
+@pytest.mark.parametrize(("name", "payload", "param", "code"), UNKNOWN, ids=[c[0] for c in UNKNOWN])
+def test_unknown_field_is_refused_when_strict(
+    strict_api: Api, name: str, payload: dict[str, Any], param: str, code: str
+) -> None:
+    test_invalid_item_is_refused(strict_api, name, payload, param, code)
+
+
+@pytest.mark.parametrize(("name", "payload", "param", "code"), REFUSED, ids=[c[0] for c in REFUSED])
 def test_invalid_item_is_refused(api: Api, name: str, payload: dict[str, Any], param: str, code: str) -> None:
     cid = api.new_conversation(items=[{"role": "user", "content": "kept"}])
     response = api.post(f"/v1/conversations/{cid}/items", json={"items": [payload]})

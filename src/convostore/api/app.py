@@ -38,6 +38,7 @@ from convostore.api.request_ids import RequestIds
 from convostore.api.routing import Router
 from convostore.api.streaming import StreamingBody, send_streaming
 from convostore.clock import SYSTEM, Clock
+from convostore.items.registry import Registry
 from convostore.service import Services, build_services, retention, store_errors
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.service.limits import Limits
@@ -106,8 +107,10 @@ class ConvoStore:
             max_item_parts=settings.max_item_parts,
             max_item_bytes=settings.max_item_bytes,
         )
+        registry = Registry(keep_unknown=settings.unknown_item_fields == "keep")
         self.services: Services = build_services(
             store,
+            registry,
             upstream=upstream_config(settings),
             clock=clock,
             idempotency_seconds=settings.idempotency_hours * 3600,

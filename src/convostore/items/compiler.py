@@ -17,8 +17,14 @@ Supported keywords: ``$ref``, ``allOf`` (merged at compile time), ``anyOf``/``on
 ``maxItems``, ``minLength``, ``maxLength``, ``pattern``, ``minimum``, ``maximum``.
 Annotations (``description``, ``default``, ``format``, ``x-*``) are ignored.
 
-Unknown keys are refused (CONTRACT.md D9) wherever an object schema lists its
-``properties`` and does not allow additional ones.
+Unknown keys (CONTRACT.md D9, revised): a compiler made with ``keep_unknown=True`` (items,
+the default setting ``unknown_item_fields=keep``) lets a key that an object schema does not
+declare pass unchecked, at any depth, so the item is stored and returned with it exactly as
+sent; the keys it declares are validated as usual, and a ``type`` it does not know is still
+refused by the union's dispatch. With ``keep_unknown=False`` (request bodies, and items
+under ``unknown_item_fields=refuse``) such a key is a 400 ``unknown_parameter`` wherever an
+object schema lists its ``properties`` and does not allow additional ones. A kept key costs
+nothing when absent: the check runs only for a key that no property matched.
 """
 
 from __future__ import annotations
@@ -79,8 +85,9 @@ def schema_name(ref: str) -> str:
 class Compiler:
     """Turns the component schemas of the spec into validators, memoised by name."""
 
-    def __init__(self, schemas: Mapping[str, Any]):
+    def __init__(self, schemas: Mapping[str, Any], *, keep_unknown: bool = False):
         self.schemas = schemas
+        self.keep_unknown = keep_unknown
         self._by_name: dict[str, Validator] = {}
 
     # -- schema plumbing -------------------------------------------------------------------
@@ -290,6 +297,7 @@ class Compiler:
         if isinstance(extra, Mapping) and extra:
             extra_check = self.compile(extra)
         allow_extra = extra is True or (isinstance(extra, Mapping))
+        keep = self.keep_unknown and not allow_extra
         max_props = schema.get("maxProperties")
         name_max = (schema.get("propertyNames") or {}).get("maxLength")
 
@@ -310,6 +318,8 @@ class Compiler:
                 sub = props.get(key)
                 if sub is None:
                     if not allow_extra:
+                        if keep:
+                            continue  # kept verbatim, never interpreted (D9)
                         raise _unknown(key)
                     if name_max is not None and len(key) > name_max:
                         raise Invalid(_name_too_long(key, name_max))
@@ -334,6 +344,14 @@ class Compiler:
                 by_type.setdefault(kind, []).append(index)
         expected = sorted(set().union(*kinds), key=_TYPE_ORDER.index) if kinds else []
         object_dispatch = self._object_dispatch(branches, compiled, by_type.get("object", []))
+        # Where unknown keys are kept, an object that several undiscriminated branches could
+        # take goes to the one that declares most of its keys (tried first), so a kept key
+        # never makes it pass as a branch it was not meant for.
+        declared = [frozenset(self.deref(b).get("properties") or ()) for b in branches]
+        prefer_known = self.keep_unknown and len(by_type.get("object", ())) > 1
+
+        def known_first(value: dict[str, Any], candidates: list[int]) -> list[int]:
+            return sorted(candidates, key=lambda i: -len(declared[i].intersection(value)))
 
         def check(value: Any) -> None:
             kind = _type_of(value)
@@ -349,6 +367,8 @@ class Compiler:
                 object_dispatch(value)
                 return
             deepest: Invalid | None = None
+            if prefer_known and kind == "object":
+                candidates = known_first(value, candidates)
             for index in candidates:
                 try:
                     compiled[index](value)

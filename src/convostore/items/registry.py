@@ -62,9 +62,11 @@ class Reference:
 class Registry:
     """Validates raw input items and turns them into stored-item dicts."""
 
-    def __init__(self, schemas: Mapping[str, Any] | None = None):
+    def __init__(self, schemas: Mapping[str, Any] | None = None, *, keep_unknown: bool = True):
         self.schemas: Mapping[str, Any] = schemas if schemas is not None else load_schemas()
-        self.compiler = Compiler(self.schemas)
+        # D9: unknown keys inside an item are kept verbatim, or refused (the setting
+        # ``unknown_item_fields``); the item's `type` and its parts' are checked either way.
+        self.compiler = Compiler(self.schemas, keep_unknown=keep_unknown)
         self.output_schemas = self._output_schemas()
         self.conformer = Conformer(self.compiler)
         self.types: dict[str, ItemType] = {}
