@@ -141,9 +141,8 @@ class Widener:
 
     def properties(self, schema: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        for part in self.parts(schema):
-            for key, sub in part.get("properties", {}).items():
-                found.setdefault(key, sub)
+        for part in self.parts(schema):  # a later part wins, as in the compiler's merge
+            found.update(part.get("properties", {}))
         return found
 
     def home(self, schema: dict[str, Any]) -> dict[str, Any]:

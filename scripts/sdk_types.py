@@ -137,3 +137,108 @@ def plain(node: Any) -> Any:
 
 def deep_copy(node: Any) -> Any:
     return copy.deepcopy(node)
+
+
+class Examples:
+    """Instances of an SDK schema: minimal ones, one per feature, and complete ones.
+
+    ``value(name, schema)`` gives a string for a property (``name``) where the default
+    ``"x"`` would not do; pydantic's schemas carry no formats or lengths, so the values
+    are deliberately plain.
+    """
+
+    def __init__(self, doc: Document, value: Any = None):
+        self.doc = doc
+        self.value = value or (lambda name, schema: None)
+
+    def _leaf(self, schema: dict[str, Any], name: str) -> Any:
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return schema["enum"][0]
+        kind = schema.get("type")
+        if kind == "string":
+            chosen = self.value(name, schema)
+            return "x" if chosen is None else chosen
+        if kind == "integer":
+            return int(schema.get("minimum", 1))
+        if kind == "number":
+            return float(schema.get("minimum", 1))
+        if kind == "boolean":
+            return False
+        if kind == "null":
+            return None
+        if kind == "array":
+            return []
+        return {}
+
+    def _choice(self, node: Any) -> list[Any]:
+        """The branches of a node, those other than null first."""
+        found = self.doc.branches(node)
+        return [b for b in found if b.get("type") != "null"] + [
+            b for b in found if b.get("type") == "null"
+        ]
+
+    def minimal(self, node: Any, name: str = "", seen: frozenset[str] = frozenset()) -> Any:
+        """An instance with only what is required (the first branch of every union)."""
+        ref = self.doc.def_name(node)
+        schema = self._choice(node)[0]
+        seen = seen | {ref} if ref else seen
+        if schema.get("type") == "object" or "properties" in schema:
+            props = schema.get("properties", {})
+            return {
+                key: self.minimal(props[key], key, seen)
+                for key in props
+                if key in schema.get("required", ())
+            }
+        if schema.get("type") == "array" and schema.get("minItems"):
+            return [self.minimal(schema.get("items", {}), name, seen)]
+        return self._leaf(schema, name)
+
+    def complete(self, node: Any, name: str = "", seen: frozenset[str] = frozenset()) -> Any:
+        """An instance with every property present (not re-entering a recursive type)."""
+        ref = self.doc.def_name(node)
+        if ref and ref in seen:
+            return self.minimal(node, name, seen)
+        seen = seen | {ref} if ref else seen
+        schema = self._choice(node)[0]
+        if schema.get("type") == "object" or "properties" in schema:
+            return {
+                key: self.complete(sub, key, seen)
+                for key, sub in schema.get("properties", {}).items()
+            }
+        if schema.get("type") == "array" and "items" in schema:
+            return [self.complete(schema["items"], name, seen)]
+        return self._leaf(schema, name)
+
+    def variants(
+        self, node: Any, name: str = "", seen: frozenset[str] = frozenset()
+    ) -> Any:
+        """(label, instance) pairs: for every branch, enum value and property reachable
+        from ``node``, one minimal instance that has it. Labels read like
+        ``.status='incomplete'``, ``.action``, ``.tools[]<image_generation>.svg``."""
+        ref = self.doc.def_name(node)
+        if ref and ref in seen:
+            return
+        seen = seen | {ref} if ref else seen
+        branches = self._choice(node)
+        for schema in branches:
+            tags = type_values(self.doc, schema)
+            tag = f"<{tags[0]}>" if len(branches) > 1 and tags else ""
+            if schema.get("type") == "object" or "properties" in schema:
+                base = self.minimal(schema, name, seen)
+                yield tag, base
+                for key, sub in schema.get("properties", {}).items():
+                    for label, value in self.variants(sub, key, seen):
+                        yield f"{tag}.{key}{label}", {**base, key: value}
+            elif schema.get("type") == "array":
+                yield tag + "[]", []
+                for label, value in self.variants(schema.get("items", {}), name, seen):
+                    yield f"{tag}[]{label}", [value]
+            elif "const" in schema or "enum" in schema:
+                for value in [schema["const"]] if "const" in schema else schema["enum"]:
+                    yield f"={value!r}", value
+            elif schema.get("type") == "null":
+                yield "=null", None
+            else:
+                yield tag, self._leaf(schema, name)

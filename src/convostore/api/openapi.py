@@ -6,14 +6,15 @@ Generated from the code, never kept by hand:
   (:func:`convostore.api.app.build_router`), so a route added there appears here by
   itself (extension routes get a summary from their handler's docstring, or from the
   ``summary``/``operationId`` given to ``Router.add``);
-* the query parameters, body bounds and envelopes come from the constants the handlers
-  and services check (``api/params.py``, ``service/bodies.py``, the error envelope of
-  ``api/render.py``);
+* the query parameters and envelopes come from the constants the handlers check
+  (``api/params.py``, the error envelope of ``api/render.py``); the request bodies are
+  the schemas ``service/bodies.py`` compiles to validate them;
 * the item schemas are the spec's own, as packaged for the item registry
   (``items/schemas.json``, generated from the spec by ``scripts/gen_item_schemas.py``).
 
 It describes what convostore does, where that differs from OpenAI's description: an
-empty page has ``null`` ends (D2), unknown keys are refused (D9), ``include`` is also
+empty page has ``null`` ends (D2), unknown keys at the top level of a body are refused
+(inside an item they are kept, D9), ``include`` is also
 accepted as ``include[]`` (D10), and a few ``required`` names the spec lists without
 declaring them are left out (nobody could send them).
 """
@@ -129,42 +130,10 @@ def _schemas() -> dict[str, Any]:
     for name, schema in load_schemas().items():
         out[name] = _fix_item_schema(name, copy.deepcopy(schema))
     _map_discriminators(out)
-    metadata = {
-        "type": "object",
-        "maxProperties": bodies.METADATA_MAX_PAIRS,
-        "propertyNames": {"maxLength": bodies.METADATA_KEY_MAX},
-        "additionalProperties": {"type": "string", "maxLength": bodies.METADATA_VALUE_MAX},
-    }
-    nullable_metadata = {"anyOf": [{"$ref": REF + "Metadata"}, {"type": "null"}]}
-    item_array = {
-        "type": "array",
-        "maxItems": bodies.ITEMS_PER_REQUEST,
-        "items": {"$ref": REF + "InputItem"},
-    }
     nullable_id = {"type": ["string", "null"]}
+    out.update(copy.deepcopy(bodies.SCHEMAS))  # the very schemas the bodies are checked with
     out.update(
         {
-            "Metadata": metadata,
-            "CreateConversationBody": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "metadata": nullable_metadata,
-                    "items": {"anyOf": [item_array, {"type": "null"}]},
-                },
-            },
-            "UpdateConversationBody": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["metadata"],
-                "properties": {"metadata": nullable_metadata},
-            },
-            "CreateConversationItemsBody": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["items"],
-                "properties": {"items": item_array},
-            },
             "ConversationResource": {
                 "type": "object",
                 "additionalProperties": False,

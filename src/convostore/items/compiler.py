@@ -85,9 +85,14 @@ def schema_name(ref: str) -> str:
 class Compiler:
     """Turns the component schemas of the spec into validators, memoised by name."""
 
-    def __init__(self, schemas: Mapping[str, Any], *, keep_unknown: bool = False):
+    def __init__(
+        self, schemas: Mapping[str, Any], *, keep_unknown: bool = False, body: bool = False
+    ):
         self.schemas = schemas
         self.keep_unknown = keep_unknown
+        # Request bodies (service/bodies.py): every unknown key before any value, values in
+        # the order the schema declares them, and `null` not named among expected types.
+        self.body = body
         self._by_name: dict[str, Validator] = {}
 
     # -- schema plumbing -------------------------------------------------------------------
@@ -300,6 +305,8 @@ class Compiler:
         keep = self.keep_unknown and not allow_extra
         max_props = schema.get("maxProperties")
         name_max = (schema.get("propertyNames") or {}).get("maxLength")
+        if self.body and props and not allow_extra:
+            return self._body_object(props, required)
 
         def check(value: Any) -> None:
             if type(value) is not dict:
@@ -334,6 +341,28 @@ class Compiler:
 
         return check
 
+    def _body_object(self, props: dict[str, Validator], required: tuple[str, ...]) -> Validator:
+        ordered = tuple(props.items())
+
+        def check(value: Any) -> None:
+            if type(value) is not dict:
+                raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
+            for key in required:
+                if key not in value:
+                    raise _missing(key)
+            for key in value:
+                if key not in props:
+                    raise _unknown(key)
+            for key, sub in ordered:
+                if key in value:
+                    try:
+                        sub(value[key])
+                    except Invalid as failure:
+                        failure.path.append(key)
+                        raise
+
+        return check
+
     def _union(self, schema: Mapping[str, Any]) -> Validator:
         branches = [self.deref(b) for b in schema.get("anyOf", schema.get("oneOf", ()))]
         compiled = [self.compile(b) for b in branches]
@@ -343,6 +372,8 @@ class Compiler:
             for kind in accepted:
                 by_type.setdefault(kind, []).append(index)
         expected = sorted(set().union(*kinds), key=_TYPE_ORDER.index) if kinds else []
+        if self.body and len(expected) > 1 and "null" in expected:
+            expected.remove("null")
         object_dispatch = self._object_dispatch(branches, compiled, by_type.get("object", []))
         # Where unknown keys are kept, an object that several undiscriminated branches could
         # take goes to the one that declares most of its keys (tried first), so a kept key

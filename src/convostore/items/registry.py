@@ -50,6 +50,7 @@ class ItemType:
     id_prefix: str
     client_prefix: str | None
     normalize: Callable[[dict[str, Any]], None]
+    storable: bool = True  # False: an instruction to the Responses API (compaction_trigger)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class Registry:
                 id_prefix=ids.ITEM_PREFIXES.get(name, name.split("_")[0][:4]),
                 client_prefix=ids.REQUIRED_CLIENT_PREFIXES.get(name),
                 normalize=self._normalizer(name),
+                storable=name in self.output_schemas or name == REFERENCE,
             )
 
     def _message_type(self) -> ItemType:
@@ -191,9 +193,12 @@ class Registry:
             raise errors.invalid_type(path, ["object"], raw)
         tag = raw.get("type")
         if tag is None:
-            if "role" not in raw:
+            if "role" in raw:
+                tag = "message"
+            elif "type" in raw and "id" in raw:
+                tag = REFERENCE  # the SDK's ItemReference with `type: null` (D23)
+            else:
                 raise errors.invalid_value(path, "", ROLES_IN_ERRORS)
-            tag = "message"
         kind = self.types.get(tag) if isinstance(tag, str) else None
         if kind is None:
             raise errors.invalid_value(path, tag, self.type_names)

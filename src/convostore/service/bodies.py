@@ -1,67 +1,117 @@
-"""Checks of the request bodies around the items (CONTRACT.md D1, D9, D16, D19, §6)."""
+"""The request bodies around the items, as schemas (CONTRACT.md D1, D9, D16, D19, D22, §6).
+
+One declaration serves twice: :data:`SCHEMAS` is compiled once by the same compiler as
+the items (``items/compiler.py``) to validate the three bodies, and it is what
+``GET /openapi.json`` publishes (``api/openapi.py``), so the document and the checks
+cannot disagree. The bodies are compiled in the compiler's body mode, which reports
+problems in the order OpenAI does for a body: a missing key, then an unknown one, then
+the values of the keys present in the order declared here; a nullable field's type error
+names its type without ``null``. The members of ``items`` are validated one by one by the
+item registry afterwards (their paths are ``items[i]…``), so here ``InputItem`` is any
+value.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from convostore import errors
+from convostore.items.compiler import Compiler, Invalid, Validator
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
 METADATA_VALUE_MAX = 512
 ITEMS_PER_REQUEST = 20
+SAFETY_IDENTIFIER_MAX = 64  # D22
 
 EMPTY_METADATA = b"{}"
+REF = "#/components/schemas/"
+
+_ITEMS = {"type": "array", "maxItems": ITEMS_PER_REQUEST, "items": {"$ref": REF + "InputItem"}}
+_NULLABLE_METADATA = {"anyOf": [{"$ref": REF + "Metadata"}, {"type": "null"}]}
+
+SCHEMAS: dict[str, Any] = {
+    "Metadata": {
+        "type": "object",
+        "maxProperties": METADATA_MAX_PAIRS,
+        "propertyNames": {"maxLength": METADATA_KEY_MAX},
+        "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_MAX},
+    },
+    "CreateConversationBody": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "items": {"anyOf": [_ITEMS, {"type": "null"}]},
+            "metadata": _NULLABLE_METADATA,
+            "safety_identifier": {
+                "anyOf": [{"type": "string", "maxLength": SAFETY_IDENTIFIER_MAX}, {"type": "null"}]
+            },
+        },
+    },
+    "UpdateConversationBody": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["metadata"],
+        "properties": {"metadata": _NULLABLE_METADATA},
+    },
+    "CreateConversationItemsBody": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["items"],
+        "properties": {"items": _ITEMS},
+    },
+}
 
 
-def object_body(
-    body: Any, allowed: Collection[str], required: Collection[str] = ()
-) -> dict[str, Any]:
-    """The body as an object with only ``allowed`` keys: missing, then unknown, first."""
-    if type(body) is not dict:
-        kind = errors.described_type(errors.json_type_of(body))
-        raise errors.InvalidRequest(
-            f"Invalid body: expected a JSON object, but got {kind} instead.", code="invalid_type"
-        )
-    for key in required:
-        if key not in body:
-            raise errors.missing_parameter(key)
-    for key in body:
-        if key not in allowed:
-            raise errors.unknown_parameter(key)
-    return body
+@dataclass(frozen=True, slots=True)
+class Body:
+    """One request body's compiled check."""
+
+    name: str
+    validate: Validator
+
+    def check(self, body: Any) -> dict[str, Any]:
+        """``body`` if valid (unchanged), else the first problem as a 400."""
+        if type(body) is not dict:
+            kind = errors.described_type(errors.json_type_of(body))
+            raise errors.InvalidRequest(
+                f"Invalid body: expected a JSON object, but got {kind} instead.",
+                code="invalid_type",
+            )
+        try:
+            self.validate(body)
+        except Invalid as failure:
+            raise failure.at("") from None
+        return body
+
+
+def _compile(schemas: Mapping[str, Any]) -> dict[str, Validator]:
+    compiler = Compiler({**schemas, "InputItem": {}}, keep_unknown=False, body=True)
+    return {name: compiler.named(name) for name in schemas}
+
+
+_COMPILED = _compile(SCHEMAS)
+CREATE_CONVERSATION = Body("CreateConversationBody", _COMPILED["CreateConversationBody"])
+UPDATE_CONVERSATION = Body("UpdateConversationBody", _COMPILED["UpdateConversationBody"])
+CREATE_ITEMS = Body("CreateConversationItemsBody", _COMPILED["CreateConversationItemsBody"])
+_METADATA = _COMPILED["Metadata"]
 
 
 def metadata_json(value: Any) -> bytes:
     """Validated metadata as stored JSON; ``null`` means ``{}`` (D1)."""
     if value is None:
         return EMPTY_METADATA
-    if type(value) is not dict:
-        raise errors.invalid_type("metadata", ["object"], value)
-    if len(value) > METADATA_MAX_PAIRS:
-        raise errors.too_many_properties("metadata", len(value), METADATA_MAX_PAIRS)
-    for key, item in value.items():
-        if len(key) > METADATA_KEY_MAX:
-            raise errors.property_name_too_long("metadata", key, METADATA_KEY_MAX)
-        path = f"metadata.{key}"
-        if type(item) is not str:
-            raise errors.invalid_type(path, ["string"], item)
-        if len(item) > METADATA_VALUE_MAX:
-            raise errors.string_length(path, len(item), minimum=None, maximum=METADATA_VALUE_MAX)
+    try:
+        _METADATA(value)
+    except Invalid as failure:
+        raise failure.at("metadata") from None
     return orjson.dumps(value) if value else EMPTY_METADATA
 
 
-def items_list(value: Any, *, required: bool) -> list[Any]:
-    """The ``items`` array of a create call: at most 20 (§2)."""
-    if value is None:
-        if required:
-            raise errors.invalid_type("items", ["array"], value)
-        return []
-    if type(value) is not list:
-        raise errors.invalid_type("items", ["array"], value)
-    if len(value) > ITEMS_PER_REQUEST:
-        raise errors.array_length("items", len(value), minimum=None, maximum=ITEMS_PER_REQUEST)
-    return value
+def stored_metadata(value: dict[str, str] | None) -> bytes:
+    """Metadata of a body already checked, as stored JSON; ``null`` means ``{}`` (D1)."""
+    return orjson.dumps(value) if value else EMPTY_METADATA

@@ -13,9 +13,6 @@ from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
 from convostore.store.base import ConversationRow, Owner, Store
 
-CREATE_KEYS = ("items", "metadata")
-UPDATE_KEYS = ("metadata",)
-
 
 class Conversations:
     def __init__(self, store: Store, materializer: Materializer, idempotency: Idempotency):
@@ -33,9 +30,9 @@ class Conversations:
         """The answer to a create (``answer`` renders it), or the one kept under ``key``."""
 
         async def write(remember: Remember) -> bytes:
-            checked = bodies.object_body({} if body is None else body, CREATE_KEYS)
-            raw_items = bodies.items_list(checked.get("items"), required=False)
-            metadata = bodies.metadata_json(checked.get("metadata"))
+            checked = bodies.CREATE_CONVERSATION.check({} if body is None else body)
+            raw_items = checked.get("items") or []
+            metadata = bodies.stored_metadata(checked.get("metadata"))
             prepared = self.materializer.validate(raw_items)
             named = self.materializer.named_ids(prepared)
             items = await self.materializer.materialize(owner, prepared, named)
@@ -58,8 +55,8 @@ class Conversations:
         key: RequestKey | None = None,
     ) -> bytes:
         async def write(remember: Remember) -> bytes:
-            checked = bodies.object_body(body, UPDATE_KEYS, required=UPDATE_KEYS)
-            metadata = bodies.metadata_json(checked["metadata"])
+            checked = bodies.UPDATE_CONVERSATION.check(body)
+            metadata = bodies.stored_metadata(checked["metadata"])
             if key is None:
                 return answer(await self.store.set_metadata(owner, conversation_id, metadata))
             # The answer is kept with the write, so it is rendered first: created_at never

@@ -14,8 +14,6 @@ from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
 from convostore.store.base import ConversationRow, ItemPage, Owner, PageQuery, Store, StoredItem
 
-CREATE_KEYS = ("items",)
-
 
 class Items:
     def __init__(self, store: Store, materializer: Materializer, idempotency: Idempotency):
@@ -34,10 +32,8 @@ class Items:
         """The answer to an append (``answer`` renders it), or the one kept under ``key``."""
 
         async def write(remember: Remember) -> bytes:
-            checked = bodies.object_body(
-                {} if body is None else body, CREATE_KEYS, required=CREATE_KEYS
-            )
-            raw_items = bodies.items_list(checked["items"], required=True)
+            checked = bodies.CREATE_ITEMS.check({} if body is None else body)
+            raw_items = checked["items"]
             prepared = self.materializer.validate(raw_items)
             named = self.materializer.named_ids(prepared)
             if named:
