@@ -62,7 +62,10 @@ def _check_extension(kind: str, body: Any) -> None:
         if kind == "conversation_list":
             spec_schema.validate("ConversationResource", entry)
             # What the extension adds (docs/list.md): live items and last activity.
-            assert set(entry) == {"id", "object", "created_at", "metadata", "item_count", "last_active_at"}, entry
+            assert set(entry) == {
+                "id", "object", "created_at", "metadata", "item_count", "last_active_at", "safety_identifier"
+            }, entry
+            assert entry["safety_identifier"] is None or isinstance(entry["safety_identifier"], str), entry
             assert isinstance(entry["item_count"], int) and entry["item_count"] >= 0, entry
             assert isinstance(entry["last_active_at"], int), entry
         else:

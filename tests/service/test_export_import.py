@@ -44,6 +44,9 @@ def populate(api: Api) -> list[str]:
         )
     )
     made.append(api.new_conversation(items=[{"type": "item_reference", "id": api.all_items(made[1])[0]["id"]}]))
+    # D22 and D9: a safety_identifier, and keys newer than the schemas, round-trip as sent.
+    newer = {"role": "user", "content": [{"type": "input_text", "text": "x", "future": {"k": [1, 2.5]}}], "later": None}
+    made.append(api.post("/v1/conversations", json={"safety_identifier": "user-123", "items": [newer]}).json()["id"])
     bob = api.post("/v1/conversations", json={"items": [{"role": "user", "content": "bob's"}]}, headers={"x-ms-user-isolation-key": "bob"})
     made.append(bob.json()["id"])
     return made

@@ -83,6 +83,8 @@ def listed_conversation(row: ListedConversation) -> bytes:
             str(row.item_count).encode(),
             b',"last_active_at":',
             str(row.last_active_at).encode(),
+            b',"safety_identifier":',
+            orjson.dumps(row.safety_identifier),
             b"}",
         )
     )

@@ -384,6 +384,10 @@ function conversationRow(conversation) {
   $("a", row).href = `#/c/${enc(conversation.id)}`;
   $(".cid", row).textContent = conversation.id;
   chips($(".chips", row), conversation.metadata);
+  if (conversation.safety_identifier) {
+    // D22: given by the client on create, shown to operators only.
+    $(".chips", row).append(el("span", "chip", `safety_identifier: ${conversation.safety_identifier}`));
+  }
   $(".count", row).textContent = plural(conversation.item_count, "item");
   setTime($(".created", row), conversation.created_at);
   setTime($(".active", row), conversation.last_active_at);

@@ -36,7 +36,12 @@ class Conversations:
             prepared = self.materializer.validate(raw_items)
             named = self.materializer.named_ids(prepared)
             items = await self.materializer.materialize(owner, prepared, named)
-            row = ConversationRow(ids.new_conversation_id(), int(time.time()), metadata)
+            row = ConversationRow(
+                ids.new_conversation_id(),
+                int(time.time()),
+                metadata,
+                safety_identifier=checked.get("safety_identifier"),
+            )
             reply = answer(row)
             await self.store.create_conversation(owner, row, items, remember(reply))
             return reply

@@ -76,6 +76,11 @@ def _head(scanned: ScannedConversation) -> bytes:
             str(scanned.updated_at).encode(),
             b',"metadata":',
             row.metadata,
+            *(
+                (b',"safety_identifier":', orjson.dumps(row.safety_identifier))
+                if row.safety_identifier is not None
+                else ()
+            ),
             b',"items":[',
         )
     )
@@ -173,7 +178,10 @@ def parse_line(line: bytes, number: int) -> ConversationDump:
             raise DumpError(f"line {number}: {key!r} must be a {kind.__name__}")
     items = [_item(raw, number, n) for n, raw in enumerate(data["items"])]
     metadata = orjson.dumps(data["metadata"])
-    row = ConversationRow(data["id"], data["created_at"], metadata)
+    safety = data.get("safety_identifier")  # D22; absent in dumps of older servers
+    if safety is not None and not isinstance(safety, str):
+        raise DumpError(f"line {number}: 'safety_identifier' must be a string or null")
+    row = ConversationRow(data["id"], data["created_at"], metadata, safety_identifier=safety)
     return ConversationDump(
         Owner(data["project"], data["user_key"]), row, data["updated_at"], items
     )

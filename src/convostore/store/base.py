@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 
@@ -35,6 +35,8 @@ class ConversationRow:
     id: str
     created_at: int
     metadata: bytes  # the metadata object, as stored JSON
+    # D22: given on create, shown to operators, never on the wire Conversation object.
+    safety_identifier: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)

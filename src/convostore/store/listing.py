@@ -22,6 +22,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
     ConversationScan,
+    ListedConversation,
     Owner,
     ScannedConversation,
 )
@@ -29,7 +30,7 @@ from convostore.store.base import (
 _MARK = re.compile(r"\?")
 
 # The columns of a listed conversation (store.base.ListedConversation), in field order.
-_LISTED = "c.id, c.created_at, c.metadata, c.updated_at, c.item_count"
+_LISTED = "c.id, c.created_at, c.metadata, c.updated_at, c.item_count, c.safety_identifier"
 
 
 def numbered(sql: str) -> str:
@@ -49,7 +50,7 @@ def list_sql(
     descending: bool,
 ) -> tuple[str, list[Any]]:
     """The statement of one page and its arguments; it answers ``id, created_at, metadata,
-    updated_at, item_count`` (a :class:`ListedConversation`)."""
+    updated_at, item_count, safety_identifier`` (a :class:`ListedConversation`)."""
     args: list[Any] = [owner.project, owner.user]
     if where.metadata:
         (key, value), rest = where.metadata[0], where.metadata[1:]
@@ -92,7 +93,7 @@ def scan_sql(scan: ConversationScan, *, id_list: str) -> tuple[str, list[Any]]:
     kept by every write since migration 0011: exact, and free to read)."""
     sql = (
         "SELECT c.pk, c.project, c.user_key, c.id, c.created_at, c.metadata, c.updated_at,"
-        " c.item_count FROM conversations c WHERE c.pk > ?"
+        " c.item_count, c.safety_identifier FROM conversations c WHERE c.pk > ?"
     )
     args: list[Any] = [scan.after_pk]
     if scan.project is not None:
@@ -112,9 +113,20 @@ def scan_sql(scan: ConversationScan, *, id_list: str) -> tuple[str, list[Any]]:
     return sql, args
 
 
+def listed(rows: Iterable[Any]) -> list[ListedConversation]:
+    """The rows of :func:`list_sql`'s query as records (both backends)."""
+    return [ListedConversation(r[0], r[1], r[2], r[3], r[4], safety_identifier=r[5]) for r in rows]
+
+
 def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
     """The rows of :func:`scan_sql`'s query as records (both backends)."""
     return [
-        ScannedConversation(r[0], Owner(r[1], r[2]), ConversationRow(r[3], r[4], r[5]), r[6], r[7])
+        ScannedConversation(
+            r[0],
+            Owner(r[1], r[2]),
+            ConversationRow(r[3], r[4], r[5], safety_identifier=r[8]),
+            r[6],
+            r[7],
+        )
         for r in rows
     ]

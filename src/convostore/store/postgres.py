@@ -78,8 +78,9 @@ _UNNEST = (
 _CREATE = (
     "WITH c AS ("
     " INSERT INTO conversations"
-    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
-    " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[]), cardinality($6::text[]))"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count,"
+    " safety_identifier)"
+    " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[]), cardinality($6::text[]), $10)"
     " RETURNING pk)"
     " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
@@ -300,7 +301,9 @@ class PostgresStore(PostgresExtensions, PostgresLeases):
             conversation.created_at,
             conversation.metadata,
         )
-        await self._insert(_CREATE, (*args, *_columns(items)), owner, remember)
+        await self._insert(
+            _CREATE, (*args, *_columns(items), conversation.safety_identifier), owner, remember
+        )
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
         row = await self.db.fetchrow(

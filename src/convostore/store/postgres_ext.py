@@ -61,12 +61,14 @@ _SCAN_ITEMS = (
 # keep it), then every item of those that were new.
 _IMPORT_CONVERSATIONS = (
     "INSERT INTO conversations"
-    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count,"
+    " safety_identifier)"
     " SELECT t.id, t.project, t.user_key, t.created_at, t.updated_at, t.metadata, t.next_seq,"
-    " t.next_seq"
+    " t.next_seq, t.safety_identifier"
     " FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bytea[],"
-    " $7::bigint[]) WITH ORDINALITY"
-    " AS t(id, project, user_key, created_at, updated_at, metadata, next_seq, n)"
+    " $7::bigint[], $8::text[]) WITH ORDINALITY"
+    " AS t(id, project, user_key, created_at, updated_at, metadata, next_seq, safety_identifier,"
+    " n)"
     " ORDER BY t.n ON CONFLICT (id) DO NOTHING RETURNING pk, id"
 )
 
@@ -99,7 +101,7 @@ class PostgresExtensions:
             anchor = (int(found[0]), int(found[1]))
         sql, args = listing.list_sql(owner, where, anchor, limit, descending)
         rows = await self.db.fetch(listing.numbered(sql), *args)
-        page = [ListedConversation(r[0], r[1], r[2], r[3], r[4]) for r in rows[:limit]]
+        page = listing.listed(rows[:limit])
         return ConversationPage(page, len(rows) > limit)
 
     async def search_items(
@@ -154,7 +156,7 @@ class PostgresExtensions:
     async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
         if not dumps:
             return []
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
         for dump in dumps:
             row = dump.conversation
             values = (
@@ -165,6 +167,7 @@ class PostgresExtensions:
                 dump.updated_at,
                 row.metadata,
                 len(dump.items),
+                row.safety_identifier,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

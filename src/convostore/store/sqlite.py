@@ -225,9 +225,9 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     ) -> None:
         async with self.transactions.write() as db:
             cursor = db.execute(
-                "INSERT INTO conversations"
-                " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations (id, project, user_key, created_at, updated_at,"
+                " metadata, next_seq, item_count, safety_identifier)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation.id,
                     owner.project,
@@ -237,6 +237,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
                     conversation.metadata,
                     len(items),
                     len(items),
+                    conversation.safety_identifier,
                 ),
             )
             if items:

@@ -92,7 +92,7 @@ class SQLiteExtensions:
                 anchor = (int(found[0]), int(found[1]))
             sql, args = listing.list_sql(owner, where, anchor, limit, descending)
             rows = db.execute(sql, args).fetchall()
-        page = [ListedConversation(*row) for row in rows[:limit]]
+        page = listing.listed(rows[:limit])
         return ConversationPage(page, len(rows) > limit)
 
     async def search_items(
@@ -184,7 +184,8 @@ class SQLiteExtensions:
                 row = dump.conversation
                 cursor = db.execute(
                     "INSERT INTO conversations (id, project, user_key, created_at, updated_at,"
-                    " metadata, next_seq, item_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " metadata, next_seq, item_count, safety_identifier)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (id) DO NOTHING",
                     (
                         row.id,
@@ -195,6 +196,7 @@ class SQLiteExtensions:
                         row.metadata,
                         len(dump.items),
                         len(dump.items),
+                        row.safety_identifier,
                     ),
                 )
                 if cursor.rowcount == 0:
