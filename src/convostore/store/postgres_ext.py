@@ -20,7 +20,6 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationScan,
-    ListedConversation,
     Owner,
     PageQuery,
     PoolUse,

@@ -22,7 +22,6 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationScan,
-    ListedConversation,
     Owner,
     PageQuery,
     PoolUse,
