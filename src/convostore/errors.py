@@ -308,6 +308,10 @@ def conversation_after_not_found(conversation_id: str) -> NotFound:
     return NotFound(f"No conversation found with id '{clip(conversation_id)}'", param="after")
 
 
+def conversation_before_not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"No conversation found with id '{conversation_id}'", param="before")
+
+
 def search_after_not_found(cursor: str) -> NotFound:
     return NotFound(f"No search result found with id '{clip(cursor)}'", param="after")
 

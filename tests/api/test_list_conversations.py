@@ -185,3 +185,71 @@ def test_nul_characters(api: Api) -> None:
     assert api.get("/v1/conversations", params={"after": "conv_\u0000"}).status_code == 404
     response = api.get("/v1/conversations/search", params={"q": "x", "after": "conv_a/b\u0000"})
     assert response.status_code == 404
+
+
+# -- D24: `before`, and unknown parameters -----------------------------------------------
+
+
+def test_before_is_the_page_just_before(api: Api) -> None:
+    made = seed(api, 7)  # oldest first
+    newest_first = made[::-1]
+    for order, expected in (("desc", newest_first), ("asc", made)):
+        for at in range(len(expected)):
+            for limit in (1, 2, 3, 10):
+                page = listing(api, order=order, limit=limit, before=expected[at])
+                want = expected[max(0, at - limit) : at]
+                assert [c["id"] for c in page["data"]] == want, (order, at, limit)
+                assert page["has_more"] is (at - limit > 0), (order, at, limit)
+    # Paging backwards with `before=first_id` walks the whole list, in order, once.
+    seen: list[str] = []
+    page = listing(api, limit=2, before=newest_first[-1])
+    while True:
+        seen = [c["id"] for c in page["data"]] + seen
+        if not page["has_more"]:
+            break
+        page = listing(api, limit=2, before=page["first_id"])
+    assert seen == newest_first[:-1]
+    # With `after` too: the range between them, still the part next to `before`.
+    page = listing(api, limit=2, after=newest_first[0], before=newest_first[5])
+    assert [c["id"] for c in page["data"]] == newest_first[3:5] and page["has_more"] is True
+    # Filters apply as with `after`.
+    tagged = seed(api, 3, start=1_800_000_000, team="red")
+    page = listing(api, **{"metadata[team]": "red", "before": tagged[0], "order": "asc"})
+    assert page["data"] == [] and page["has_more"] is False
+
+
+def test_unknown_before_is_404(api: Api) -> None:
+    error = api.get("/v1/conversations", params={"before": "conv_nope"}).json()["error"]
+    assert error == {
+        "message": "No conversation found with id 'conv_nope'",
+        "type": "invalid_request_error",
+        "param": "before",
+        "code": None,
+    }
+
+
+@pytest.mark.parametrize("route", ["/v1/conversations", "/openai/v1/conversations", "/v1/conversations/search"])
+def test_extension_routes_name_unknown_parameters(api: Api, route: str) -> None:
+    base = {"q": "hello"} if route.endswith("search") else {}
+    response = api.get(route, params={**base, "agent_name": "planner"})
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": "Unknown parameter: 'agent_name'.",
+        "type": "invalid_request_error",
+        "param": "agent_name",
+        "code": "unknown_parameter",
+    }
+    error = api.get(route, params={**base, "agent_id": "a", "colour": "red"}).json()["error"]
+    assert (error["param"], error["message"]) == ("agent_id", "Unknown parameters: 'agent_id', 'colour'.")
+    # What they know, and Azure's api-version (D12), pass.
+    known = {"limit": "5", "order": "asc", "api-version": "2025-11-15-preview", "include[]": "reasoning.encrypted_content"}
+    if not route.endswith("search"):
+        known |= {"created_after": "1", "created_before": "9999999999", "metadata[team]": "red"}
+    assert api.get(route, params={**base, **known}).status_code == 200
+
+
+def test_official_routes_still_ignore_unknown_parameters(api: Api) -> None:
+    cid = api.new_conversation(items=[{"role": "user", "content": "x"}])
+    (item,) = api.all_items(cid)
+    for path in (f"/v1/conversations/{cid}", f"/v1/conversations/{cid}/items", f"/v1/conversations/{cid}/items/{item['id']}"):
+        assert api.get(path, params={"agent_name": "planner", "before": "x"}).status_code == 200

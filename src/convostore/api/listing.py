@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from convostore import errors
 from convostore.api import render
 from convostore.api.owner import owner_of
-from convostore.api.params import include_mask, list_query
+from convostore.api.params import include_mask, list_query, refuse_unknown
 from convostore.api.request import Request
 from convostore.service import Services
+from convostore.store.base import PageQuery
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # unix seconds, ASCII digits only
 _METADATA = re.compile(r"metadata\[(.*)\]", re.DOTALL)
@@ -52,18 +53,32 @@ def conversation_list_query(request: Request) -> ConversationListQuery:
     )
 
 
+LIST_PARAMETERS = frozenset(
+    {"limit", "order", "after", "before", "include", "include[]", "created_after", "created_before"}
+)
+SEARCH_PARAMETERS = frozenset({"q", "limit", "order", "after", "include", "include[]"})
+
+
 async def list_conversations(services: Services, request: Request) -> bytes:
     """List the caller's conversations, newest first (an extension, docs/list.md)."""
+    refuse_unknown(request, LIST_PARAMETERS, _METADATA)
     page_query = list_query(request)
     query = conversation_list_query(request)
+    paging = PageQuery(
+        page_query.after,
+        page_query.limit,
+        page_query.descending,
+        before=request.query_value("before") or None,
+    )
     page = await services.listing.conversations(
-        owner_of(request), query.metadata, query.created_after, query.created_before, page_query
+        owner_of(request), query.metadata, query.created_after, query.created_before, paging
     )
     return render.conversation_list(page.conversations, page.has_more)
 
 
 async def search(services: Services, request: Request) -> bytes:
     """Search the text of the caller's items (an extension, docs/search.md)."""
+    refuse_unknown(request, SEARCH_PARAMETERS)
     page_query = list_query(request)
     q = request.query_value("q")
     if q is None:

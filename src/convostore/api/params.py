@@ -29,6 +29,33 @@ def include_mask(request: Request) -> int:
     return include.parse(request.query_values("include", "include[]"))
 
 
+# Accepted on every route and ignored (D12).
+ALWAYS_KNOWN = frozenset({"api-version"})
+
+
+def refuse_unknown(
+    request: Request, known: frozenset[str], pattern: re.Pattern[str] | None = None
+) -> None:
+    """D24: an extension route answers a query parameter it does not know with a 400 that
+    names it (Azure's `agent_name`, a misspelt filter), never a silently wrong page. The
+    8 OpenAI operations do not call this: they ignore what they do not know, as OpenAI."""
+    unknown = [
+        name
+        for name in dict.fromkeys(key for key, _ in request.query)
+        if name not in known
+        and name not in ALWAYS_KNOWN
+        and (pattern is None or not pattern.fullmatch(name))
+    ]
+    if not unknown:
+        return
+    if len(unknown) == 1:
+        raise errors.unknown_parameter(unknown[0])
+    names = ", ".join(f"'{name}'" for name in unknown)
+    raise errors.InvalidRequest(
+        f"Unknown parameters: {names}.", param=unknown[0], code="unknown_parameter"
+    )
+
+
 def list_query(request: Request) -> ListQuery:
     limit = LIMIT_DEFAULT
     raw_limit = request.query_value("limit")

@@ -97,6 +97,8 @@ class Listing:
         where = conversation_filter(metadata, created_after, created_before)
         if page.after is not None and "\x00" in page.after:  # no id holds U+0000 (nor PostgreSQL)
             raise errors.conversation_after_not_found(page.after)
+        if page.before is not None and "\x00" in page.before:
+            raise errors.conversation_before_not_found(page.before)
         return await self.store.list_conversations(owner, where, page)
 
     async def search(self, owner: Owner, q: str, *, after: str | None, limit: int) -> SearchPage:

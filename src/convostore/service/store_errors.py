@@ -21,6 +21,7 @@ from convostore.store.base import (
     AfterMissing,
     AnswerTaken,
     ConversationAfterMissing,
+    ConversationBeforeMissing,
     ConversationMissing,
     ItemConflict,
     ItemMissing,
@@ -38,6 +39,7 @@ STORE_ERRORS: Meanings = {
     ItemMissing: errors.item_not_in_conversation,
     AfterMissing: errors.after_not_found,
     ConversationAfterMissing: errors.conversation_after_not_found,
+    ConversationBeforeMissing: errors.conversation_before_not_found,
     SearchAfterMissing: errors.search_after_not_found,
     ItemConflict: lambda _: errors.item_already_in_conversation(),
     # Caught by service/idempotency.py, which answers the stored answer; the row says what

@@ -56,6 +56,8 @@ class PageQuery:
     after: str | None
     limit: int
     descending: bool
+    # The conversation list only (D24): the page just before this id, in the same order.
+    before: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,10 @@ class AfterMissing(StoreError):
 
 class ConversationAfterMissing(AfterMissing):
     """The ``after`` cursor of a conversation listing names no conversation of the owner."""
+
+
+class ConversationBeforeMissing(StoreError):
+    """The ``before`` cursor of a conversation listing names no conversation of the owner."""
 
 
 class SearchAfterMissing(AfterMissing):

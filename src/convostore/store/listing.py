@@ -48,8 +48,12 @@ def list_sql(
     anchor: tuple[int, int] | None,
     limit: int,
     descending: bool,
+    before: tuple[int, int] | None = None,
 ) -> tuple[str, list[Any]]:
-    """The statement of one page and its arguments; it answers ``id, created_at, metadata,
+    """The statement of one page and its arguments. ``anchor`` (``after``) and ``before``
+    bound the range; with ``before`` the scan runs backwards from it (D24: the page just
+    before it), so its rows come nearest-first and :func:`page_rows` puts them back in
+    the requested order. It answers ``id, created_at, metadata,
     updated_at, item_count, safety_identifier`` (a :class:`ListedConversation`)."""
     args: list[Any] = [owner.project, owner.user]
     if where.metadata:
@@ -71,10 +75,14 @@ def list_sql(
     if where.created_before is not None:
         sql += f" AND {created} < ?"
         args.append(where.created_before)
-    order, compare = ("DESC", "<") if descending else ("ASC", ">")
+    compare, against = ("<", ">") if descending else (">", "<")
     if anchor is not None:
         sql += f" AND ({created}, {pk}) {compare} (?, ?)"
         args += list(anchor)
+    if before is not None:
+        sql += f" AND ({created}, {pk}) {against} (?, ?)"
+        args += list(before)
+    order = "DESC" if descending != (before is not None) else "ASC"
     for key, value in rest:
         sql += (
             " AND EXISTS (SELECT 1 FROM conversation_metadata x"
@@ -111,6 +119,13 @@ def scan_sql(scan: ConversationScan, *, id_list: str) -> tuple[str, list[Any]]:
     sql += " ORDER BY c.pk LIMIT ?"
     args.append(scan.limit)
     return sql, args
+
+
+def page_rows(rows: list[Any], limit: int, backwards: bool) -> tuple[list[Any], bool]:
+    """A page of :func:`list_sql`'s rows (it asks one more than ``limit``) in the requested
+    order, and whether more lie further in the direction of travel."""
+    page = rows[:limit]
+    return (page[::-1] if backwards else page), len(rows) > limit
 
 
 def listed(rows: Iterable[Any]) -> list[ListedConversation]:

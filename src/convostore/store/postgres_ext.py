@@ -16,6 +16,7 @@ from convostore.store import listing, search_text
 from convostore.store.base import (
     SEARCH_TIME_LIMIT,
     ConversationAfterMissing,
+    ConversationBeforeMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
@@ -91,17 +92,27 @@ class PostgresExtensions:
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
-        after, limit, descending = paging.after, paging.limit, paging.descending
-        anchor = None
-        if after is not None:
-            found = await self.db.fetchrow(_ANCHOR, after, owner.project, owner.user)
-            if found is None:
-                raise ConversationAfterMissing(after)
-            anchor = (int(found[0]), int(found[1]))
-        sql, args = listing.list_sql(owner, where, anchor, limit, descending)
-        rows = await self.db.fetch(listing.numbered(sql), *args)
-        page = listing.listed(rows[:limit])
-        return ConversationPage(page, len(rows) > limit)
+        anchors: list[tuple[int, int] | None] = []
+        cursors = (
+            (paging.after, ConversationAfterMissing),
+            (paging.before, ConversationBeforeMissing),
+        )
+        for cursor, missing in cursors:
+            found = None
+            if cursor is not None:
+                found = await self.db.fetchrow(_ANCHOR, cursor, owner.project, owner.user)
+                if found is None:
+                    raise missing(cursor)
+            anchors.append(None if found is None else (int(found[0]), int(found[1])))
+        sql, args = listing.list_sql(
+            owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
+        )
+        rows, more = listing.page_rows(
+            list(await self.db.fetch(listing.numbered(sql), *args)),
+            paging.limit,
+            paging.before is not None,
+        )
+        return ConversationPage(listing.listed(rows), more)
 
     async def search_items(
         self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int

@@ -18,6 +18,7 @@ from convostore.store import listing, search_text
 from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import (
     ConversationAfterMissing,
+    ConversationBeforeMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
@@ -79,20 +80,27 @@ class SQLiteExtensions:
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
-        after, limit, descending = paging.after, paging.limit, paging.descending
+        anchors: list[tuple[int, int] | None] = []
+        cursors = (
+            (paging.after, ConversationAfterMissing),
+            (paging.before, ConversationBeforeMissing),
+        )
         async with self.transactions.read() as db:
-            anchor = None
-            if after is not None:
-                found = db.execute(
-                    listing.anchor_sql(), (after, owner.project, owner.user)
-                ).fetchone()
-                if found is None:
-                    raise ConversationAfterMissing(after)
-                anchor = (int(found[0]), int(found[1]))
-            sql, args = listing.list_sql(owner, where, anchor, limit, descending)
-            rows = db.execute(sql, args).fetchall()
-        page = listing.listed(rows[:limit])
-        return ConversationPage(page, len(rows) > limit)
+            for cursor, missing in cursors:
+                found = None
+                if cursor is not None:
+                    found = db.execute(
+                        listing.anchor_sql(), (cursor, owner.project, owner.user)
+                    ).fetchone()
+                    if found is None:
+                        raise missing(cursor)
+                anchors.append(None if found is None else (int(found[0]), int(found[1])))
+            sql, args = listing.list_sql(
+                owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
+            )
+            fetched = list(db.execute(sql, args).fetchall())
+        rows, more = listing.page_rows(fetched, paging.limit, paging.before is not None)
+        return ConversationPage(listing.listed(rows), more)
 
     async def search_items(
         self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
