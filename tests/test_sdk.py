@@ -523,10 +523,13 @@ def test_item_validation_errors(client: OpenAI) -> None:
     assert client.conversations.items.list(conv.id).data == []  # D14: nothing stored
     # D9 (revised): a key newer than the server's schemas, inside an item, is kept as sent.
     created = client.conversations.items.create(
-        conv.id, items=[{"role": "user", "content": "x", "colour": "red"}]  # type: ignore[typeddict-unknown-key]
+        conv.id,
+        items=[{"role": "user", "content": "x", "colour": "red"}],  # type: ignore[typeddict-unknown-key]
     ).data[0]
     assert created.model_dump()["colour"] == "red"
-    assert client.conversations.items.retrieve(created.id, conversation_id=conv.id).model_extra == {"colour": "red"}
+    assert client.conversations.items.retrieve(created.id, conversation_id=conv.id).model_extra == {
+        "colour": "red"
+    }
 
 
 def test_body_errors(client: OpenAI) -> None:
@@ -870,6 +873,42 @@ def test_agents_session(base_url: str, wire: Wire) -> None:
     asyncio.run(scenario())
 
 
+def test_agents_session_paging_and_rollback_bursts(base_url: str, wire: Wire) -> None:
+    """openai-agents 0.24 (CONTRACT.md section 0b): get_items(limit) pages `desc` and follows
+    `after` until it has enough; a failed turn is rolled back with get_items(limit=k) and
+    then k pop_item calls, one right after the other (a burst of item DELETEs)."""
+    history = agent_history()
+
+    async def scenario() -> None:
+        aclient = make_async_client(base_url, wire)
+        try:
+            session = OpenAIConversationsSession(openai_client=aclient)
+            await session.add_items(history)
+            everything = await session.get_items()
+            wire.clear()
+            last_41 = await session.get_items(limit=41)
+            assert last_41 == everything[-41:]
+            gets = [r for r in wire.calls("GET") if r.url.path.endswith("/items")]
+            assert len(gets) >= 2, "41 items take more than one page"
+            assert all(r.url.params.get("order") == "desc" for r in gets)
+            cursors = [r.url.params.get("after") for r in gets]
+            assert cursors[0] is None and all(cursors[1:]), cursors
+            # The rollback of a failed 7-item turn.
+            turn = await session.get_items(limit=7)
+            wire.clear()
+            popped = [await session.pop_item() for _ in turn]
+            assert popped == turn[::-1]
+            assert len(wire.calls("DELETE")) == 7
+            assert await session.get_items() == everything[:-7]
+            # A new turn goes on after the rollback, in order.
+            await session.add_items([{"role": "user", "content": "again"}])
+            assert describe((await session.get_items(limit=1))[0]) == ("message", "user", "again")
+        finally:
+            await aclient.close()
+
+    asyncio.run(scenario())
+
+
 def test_agents_session_created_lazily(base_url: str, wire: Wire) -> None:
     async def scenario() -> None:
         aclient = make_async_client(base_url, wire)
@@ -1019,8 +1058,12 @@ def test_idempotency_key_through_extra_headers(client: OpenAI) -> None:
     answered from the first and stored once."""
     conversation = client.conversations.create()
     key = {"Idempotency-Key": "sdk-retry-1"}
-    first = client.conversations.items.create(conversation.id, items=[user("once")], extra_headers=key)
-    again = client.conversations.items.create(conversation.id, items=[user("once")], extra_headers=key)
+    first = client.conversations.items.create(
+        conversation.id, items=[user("once")], extra_headers=key
+    )
+    again = client.conversations.items.create(
+        conversation.id, items=[user("once")], extra_headers=key
+    )
     assert [i.id for i in again.data] == [i.id for i in first.data]
     assert [text_of(i) for i in client.conversations.items.list(conversation.id)] == ["once"]
     with pytest.raises(openai.UnprocessableEntityError) as refused:
@@ -1052,6 +1095,7 @@ class LosingTransport(httpx.AsyncHTTPTransport):
 def test_agents_session_with_keys_survives_a_lost_answer(base_url: str) -> None:
     """docs/api.md's KeyedSession: the SDK's automatic retry after a lost answer is
     answered from the first write, so the 25 items are stored once, in order."""
+
     class KeyedSession(OpenAIConversationsSession):
         def __init__(self, conversation_id: str, client: AsyncOpenAI):
             super().__init__(conversation_id=conversation_id, openai_client=client)
@@ -1082,3 +1126,61 @@ def test_agents_session_with_keys_survives_a_lost_answer(base_url: str) -> None:
     assert transport.lost == 1
     # Three POSTs: the first batch, its retry with the same key, the second batch.
     assert len(transport.keys) == 3 and transport.keys[0] == transport.keys[1] != transport.keys[2]
+
+
+def test_what_openai_3_63_sends(client: OpenAI) -> None:
+    """Issue 14's seven requests, through the SDK's own typed calls, read back in full."""
+    conv = client.conversations.create(safety_identifier="user-123", items=[])
+    sent: list[Any] = [
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}", "async": False},
+        {"type": "custom_tool_call", "call_id": "c2", "name": "g", "input": "x", "async": True},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "input_text",
+                    "text": "hi",
+                    "prompt_cache_breakpoint": {"mode": "explicit", "ttl": "12h"},
+                }
+            ],
+        },
+        {
+            "type": "image_generation_call",
+            "id": "ig_1",
+            "status": "completed",
+            "result": None,
+            "action": "generate",
+            "background": "opaque",
+            "output_format": "png",
+            "quality": "high",
+            "revised_prompt": "r",
+            "size": "1024x1024",
+        },
+        {
+            "type": "web_search_call",
+            "id": "ws_1",
+            "status": "incomplete",
+            "action": {"type": "search", "query": "q"},
+        },
+        {"type": "configuration_update", "reasoning": {"effort": "minimal"}},
+        {
+            "type": "custom_tool_call",
+            "call_id": "c3",
+            "name": "g",
+            "input": "y",
+            "status": "completed",
+        },
+    ]
+    created = client.conversations.items.create(conv.id, items=sent).data
+    listed = list(client.conversations.items.list(conv.id, order="asc"))
+    assert [i.id for i in listed] == [i.id for i in created]
+    for want, got in zip(sent, listed, strict=True):
+        dumped = got.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        for key, value in want.items():
+            if key != "content":
+                assert dumped[key] == value, (key, dumped)
+    assert listed[2].model_dump()["content"][0]["prompt_cache_breakpoint"] == {
+        "mode": "explicit",
+        "ttl": "12h",
+    }
+    assert listed[5].type == "configuration_update" and listed[5].id.startswith("cfgu_")
