@@ -423,7 +423,7 @@ def test_batch_naming_an_id_already_in_the_conversation_stores_nothing(
     [
         ({"type": "item_reference", "id": "msg_nowhere"}, 404, None),
         (user("x", id="wrong_prefix"), 400, "items[3].id"),
-        ({"type": "message", "role": "user", "content": "x", "extra": 1}, 400, "items[3].extra"),
+        ({"type": "message", "role": "user", "content": "x", "status": "paused"}, 400, "items[3].status"),
         ({"type": "no_such_type"}, 400, "items[3]"),
     ],
 )

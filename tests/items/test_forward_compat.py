@@ -159,3 +159,16 @@ def test_safety_identifier_is_not_an_item_field_but_newer_enums_are_checked(api:
     error = api.post(f"/v1/conversations/{cid}/items", json={"items": [bad]}).json()["error"]
     assert (error["param"], error["code"]) == ("items[0].status", "invalid_value")
     assert "'incomplete'" in error["message"]
+
+
+def test_kept_values_are_bounded(api: Api) -> None:
+    cid = api.new_conversation()
+    deep: object = "leaf"
+    for _ in range(32):
+        deep = [deep]
+    ok = {"role": "user", "content": "x", "future": deep}
+    assert api.add(cid, ok)[0]["future"] == deep
+    error = api.post(f"/v1/conversations/{cid}/items", json={"items": [{**ok, "future": [deep]}]}).json()["error"]
+    assert (error["param"], error["code"]) == ("items[0].future", "invalid_value")
+    assert "nested too deeply" in error["message"]
+    assert len(api.all_items(cid)) == 1
