@@ -325,9 +325,8 @@ class Compiler:
                 sub = props.get(key)
                 if sub is None:
                     if not allow_extra:
-                        if keep:
-                            _check_kept(key, item)  # kept verbatim, never interpreted (D9)
-                            continue
+                        if keep:  # kept verbatim, never interpreted (D9); the body's
+                            continue  # nesting bound (service/limits.py) covers it
                         raise _unknown(key)
                     if name_max is not None and len(key) > name_max:
                         raise Invalid(_name_too_long(key, name_max))
@@ -454,36 +453,6 @@ def _unknown(key: str) -> Invalid:
     failure = Invalid(errors.unknown_parameter)
     failure.path.append(key)
     return failure
-
-
-# How deeply a kept value (D9) may nest arrays and objects. Its own schema says nothing, so
-# this bounds what the server stores and must serialise again (orjson writes at most 254
-# levels; known fields sit a few levels deep). The item caps (size, depth) apply on top.
-KEPT_DEPTH_MAX = 32
-
-
-def _check_kept(key: str, value: Any) -> None:
-    """A kept value is stored as sent, within :data:`KEPT_DEPTH_MAX` levels of nesting."""
-    if not isinstance(value, dict | list):
-        return
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > KEPT_DEPTH_MAX:
-            failure = Invalid(_kept_too_deep)
-            failure.path.append(key)
-            raise failure
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-
-
-def _kept_too_deep(path: str) -> ApiError:
-    return errors.InvalidRequest(
-        f"Invalid '{path}': nested too deeply. Expected at most {KEPT_DEPTH_MAX} levels of "
-        "arrays and objects in a field the server does not know.",
-        param=path,
-        code="invalid_value",
-    )
 
 
 def _name_too_long(key: str, maximum: int) -> ErrorFactory:
