@@ -130,6 +130,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def make_store(backend: str, tmp_path: Path) -> Store:
     """A new, empty store (not migrated yet) of the backend."""
     if backend == "sqlite":
+        tmp_path.mkdir(parents=True, exist_ok=True)  # a store creates its file, not folders
         return SQLiteStore(tmp_path / "convostore.db")
     if backend == "postgres":
         return PostgresStore(postgres_server().create(), max_size=4)

@@ -146,12 +146,12 @@ def tables(db: Path) -> set[str]:
 
 
 def test_migrate_creates_schema_then_applies_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "nested" / "convostore.db"
+    db = tmp_path / "convostore.db"
     versions, latest = latest_version()
 
     first = invoke("migrate", "--db", str(db))
     assert first.exit_code == 0, first.output
-    assert first.output.strip() == (
+    assert first.stdout.strip() == (
         f"{db}: applied {', '.join(map(str, versions))}; schema version {latest}"
     )
     assert {"conversations", "items", "schema_migrations"} <= tables(db)
@@ -161,20 +161,20 @@ def test_migrate_creates_schema_then_applies_nothing(tmp_path: Path) -> None:
 
     second = invoke("migrate", "--db", str(db))
     assert second.exit_code == 0, second.output
-    assert second.output.strip() == f"{db}: nothing to apply; schema version {latest}"
+    assert second.stdout.strip() == f"{db}: nothing to apply; schema version {latest}"
 
 
 def test_migrate_takes_db_from_the_environment(tmp_path: Path) -> None:
     db = tmp_path / "from-env.db"
     result = invoke("migrate", env={"CONVOSTORE_DB": str(db)})
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"{db}: applied")
+    assert result.stdout.startswith(f"{db}: applied")
     assert db.exists()
 
     flagged = tmp_path / "from-flag.db"
     result = invoke("migrate", "--db", str(flagged), env={"CONVOSTORE_DB": str(db)})
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"{flagged}: applied")
+    assert result.stdout.startswith(f"{flagged}: applied")
 
 
 def test_served_database_is_already_migrated(tmp_path: Path) -> None:
@@ -265,6 +265,7 @@ def conversation_ids(db: Path) -> list[str]:
 
 def test_served_process_takes_port_and_db_from_env(tmp_path: Path) -> None:
     db = tmp_path / "env" / "served.db"
+    db.parent.mkdir()
     port = free_port()
     env = {"CONVOSTORE_DB": str(db), "CONVOSTORE_PORT": str(port)}
     with serve_from_env(tmp_path, env, port) as url:

@@ -19,8 +19,21 @@ def cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def test_keys_refuse_a_database_that_does_not_exist(tmp_path: Path) -> None:
+    """`keys list --db /nonexistent/x.db` used to create /nonexistent/ and an empty file."""
+    for args in (("keys", "list"), ("keys", "create", "--project", "acme"), ("keys", "revoke", "key_x")):
+        for db in ("/nonexistent/x.db", str(tmp_path / "tpyo.db")):
+            result = CliRunner().invoke(main, [*args, "--db", db])
+            assert result.exit_code == 1, result.output
+            assert f"no SQLite database at {Path(db).resolve()}" in result.stderr
+            assert "convostore migrate" in result.stderr and "Traceback" not in result.output
+    assert not Path("/nonexistent").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_create_list_revoke(tmp_path: Path) -> None:
     db = str(tmp_path / "keys.db")
+    assert cli("migrate", "--db", db)[0] == 0
     code, out, err = cli("keys", "create", "--db", db, "--project", "acme", "--name", "backend")
     assert code == 0
     secret = out.strip()
@@ -52,6 +65,7 @@ def test_keys_help_has_examples() -> None:
 def test_revocation_reaches_every_worker(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Two worker processes; a key revoked by the CLI is refused by both within the bound."""
     db = request.getfixturevalue("pg_url") if backend == "postgres" else str(tmp_path / "w.db")
+    assert cli("migrate", "--db", db)[0] == 0
     _, out, _ = cli("keys", "create", "--db", db, "--project", "acme")
     secret = out.strip()
     bound = 0.5

@@ -11,7 +11,8 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -60,15 +61,21 @@ def _setting_options(names: tuple[str, ...] | None = None) -> Callable[[Any], An
     return decorate
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(settings: Settings) -> None:
+    from convostore.logformat import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="convostore")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="CONVOSTORE_DEBUG",
+    help="On a failure, show the traceback too (by default: one line, the cause and the fix).",
+)
+def main(debug: bool) -> None:
     """convostore: a self-hosted server for the OpenAI Conversations API.
 
     \b
@@ -81,6 +88,17 @@ def main() -> None:
       convostore import dump.jsonl --db postgresql://db/convos
       convostore purge --retention-days 90 --dry-run
     """
+    # Every command logs in the one format (CONVOSTORE_LOG_LEVEL / _FORMAT); `serve`
+    # applies its own flags again.
+    try:
+        _configure_logging(
+            Settings.resolve({}, {k: v for k, v in os.environ.items() if k in _LOG_ENV})
+        )
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+_LOG_ENV = ("CONVOSTORE_LOG_LEVEL", "CONVOSTORE_LOG_FORMAT")
 
 
 @main.command()
@@ -90,9 +108,11 @@ def serve(**options: Any) -> None:
     import uvicorn
 
     from convostore.api.protocol import GuardedHttpToolsProtocol
+    from convostore.logformat import dict_config
 
     settings = _settings(options)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
+    _preflight(settings)
     log.info(
         "convostore %s serving http://%s:%d/v1 (and /openai/v1) on %s %s, %d worker(s); "
         "web console at http://%s:%d/console",
@@ -114,6 +134,8 @@ def serve(**options: Any) -> None:
         "server_header": False,
         "proxy_headers": False,  # no X-Forwarded-* rewriting on every request
         "log_level": settings.log_level,
+        # One format for every line, applied by uvicorn in each worker too (logformat.py).
+        "log_config": dict_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         # httptools with a header deadline, a header size cap and a connection cap
         # (convostore.api.protocol; the body's deadline is in api/request.py).
@@ -132,6 +154,23 @@ def serve(**options: Any) -> None:
     uvicorn.run("convostore.cli:worker_app", factory=True, workers=settings.workers, **common)
 
 
+def _preflight(settings: Settings) -> None:
+    """What would stop the server at start, found before it starts, as one line: the port
+    in use, the database unreachable or missing its folder, keys required (diagnose.py).
+    The database is created (the file only) and migrated here, once, for every worker."""
+    from convostore.api.app import ConvoStore
+    from convostore.diagnose import check_port
+    from convostore.store.factory import store_for
+
+    async def run() -> None:
+        check_port(settings.host, settings.port)
+        app = ConvoStore(settings, store_for(settings, create=True))
+        await app.startup()
+        await app.shutdown()
+
+    run_or_explain(settings, run)
+
+
 def worker_app() -> Any:
     """App factory for worker processes: settings come from the environment ``serve`` set."""
     from convostore.api.app import create_app
@@ -139,47 +178,76 @@ def worker_app() -> Any:
     return create_app(Settings.resolve(None, os.environ))
 
 
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
 def with_store(
-    settings: Settings, work: Callable[[Store], Awaitable[T]], *, migrate: bool = True
+    settings: Settings,
+    work: Callable[[Store], Awaitable[T]],
+    *,
+    migrate: bool = True,
+    create: bool = False,
 ) -> T:
     """Open the store the settings name (migrated first), run ``work`` on it, close it.
 
-    Driver and file errors become a clean ``Error: …`` line (exit 1), never a traceback,
-    and never show a password.
+    Without ``create`` (every command but ``serve`` and ``migrate``) a database that does
+    not exist, or holds no convostore tables, is refused: a typo in ``--db`` must not
+    give a nightly export of a new, empty database. Failures become one ``Error: …``
+    line naming the cause and the fix (convostore.diagnose), never a traceback (unless
+    ``--debug``), and never show a password.
     """
+    from convostore.store.base import DatabaseMissing
     from convostore.store.factory import store_for
 
     async def run() -> T:
-        store = store_for(settings)
+        store = store_for(settings, create=create)
         await store.open()
         try:
+            if not create and await store.schema_version() == 0:
+                raise DatabaseMissing(
+                    f"{redact_url(settings.db)} holds no convostore tables (not a convostore "
+                    "database, or never migrated)"
+                )
             if migrate:
                 await store.migrate()
             return await work(store)
         finally:
             await store.close()
 
+    return run_or_explain(settings, run)
+
+
+def run_or_explain(settings: Settings, run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(run())``, with any failure as one line (convostore.diagnose)."""
+    from convostore.diagnose import explain
+
     try:
         return asyncio.run(run())
-    except click.ClickException:
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except Exception as exc:
-        raise click.ClickException(
-            f"{redact_url(settings.db)}: {type(exc).__name__}: {exc}"
-        ) from None
+        if _debug():
+            raise
+        raise click.ClickException(explain(exc, settings)) from None
 
 
 @main.command()
 @_setting_options(("db",))
 def migrate(**options: Any) -> None:
-    """Apply pending database migrations and print the schema version."""
+    """Apply pending database migrations and print the schema version.
+
+    The one command besides `serve` that creates a SQLite database (the file only, not
+    its folder): this is how to make an empty database for `convostore import`.
+    """
     settings = _settings(options)
 
     async def run(store: Store) -> tuple[list[int], int]:
         applied = await store.migrate()
         return applied, await store.schema_version()
 
-    applied, version = with_store(settings, run, migrate=False)
+    applied, version = with_store(settings, run, migrate=False, create=True)
     done = f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply"
     click.echo(f"{redact_url(settings.db)}: {done}; schema version {version}")
 
@@ -364,20 +432,27 @@ def import_(dump: Any, **options: Any) -> None:
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Only say what would be deleted.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Delete without asking (needed when stdin is not a terminal, e.g. in cron).",
+)
 @_setting_options(("db", "retention_days", "retention_projects", "purge_batch_size"))
-def purge(dry_run: bool, **options: Any) -> None:
+def purge(dry_run: bool, yes: bool, **options: Any) -> None:
     """Delete the conversations older than the retention settings, once.
 
     Last activity is the latest of creation, append, metadata update and item delete.
     Deletes in small transactions with pauses between them, so a serving process is
     never blocked for long. A server with a retention set does this by itself every
-    --purge-interval seconds.
+    --purge-interval seconds. Says what it would delete and asks first, unless --yes;
+    shows its progress on a terminal.
 
     \b
     Examples:
       convostore purge --retention-days 90 --dry-run
       convostore purge --retention-days 90 --retention-projects acme=30,beta=0
-      CONVOSTORE_RETENTION_DAYS=90 convostore purge --db postgresql://db/convos
+      CONVOSTORE_RETENTION_DAYS=90 convostore purge --yes --db postgresql://db/convos
     """
     from convostore.service import retention
 
@@ -390,10 +465,50 @@ def purge(dry_run: bool, **options: Any) -> None:
 
     async def run(store: Store) -> retention.PurgeReport:
         purger = retention.Purger(store, rules, batch_size=settings.purge_batch_size)
-        return await purger.run(dry_run=dry_run)
+        now = time.time()
+        found = await purger.run(dry_run=True, now=now)
+        if dry_run or not found.conversations:
+            return found
+        if not yes:
+            _print_purge(found)
+            question = (
+                f"Delete these {found.conversations} conversations ({found.items} items) "
+                f"from {redact_url(settings.db)}?"
+            )
+            if not sys.stdin.isatty():
+                raise click.ClickException(
+                    f"not deleting {found.conversations} conversations without a confirmation, "
+                    "and stdin is not a terminal to ask on: run again with --yes"
+                )
+            click.confirm(question, abort=True, err=True)
+        bar = _progress("deleting", found.conversations)
+        done = 0
+
+        def deleted(count: int) -> None:
+            nonlocal done
+            if bar is not None:
+                bar.update(count)
+                return
+            # Not a terminal (a log): a line at each tenth, at most ten lines.
+            step = max(1, found.conversations // 10)
+            if (done + count) // step > done // step:
+                click.echo(
+                    f"deleted {done + count} of {found.conversations} conversations", err=True
+                )
+            done += count
+
+        try:
+            return await purger.run(now=now, on_deleted=deleted)
+        finally:
+            if bar is not None:
+                bar.render_finish()
 
     report = with_store(settings, run)
-    verb = "would delete" if dry_run else "deleted"
+    _print_purge(report)
+
+
+def _print_purge(report: Any) -> None:
+    verb = "would delete" if report.dry_run else "deleted"
     for project, gone in sorted(report.by_project.items()):
         oldest = _when(gone.oldest_activity)
         click.echo(

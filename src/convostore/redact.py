@@ -10,8 +10,8 @@ _SECRET_QUERY_KEYS = ("password", "passfile", "sslpassword")
 def redact_url(url: str) -> str:
     """A database URL with its passwords (userinfo or query) replaced, fit for logs."""
     parts = urlsplit(url)
-    if not parts.scheme or parts.scheme == "file":
-        return url
+    if parts.scheme.lower() in ("", "file", "sqlite"):
+        return url  # a file: no password in it
     netloc = parts.netloc
     if parts.password is not None:
         userinfo, _, host = netloc.rpartition("@")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, get_type_hints
 from urllib.parse import urlsplit
 
+from convostore import dburl
 from convostore.redact import redact_url
 
 ENV_PREFIX = "CONVOSTORE_"
@@ -91,6 +92,12 @@ class Settings:
         choices=("off", "normal", "full"),
     )
     log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    log_format: str = setting(
+        "json",
+        "Format of every log line (convostore's, the access log, uvicorn's, the model-server "
+        "client's), in every worker: one JSON object a line, or readable text.",
+        choices=("json", "text"),
+    )
     migrate: bool = setting(True, "Apply pending database migrations at start.")
     api_keys: str = setting(
         "",
@@ -229,7 +236,11 @@ class Settings:
             raise SettingsError(f"port must be 0..65535, got {self.port}")
         if self.workers < 1:
             raise SettingsError(f"workers must be at least 1, got {self.workers}")
-        if self.db in (":memory:", "") and self.workers > 1:
+        try:
+            database = dburl.parse(self.db)
+        except dburl.DatabaseUrlError as exc:
+            raise SettingsError(str(exc)) from None
+        if database.target == dburl.MEMORY and self.workers > 1:
             raise SettingsError(
                 "an in-memory database cannot be shared by several workers: give --db a file"
             )
@@ -324,8 +335,12 @@ class Settings:
 
     @property
     def backend(self) -> str:
-        scheme = urlsplit(self.db).scheme
-        return "postgres" if scheme in ("postgres", "postgresql") else "sqlite"
+        return self.database.backend
+
+    @property
+    def database(self) -> dburl.Database:
+        """The SQLite file or PostgreSQL URL that ``db`` names (convostore.dburl)."""
+        return dburl.parse(self.db)
 
     @property
     def loopback(self) -> bool:

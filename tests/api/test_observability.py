@@ -109,7 +109,7 @@ def test_access_log(store: Store) -> None:
         ("GET", "/conversations/search", 200),
     ]  # probes are not logged
     first = lines[0]
-    assert set(first) == {"time", "level", "event", "request_id", "method", "path", "route", "status", "duration_ms"}
+    assert set(first) == {"time", "level", "logger", "event", "request_id", "method", "path", "route", "status", "duration_ms"}
     assert REQUEST_ID.fullmatch(first["request_id"]) and first["duration_ms"] >= 0
     assert lines[1]["path"] == "/v1/conversations/search"
     for secret in ("private", "sk-secret-value", "Bearer", "very"):

@@ -152,11 +152,13 @@ def test_cli_round_trip_between_backends(api: Api, backend: str, tmp_path: Path,
     dump_file = tmp_path / "dump.jsonl"
     dump_file.write_bytes(exported.stdout)
     for target in (pg_url, str(tmp_path / "copy.db")):
+        assert cli("migrate", "--db", target).returncode == 0  # import needs a database
         imported = cli("import", str(dump_file), "--db", target)
         assert imported.returncode == 0, imported.stderr
         assert f"imported {len(made)} conversations" in imported.stderr.decode()
         again = cli("export", "--db", target)
         assert again.returncode == 0 and again.stdout == exported.stdout, target
+    assert cli("migrate", "--db", str(tmp_path / "piped.db")).returncode == 0
     piped = cli("import", "-", "--db", str(tmp_path / "piped.db"), stdin=exported.stdout)
     assert piped.returncode == 0, piped.stderr
     one = cli("export", "--db", db_of(api.app.store), "--conversation", made[1])
@@ -167,6 +169,7 @@ def test_cli_round_trip_between_backends(api: Api, backend: str, tmp_path: Path,
 def test_cli_import_refuses_garbage(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"object": "conversation.export", "version": 1}\n')
+    assert cli("migrate", "--db", str(tmp_path / "x.db")).returncode == 0
     result = cli("import", str(bad), "--db", str(tmp_path / "x.db"))
     assert result.returncode == 1
     assert b"line 1: missing" in result.stderr and b"Traceback" not in result.stderr

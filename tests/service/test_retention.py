@@ -166,9 +166,19 @@ def test_cli_purge(api: Api) -> None:
         assert dry.returncode == 0, dry.stderr
         assert "acme: would delete 1 conversations (3 items)" in dry.stdout
         assert "total: would delete 1 conversations (3 items)" in dry.stdout
-        real = cli("purge", "--db", db, "--retention-projects", "acme=5")
+        # Not a terminal and no --yes: it says what it would delete, and deletes nothing.
+        unasked = cli("purge", "--db", db, "--retention-projects", "acme=5")
+        assert unasked.returncode == 1, unasked.stderr
+        assert "acme: would delete 1 conversations (3 items)" in unasked.stdout
+        assert "not deleting 1 conversations without a confirmation" in unasked.stderr
+        assert "--yes" in unasked.stderr and "Traceback" not in unasked.stderr
+        api.run(store.open())
+        assert sorted(ids(api, "acme")) == ["conv_cli_new", "conv_cli_old"]
+        api.run(store.close())
+        real = cli("purge", "--db", db, "--retention-projects", "acme=5", "--yes")
         assert real.returncode == 0, real.stderr
         assert "total: deleted 1 conversations (3 items)" in real.stdout
+        assert "deleted 1 of 1 conversations" in real.stderr  # progress, off a terminal
     finally:
         api.run(store.open())
     assert ids(api, "acme") == ["conv_cli_new"]

@@ -39,6 +39,7 @@ from convostore.api.routing import Router
 from convostore.api.streaming import StreamingBody, send_streaming
 from convostore.clock import SYSTEM, Clock
 from convostore.items.registry import Registry
+from convostore.logformat import REQUEST_ID
 from convostore.service import Services, build_services, retention, store_errors
 from convostore.service.keys import DEFAULT_PROJECT, Authenticator
 from convostore.service.limits import Limits
@@ -128,7 +129,9 @@ class ConvoStore:
         self.timeout = settings.request_timeout_seconds
         self.loopback = settings.loopback
         self.metrics = Metrics(store) if settings.metrics else None
-        self.access_log = AccessLog(log_stream) if settings.access_log else None
+        self.access_log = (
+            AccessLog(log_stream, settings.log_format) if settings.access_log else None
+        )
         self.request_ids = RequestIds()
         self.probes = Probes(store, self.metrics)
         self.purger: asyncio.Task[None] | None = None
@@ -209,9 +212,11 @@ class ConvoStore:
         start = time.perf_counter()
         request_id = self.request_ids.of(scope)
         status, route = 500, None  # what the client sees if answering fails
+        token = REQUEST_ID.set(request_id)  # on every log line written meanwhile
         try:
             status, route = await self.answer(scope, receive, send, request_id)
         finally:
+            REQUEST_ID.reset(token)
             if self.metrics is not None or self.access_log is not None:
                 seconds = time.perf_counter() - start
                 method: str = scope["method"]
@@ -307,7 +312,10 @@ class ConvoStore:
                 try:
                     await self.startup()
                 except Exception as exc:
-                    log.exception("startup failed")
+                    from convostore.diagnose import explain
+
+                    debug = log.isEnabledFor(logging.DEBUG)
+                    log.error("startup failed: %s", explain(exc, self.settings), exc_info=debug)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})

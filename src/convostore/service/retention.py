@@ -92,8 +92,16 @@ class Purger:
         self.pause = pause
         self.idempotency = idempotency
 
-    async def run(self, *, dry_run: bool = False, now: float | None = None) -> PurgeReport:
-        """One pass over every rule, then over the expired Idempotency-Key answers."""
+    async def run(
+        self,
+        *,
+        dry_run: bool = False,
+        now: float | None = None,
+        on_deleted: Callable[[int], None] | None = None,
+    ) -> PurgeReport:
+        """One pass over every rule, then over the expired Idempotency-Key answers;
+        ``on_deleted`` hears how many conversations each committed batch deleted (for a
+        progress bar)."""
         report = PurgeReport(dry_run)
         if self.idempotency is not None and not dry_run:
             report.answers = await self.idempotency.purge()
@@ -125,6 +133,8 @@ class Purger:
                     for scanned in batch:  # those that came back to life stay
                         if scanned.pk in deleted:
                             report.count(scanned)
+                    if on_deleted:
+                        on_deleted(len(deleted))
                     await asyncio.sleep(self.pause)
         return report
 

@@ -126,6 +126,11 @@ class ItemConflict(StoreError):
     """An item id is already in the conversation."""
 
 
+class DatabaseMissing(StoreError):
+    """The database named does not exist (or holds no convostore schema), and the caller
+    asked not to create one: a typo in ``--db`` must not become a new, empty database."""
+
+
 class StoreUnavailable(StoreError):
     """The database cannot serve right now (down, full, read-only, locked too long).
 

@@ -6,12 +6,15 @@ from convostore.settings import Settings
 from convostore.store.base import Store
 
 
-def store_for(settings: Settings) -> Store:
-    if settings.backend == "postgres":
+def store_for(settings: Settings, *, create: bool = True) -> Store:
+    """The store of ``settings.db``. ``create=False``: a SQLite file that does not exist
+    is refused (:class:`~convostore.store.base.DatabaseMissing`) instead of created."""
+    database = settings.database
+    if database.backend == "postgres":
         from convostore.store.postgres import PostgresStore
 
         return PostgresStore(
-            settings.db,
+            database.target,
             min_size=settings.pool_min_size,
             max_size=settings.pool_size,
             timeout=settings.request_timeout_seconds,
@@ -22,5 +25,8 @@ def store_for(settings: Settings) -> Store:
     # that costs nothing, with several the others wait on it (p99 of 700 ms measured
     # with 2 workers against 100 to 250 without), so they commit each write alone.
     return SQLiteStore(
-        settings.db, synchronous=settings.sqlite_synchronous, group_commit=settings.workers == 1
+        database.target,
+        synchronous=settings.sqlite_synchronous,
+        group_commit=settings.workers == 1,
+        create=create,
     )

@@ -20,10 +20,12 @@ search indexing and checkpoints run on a background thread (sqlite_maintenance.p
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from convostore.store import migrate
 from convostore.store.base import (
@@ -32,6 +34,7 @@ from convostore.store.base import (
     AnswerTaken,
     ConversationMissing,
     ConversationRow,
+    DatabaseMissing,
     ItemConflict,
     ItemMissing,
     ItemPage,
@@ -46,6 +49,8 @@ from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
 from convostore.store.sqlite_search import Searcher
 from convostore.store.sqlite_tx import Transactions
+
+log = logging.getLogger("convostore")
 
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -95,6 +100,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         busy_timeout_ms: int = 10_000,
         group_commit: bool = True,
         search_time_limit: float = SEARCH_TIME_LIMIT,
+        create: bool = True,
     ):
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}")
@@ -104,6 +110,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         #: Off: every write commits alone (several server processes on one file).
         self.group_commit = group_commit
         self.search_time_limit = search_time_limit
+        #: Off: a file that does not exist is refused (DatabaseMissing), never created.
+        self.create = create
         self._db: sqlite3.Connection | None = None
         self._tx: Transactions | None = None
         self._maintenance: Maintenance | None = None
@@ -135,9 +143,18 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     async def open(self) -> None:
         if self._db is not None:
             return
+        target = self.path
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # The file only, never its folder: a mistyped path must not grow directories.
+            where = Path(self.path).resolve()
+            existed = where.exists()
+            if not existed and not self.create:
+                raise DatabaseMissing(f"no SQLite database at {where}")
+            mode = "rwc" if self.create else "rw"
+            target = f"file:{quote(str(where))}?mode={mode}"
+        db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=True)
+        if self.path != ":memory:" and not existed:
+            log.info("created a new SQLite database at %s", where)
         # Transactions sets busy_timeout to 0 once journal_mode is set (which can wait).
         db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         db.execute("PRAGMA journal_mode = WAL")
