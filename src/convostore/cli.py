@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -347,12 +348,19 @@ def _progress(label: str, length: int) -> Any:
     metavar="ID",
     help="Only this conversation (repeat for several).",
 )
+@click.option(
+    "--no-keys", is_flag=True, help="Leave the API keys out (they are in by default, as hashes)."
+)
 @_setting_options(("db",))
-def export_(project: str | None, conversations: tuple[str, ...], **options: Any) -> None:
-    """Write conversations and their items to stdout, one JSON line each.
+def export_(
+    project: str | None, conversations: tuple[str, ...], no_keys: bool, **options: Any
+) -> None:
+    """Write the API keys (hashes only), conversations and items to stdout, one JSON line
+    each, and a last line with their counts.
 
     Streams: memory stays flat however big the store. The format is in docs/export.md;
-    `convostore import` reads it back, on either database.
+    `convostore import` reads it back, on either database, and a server on the copy
+    answers every key and conversation as before.
 
     \b
     Examples:
@@ -360,11 +368,13 @@ def export_(project: str | None, conversations: tuple[str, ...], **options: Any)
       convostore export --project acme --db postgresql://db/convos > acme.jsonl
       convostore export --conversation conv_0123… --conversation conv_4567…
     """
-    from convostore.service.transfer import export_lines
+    from convostore.service.transfer import export_dump
 
     settings = _settings(options)
     ids = list(conversations) or None
     out = sys.stdout.buffer
+
+    counts: Counter[str] = Counter()
 
     async def run(store: Store) -> int:
         total = await store.count_conversations(project=project, ids=ids)
@@ -378,7 +388,14 @@ def export_(project: str | None, conversations: tuple[str, ...], **options: Any)
                 bar.update(1)
 
         try:
-            async for chunk in export_lines(store, project=project, ids=ids, on_conversation=done):
+            async for chunk in export_dump(
+                store,
+                project=project,
+                ids=ids,
+                keys=not no_keys,
+                on_conversation=done,
+                counts=counts,
+            ):
                 out.write(chunk)
             out.flush()
         finally:
@@ -387,24 +404,37 @@ def export_(project: str | None, conversations: tuple[str, ...], **options: Any)
         return count
 
     count = with_store(settings, run)
-    click.echo(f"exported {count} conversations", err=True)
+    click.echo(
+        f"exported {count} conversations ({counts['item']} items) and {counts['api_key']} API keys",
+        err=True,
+    )
 
 
 @main.command("import")
 @click.argument("dump", type=click.File("rb"), metavar="DUMP.jsonl")
+@click.option("--no-keys", is_flag=True, help="Do not import the dump's API keys.")
+@click.option(
+    "--no-end-check",
+    is_flag=True,
+    help="Accept a dump without its last line of counts (made by convostore before 0.2); "
+    "a cut dump is then not detected.",
+)
 @_setting_options(("db",))
-def import_(dump: Any, **options: Any) -> None:
-    """Read a dump of `convostore export` ('-' for stdin) into the database.
+def import_(dump: Any, no_keys: bool, no_end_check: bool, **options: Any) -> None:
+    """Read a dump of `convostore export` ('-' for stdin) into an existing database
+    (`convostore migrate --db …` makes an empty one).
 
-    Keeps ids, times, metadata, owners, item order and bodies; a conversation whose id
-    is already there is skipped (and named). The database is migrated first.
+    Keeps ids, times, metadata, owners, item order and bodies, and the API keys; a
+    conversation or key already there is skipped (and named). Every item is checked as
+    the API checks it. A bad line, or a dump cut short (its last line holds the counts),
+    stops the import with an account of what was committed; run it again to resume.
 
     \b
     Examples:
       convostore import dump.jsonl --db postgresql://db/convos
       convostore export --db old.db | convostore import - --db postgresql://db/convos
     """
-    from convostore.service.transfer import import_lines
+    from convostore.service.transfer import ImportFailed, import_lines
 
     settings = _settings(options)
     try:
@@ -415,17 +445,21 @@ def import_(dump: Any, **options: Any) -> None:
     async def run(store: Store) -> Any:
         bar = _progress("importing", size) if size else None
         try:
-            return await import_lines(store, dump, on_bytes=None if bar is None else bar.update)
+            return await import_lines(
+                store,
+                dump,
+                keys=not no_keys,
+                require_end=not no_end_check,
+                on_bytes=None if bar is None else bar.update,
+            )
+        except ImportFailed as failed:
+            raise click.ClickException(str(failed)) from None
         finally:
             if bar is not None:
                 bar.render_finish()
 
     report = with_store(settings, run)
-    click.echo(
-        f"imported {report.imported} conversations ({report.items} items); "
-        f"skipped {report.skipped} already there",
-        err=True,
-    )
+    click.echo(report.account(), err=True)
     for conversation_id in report.skipped_ids[:20]:
         click.echo(f"  skipped {conversation_id}", err=True)
 

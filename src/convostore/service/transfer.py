@@ -1,4 +1,11 @@
-"""Export and import: one JSON line per conversation with its items (docs/export.md).
+"""Export and import: one JSON line per record, each naming its kind (docs/export.md).
+
+A dump is the project's API keys (hashes only; ``api_key`` records), then one
+``conversation.export`` record per conversation with its items, then an ``export.end``
+trailer with the count of each kind, so a dump cut anywhere, even at a line boundary, is
+detected. Import reads a record by the reader its ``object`` names (:data:`READERS`): a
+new kind of record is one more reader. Every item is validated by the API's own item
+registry before anything of its batch is written.
 
 Export streams: conversations are read in batches by primary key, their items in chunks
 by position, and each line is written out piece by piece, so memory stays bounded by a
@@ -17,11 +24,14 @@ from typing import Any
 
 import orjson
 
+from convostore import errors
 from convostore.items import include
+from convostore.items.registry import Reference, Registry
 from convostore.store.base import (
     ConversationDump,
     ConversationRow,
     ConversationScan,
+    KeyRow,
     Owner,
     ScannedConversation,
     Store,
@@ -29,7 +39,12 @@ from convostore.store.base import (
 )
 
 FORMAT_OBJECT = "conversation.export"
+KEY_OBJECT = "api_key"
+END_OBJECT = "export.end"
 FORMAT_VERSION = 1
+# The trailer's counts, by kind.
+CONVERSATION, ITEM = "conversation", "item"
+KEY_HASH_BYTES = 32
 
 CONVERSATIONS_PER_BATCH = 200
 # Items are read in chunks of about CHUNK_BYTES: the chunk's length adapts to the sizes
@@ -92,8 +107,11 @@ async def export_lines(
     project: str | None = None,
     ids: Sequence[str] | None = None,
     on_conversation: Callable[[], None] | None = None,
+    counts: Counter[str] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The dump, as chunks of bytes (about 1 MiB each) that end where they end."""
+    """The conversation records, as chunks of bytes (about 1 MiB each) that end where
+    they end; ``counts`` is told how many conversations and items were written."""
+    counts = Counter() if counts is None else counts
     buffer: list[bytes] = []
     size = 0
     after_pk = 0
@@ -105,6 +123,7 @@ async def export_lines(
         if not batch:
             break
         after_pk = batch[-1].pk
+        counts[CONVERSATION] += len(batch)
         pks = [c.pk for c in batch if c.items]
         index = 0  # the conversation whose line is open
         written = 0  # items written on the open line
@@ -124,6 +143,7 @@ async def export_lines(
                 if written:
                     buffer.append(b",")
                 buffer.append(scanned.item.body)
+                counts[ITEM] += 1
                 chunk_bytes += len(scanned.item.body)
                 written += 1
             size += chunk_bytes
@@ -145,17 +165,77 @@ async def export_lines(
         buffer, size = [], 0
 
 
+def _key_line(key: KeyRow) -> bytes:
+    return (
+        orjson.dumps(
+            {
+                "object": KEY_OBJECT,
+                "version": FORMAT_VERSION,
+                "id": key.id,
+                "hash": key.hash.hex(),
+                "prefix": key.prefix,
+                "project": key.project,
+                "name": key.name,
+                "created_at": key.created_at,
+                "last_used_at": key.last_used_at,
+                "revoked_at": key.revoked_at,
+            }
+        )
+        + b"\n"
+    )
+
+
+def _end_line(counts: Counter[str]) -> bytes:
+    kinds = {kind: counts[kind] for kind in (KEY_OBJECT, CONVERSATION, ITEM)}
+    return orjson.dumps({"object": END_OBJECT, "version": FORMAT_VERSION, "counts": kinds}) + b"\n"
+
+
+async def export_dump(
+    store: Store,
+    *,
+    project: str | None = None,
+    ids: Sequence[str] | None = None,
+    keys: bool = True,
+    on_conversation: Callable[[], None] | None = None,
+    counts: Counter[str] | None = None,
+) -> AsyncIterator[bytes]:
+    """A whole dump: the API keys (of ``project``, or all; none with ``keys`` off or
+    when only some conversations are asked for), the conversations, the trailer."""
+    counts = Counter() if counts is None else counts
+    if keys and ids is None:
+        rows = await store.list_keys(project)
+        counts[KEY_OBJECT] += len(rows)
+        if rows:
+            yield b"".join(_key_line(row) for row in rows)
+    async for chunk in export_lines(
+        store, project=project, ids=ids, on_conversation=on_conversation, counts=counts
+    ):
+        yield chunk
+    yield _end_line(counts)
+
+
 class DumpError(ValueError):
-    """A line of a dump that is not a conversation of a known format."""
+    """A line of a dump that is not a record of a known kind and format."""
 
 
-def parse_line(line: bytes, number: int) -> ConversationDump:
+def _record(line: bytes, number: int) -> dict[str, Any]:
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise DumpError(f"line {number}: not JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("object") != FORMAT_OBJECT:
+    if not isinstance(data, dict) or not isinstance(data.get("object"), str):
+        raise DumpError(f"line {number}: not a record of a convostore export")
+    return data
+
+
+def parse_line(line: bytes, number: int) -> ConversationDump:
+    data = _record(line, number)
+    if data["object"] != FORMAT_OBJECT:
         raise DumpError(f"line {number}: not a {FORMAT_OBJECT!r} object")
+    return _conversation(data, number)
+
+
+def _conversation(data: dict[str, Any], number: int) -> ConversationDump:
     if data.get("version") != FORMAT_VERSION:
         raise DumpError(
             f"line {number}: format version {data.get('version')!r}; this convostore "
@@ -197,27 +277,110 @@ def _item(raw: Any, number: int, index: int) -> StoredItem:
     return StoredItem(raw["id"], raw["type"], orjson.dumps(raw), include.gated_mask(raw))
 
 
+def _key(data: dict[str, Any], number: int) -> KeyRow:
+    if data.get("version") != FORMAT_VERSION:
+        raise DumpError(f"line {number}: api_key format version {data.get('version')!r}")
+    try:
+        key = KeyRow(
+            id=data["id"],
+            hash=bytes.fromhex(data["hash"]),
+            prefix=data["prefix"],
+            project=data["project"],
+            name=data["name"],
+            created_at=data["created_at"],
+            last_used_at=data["last_used_at"],
+            revoked_at=data["revoked_at"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DumpError(f"line {number}: an api_key record needs {exc}") from None
+    texts = (key.id, key.prefix, key.project, key.name)
+    stamps = (key.created_at, key.last_used_at, key.revoked_at)
+    if (
+        not all(isinstance(t, str) for t in texts)
+        or not all(t is None or (isinstance(t, int) and not isinstance(t, bool)) for t in stamps)
+        or key.created_at is None
+        or len(key.hash) != KEY_HASH_BYTES
+    ):
+        raise DumpError(f"line {number}: a malformed api_key record")
+    return key
+
+
+def _end(data: dict[str, Any], number: int) -> dict[str, int]:
+    counts = data.get("counts")
+    if not isinstance(counts, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in counts.values()
+    ):
+        raise DumpError(f"line {number}: an export.end record needs its counts")
+    return {str(k): v for k, v in counts.items()}
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
     skipped: int = 0  # an id the store already had
     items: int = 0
     skipped_ids: list[str] = field(default_factory=list)
+    keys: int = 0
+    keys_skipped: int = 0
+    committed_through: int = 0  # every record up to this line is in the database
+    read: Counter[str] = field(default_factory=Counter)  # records read, by trailer kind
+
+    def account(self) -> str:
+        """What is in the database, in words."""
+        return (
+            f"imported {self.imported} conversations ({self.items} items) and {self.keys} "
+            f"API keys; skipped {self.skipped} conversations and {self.keys_skipped} keys "
+            "already there"
+        )
+
+
+class ImportFailed(Exception):
+    """An import stopped: ``report`` says exactly what it had committed by then."""
+
+    def __init__(self, cause: str, report: ImportReport):
+        self.cause = cause
+        self.report = report
+        super().__init__(
+            f"{cause}. Committed before stopping: every record through line "
+            f"{report.committed_through} ({report.account()}); nothing after it was imported. "
+            "Fix or complete the dump and run the same import again: what is already there "
+            "is skipped, so it resumes where it stopped."
+        )
 
 
 async def import_lines(
     store: Store,
     lines: Iterable[bytes],
     *,
+    registry: Registry | None = None,
+    keys: bool = True,
+    require_end: bool = True,
     on_bytes: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a dump line by line, in transactions of a few hundred conversations."""
+    """Import a dump line by line, in transactions of a few hundred conversations.
+
+    Every item is checked by the API's item registry before its batch is written. The
+    import stops at the first bad record, at a dump that ends without its trailer (cut)
+    and at counts that disagree with the trailer, raising :class:`ImportFailed` with an
+    account of what was committed: everything before the bad line, nothing after it.
+    Run again, it skips what is there and so resumes. PostgreSQL's statistics are
+    refreshed at the end (``ANALYZE``).
+    """
     report = ImportReport()
+    check = registry or Registry()
     batch: list[ConversationDump] = []
+    key_batch: list[KeyRow] = []
     items = size = 0
+    last_line = 0
+    ended: dict[str, int] | None = None
 
     async def flush() -> None:
         nonlocal items, size
+        if key_batch:
+            skipped_keys = await store.import_keys(key_batch)
+            report.keys_skipped += len(skipped_keys)
+            report.keys += len(key_batch) - len(skipped_keys)
+            key_batch.clear()
         if batch:
             # An id twice in a batch is imported once: its later lines are the skipped ones.
             skips = Counter(await store.import_conversations(batch))
@@ -231,17 +394,84 @@ async def import_lines(
                     report.items += len(dump.items)
         batch.clear()
         items = size = 0
+        report.committed_through = last_line
 
-    for number, line in enumerate(lines, 1):
-        if on_bytes:
-            on_bytes(len(line))
-        if not line.strip():
-            continue
-        dump = parse_line(line, number)
-        batch.append(dump)
-        items += len(dump.items)
-        size += len(line)
-        if len(batch) >= IMPORT_CONVERSATIONS or items >= IMPORT_ITEMS or size >= IMPORT_BYTES:
-            await flush()
+    async def stop(cause: str) -> ImportFailed:
+        await flush()
+        return ImportFailed(cause, report)
+
+    try:
+        for number, line in enumerate(lines, 1):
+            if on_bytes:
+                on_bytes(len(line))
+            if not line.strip():
+                last_line = number
+                continue
+            if not line.endswith(b"\n"):
+                raise await stop(
+                    f"line {number} is cut short (no end of line): the dump is truncated"
+                )
+            if ended is not None:
+                raise await stop(f"line {number}: a record after the export.end trailer")
+            data = _record(line, number)
+            kind = data["object"]
+            if kind == FORMAT_OBJECT:
+                dump = _conversation(data, number)
+                _validate(check, dump, number)
+                report.read[CONVERSATION] += 1
+                report.read[ITEM] += len(dump.items)
+                batch.append(dump)
+                items += len(dump.items)
+                size += len(line)
+            elif kind == KEY_OBJECT:
+                report.read[KEY_OBJECT] += 1
+                if keys:
+                    key_batch.append(_key(data, number))
+                else:
+                    _key(data, number)
+            elif kind == END_OBJECT:
+                ended = _end(data, number)
+            else:
+                raise DumpError(
+                    f"line {number}: unknown record kind {kind!r} (a dump of a newer convostore?)"
+                )
+            if len(batch) >= IMPORT_CONVERSATIONS or items >= IMPORT_ITEMS or size >= IMPORT_BYTES:
+                await flush()
+            last_line = number
+    except DumpError as exc:
+        raise await stop(str(exc)) from None
+    if ended is None and require_end:
+        raise await stop(
+            f"the dump ends at line {last_line} without its export.end trailer: it was cut "
+            "short (or made by a convostore before 0.2; --no-end-check imports such a dump)"
+        )
+    if ended is not None:
+        wrong = [
+            f"{kind}: {ended.get(kind, 0)} in the trailer, {report.read[kind]} read"
+            for kind in (KEY_OBJECT, CONVERSATION, ITEM)
+            if ended.get(kind, 0) != report.read[kind]
+        ]
+        if wrong:
+            raise await stop(
+                "the dump's counts disagree with its trailer (" + "; ".join(wrong) + ")"
+            )
     await flush()
+    await store.analyze()
     return report
+
+
+def _validate(registry: Registry, dump: ConversationDump, number: int) -> None:
+    """Each item as the API would check it (a "bogus" type is refused, as on POST)."""
+    for index, item in enumerate(dump.items):
+        raw = orjson.loads(item.body)
+        try:
+            prepared = registry.prepare(raw, f"items[{index}]")
+        except errors.ApiError as refused:
+            raise DumpError(
+                f"line {number}: conversation {dump.conversation.id}: {refused.message}"
+            ) from None
+        if isinstance(prepared, Reference):
+            raise DumpError(
+                f"line {number}: conversation {dump.conversation.id}: items[{index}] is an "
+                "item_reference, which is never stored"
+            )

@@ -434,6 +434,16 @@ class Store(Protocol):
         order; a conversation whose id exists is skipped. Returns the skipped ids."""
         ...
 
+    async def import_keys(self, keys: Sequence[KeyRow]) -> list[str]:
+        """Insert API keys as exported (hashes, never secrets) in one transaction; a key
+        whose id or hash exists is skipped. Returns the skipped ids."""
+        ...
+
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load (PostgreSQL ``ANALYZE``,
+        SQLite ``PRAGMA optimize``)."""
+        ...
+
     async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
         """Delete these conversations (and their items) if still inactive since before
         ``updated_before``, in one transaction. Returns the pks deleted."""

@@ -21,6 +21,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationScan,
+    KeyRow,
     Owner,
     PageQuery,
     PoolUse,
@@ -199,6 +200,26 @@ class PostgresExtensions:
                 await conn.execute(_IMPORT_ITEMS, *items)
         return skipped
 
+    async def import_keys(self, keys: Sequence[KeyRow]) -> list[str]:
+        if not keys:
+            return []
+        async with self.pool.acquire() as conn, conn.transaction():
+            added = await conn.fetch(
+                "INSERT INTO api_keys (id, hash, prefix, project, name, created_at,"
+                " last_used_at, revoked_at)"
+                " SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[],"
+                " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                *(list(column) for column in zip(*(_key_values(k) for k in keys), strict=True)),
+            )
+        kept = {row[0] for row in added}
+        return [key.id for key in keys if key.id not in kept]
+
+    async def analyze(self) -> None:
+        # Fresh statistics after a bulk load: without them the planner guessed a scan of
+        # the whole items table for a page (docs/benchmarks.md).
+        await self.pool.execute("ANALYZE")
+
     async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
         if not pks:
             return []
@@ -231,3 +252,16 @@ class PostgresExtensions:
     def _pool_or_none(self) -> asyncpg.Pool[asyncpg.Record] | None:
         pool: asyncpg.Pool[asyncpg.Record] | None = getattr(self, "_pool", None)
         return pool
+
+
+def _key_values(key: KeyRow) -> tuple[Any, ...]:
+    return (
+        key.id,
+        key.hash,
+        key.prefix,
+        key.project,
+        key.name,
+        key.created_at,
+        key.last_used_at,
+        key.revoked_at,
+    )

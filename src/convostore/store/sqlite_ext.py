@@ -23,6 +23,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationScan,
+    KeyRow,
     Owner,
     PageQuery,
     PoolUse,
@@ -215,6 +216,32 @@ class SQLiteExtensions:
                     _item_rows(pk or 0, dump.items),
                 )
         return skipped
+
+    async def import_keys(self, keys: Sequence[KeyRow]) -> list[str]:
+        skipped: list[str] = []
+        with self._write() as db:
+            for key in keys:
+                cursor = db.execute(
+                    "INSERT INTO api_keys (id, hash, prefix, project, name, created_at,"
+                    " last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    (
+                        key.id,
+                        key.hash,
+                        key.prefix,
+                        key.project,
+                        key.name,
+                        key.created_at,
+                        key.last_used_at,
+                        key.revoked_at,
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    skipped.append(key.id)
+        return skipped
+
+    async def analyze(self) -> None:
+        self.db.execute("PRAGMA optimize")
 
     async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
         if not pks:
