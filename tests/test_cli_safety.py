@@ -37,7 +37,7 @@ def test_nightly_export_of_a_mistyped_path_fails_and_creates_nothing(tmp_path: P
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", [["export"], ["import", "-"], ["purge", "--retention-days", "1", "--yes"], ["keys", "list"]])
+@pytest.mark.parametrize("command", [["export"], ["import", "-"], ["purge", "--retention-days", "1", "--yes"], ["keys", "list"], ["check"], ["backup", "--to", "b.db"]])
 def test_every_command_but_serve_and_migrate_refuses_a_missing_database(tmp_path: Path, command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--db", str(tmp_path / "missing" / "x.db")], input="")
     assert result.exit_code == 1, result.output

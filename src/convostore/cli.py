@@ -550,3 +550,107 @@ def _print_purge(report: Any) -> None:
             f"({gone.items} items), least recently active {oldest}"
         )
     click.echo(f"total: {verb} {report.conversations} conversations ({report.items} items)")
+
+
+# -- backup and check (issue 19) -----------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new file to write (refused if it exists).",
+)
+@_setting_options(("db",))
+def backup(to: str, **options: Any) -> None:
+    """Copy a live SQLite database, consistently, to a new file.
+
+    Uses SQLite's online backup: one snapshot, taken while servers keep writing. The copy
+    is checked (PRAGMA integrity_check) and is itself a database `serve --db` can open.
+    PostgreSQL: use pg_dump (docs/operations.md).
+
+    \b
+    Examples:
+      convostore backup --db /var/lib/convostore/convostore.db --to /backups/convostore-$(date +%F).db
+      convostore check --db /backups/convostore-2026-12-05.db
+    """
+    from convostore.store import sqlite_health
+
+    settings = _settings(options)
+    if settings.backend == "postgres":
+        raise click.ClickException(
+            "backup copies SQLite files; for PostgreSQL use its own tools, e.g. "
+            f"`pg_dump -Fc -f convostore.dump '{redact_url(settings.db)}'` "
+            "(docs/operations.md), or `convostore export`"
+        )
+    if os.path.lexists(to):
+        raise click.ClickException(f"{os.path.abspath(to)} exists: backup writes a new file only")
+    with_store(settings, _nothing, migrate=False)  # refuses a missing or foreign file
+
+    def run() -> tuple[int, list[str]]:
+        size = sqlite_health.backup(settings.database.target, to)
+        return size, sqlite_health.integrity_problems(to)
+
+    try:
+        size, problems = run()
+    except Exception as exc:
+        if _debug():
+            raise
+        raise click.ClickException(f"backup to {os.path.abspath(to)} failed: {exc}") from None
+    if problems:
+        raise click.ClickException(
+            f"the copy at {os.path.abspath(to)} fails its integrity check ({problems[0]}): "
+            "the source is damaged; run `convostore check` on it"
+        )
+    click.echo(
+        f"backed up {redact_url(settings.db)} to {os.path.abspath(to)} ({size} bytes); integrity ok"
+    )
+
+
+async def _nothing(store: Store) -> None:
+    return None
+
+
+@main.command()
+@_setting_options(("db",))
+def check(**options: Any) -> None:
+    """Check the database: SQLite's full integrity check, or PostgreSQL's reachability and
+    schema. Exit status 1 when something is wrong.
+
+    \b
+    Examples:
+      convostore check --db /var/lib/convostore/convostore.db
+      convostore check --db postgresql://convostore@db:5432/convos
+    """
+    from convostore.store import migrate as migrations
+    from convostore.store import sqlite_health
+
+    settings = _settings(options)
+
+    async def version(store: Store) -> tuple[int, int]:
+        needed = max(m.version for m in migrations.load(store.backend))
+        return await store.schema_version(), needed
+
+    have, needed = with_store(settings, version, migrate=False)
+    where = redact_url(settings.db)
+    if have < needed:
+        click.echo(
+            f"{where}: schema version {have}; this convostore needs {needed} (run `convostore migrate`)"
+        )
+    if settings.backend == "postgres":
+        click.echo(
+            f"{where}: reachable, schema version {have}. For page-level checks use "
+            "PostgreSQL's pg_amcheck (docs/operations.md)."
+        )
+        return
+    problems = sqlite_health.integrity_problems(settings.database.target)
+    if problems:
+        for problem in problems:
+            click.echo(f"{where}: {problem}")
+        raise click.ClickException(
+            f"{where} is damaged ({len(problems)} problem(s) above): restore it from a backup "
+            "(docs/operations.md)"
+        )
+    click.echo(f"{where}: integrity ok, schema version {have}")

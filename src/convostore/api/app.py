@@ -263,7 +263,8 @@ class ConvoStore:
         except ClientDisconnected:
             return CLIENT_CLOSED, route
         except StoreUnavailable as exc:
-            log.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
+            if self.store.health() is None:  # a damaged file is logged once a minute, not here
+                log.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
             unavailable = (
                 errors.ServiceUnavailable(OUTCOME_UNKNOWN, code="commit_outcome_unknown")
                 if isinstance(exc, OutcomeUnknown)

@@ -61,6 +61,12 @@ class Probes:
 
     async def readiness(self) -> tuple[int, bytes]:
         store = self.store
+        problem = store.health()
+        if problem is not None:
+            failure = errors.ServiceUnavailable(
+                f"The database is damaged ({problem}); run `convostore check`."
+            )
+            return failure.status, render.error(failure)
         needed = max(m.version for m in migrate.load(store.backend))
         try:
             version = await asyncio.wait_for(store.schema_version(), timeout=5)

@@ -455,6 +455,10 @@ class Store(Protocol):
 
     def pool_use(self) -> PoolUse: ...
 
+    def health(self) -> str | None:
+        """Why the database cannot be trusted (a SQLite file found corrupt), or None."""
+        ...
+
     # -- response leases: one response in flight per conversation (issue 10) ----------------
 
     async def take_lease(

@@ -203,7 +203,7 @@ class PostgresExtensions:
     async def import_keys(self, keys: Sequence[KeyRow]) -> list[str]:
         if not keys:
             return []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             added = await conn.fetch(
                 "INSERT INTO api_keys (id, hash, prefix, project, name, created_at,"
                 " last_used_at, revoked_at)"
@@ -218,7 +218,7 @@ class PostgresExtensions:
     async def analyze(self) -> None:
         # Fresh statistics after a bulk load: without them the planner guessed a scan of
         # the whole items table for a page (docs/benchmarks.md).
-        await self.pool.execute("ANALYZE")
+        await self.db.execute("ANALYZE", writes=False)
 
     async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
         if not pks:
@@ -241,6 +241,9 @@ class PostgresExtensions:
         if estimate is None or estimate < EXACT_COUNT_BELOW:
             return int(await self.db.fetchval("SELECT count(*) FROM items"))
         return int(estimate)
+
+    def health(self) -> str | None:
+        return None  # PostgreSQL reports its own damage as errors (503 where it matters)
 
     def pool_use(self) -> PoolUse:
         pool = self._pool_or_none()

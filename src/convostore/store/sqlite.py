@@ -45,6 +45,7 @@ from convostore.store.base import (
     StoredItem,
 )
 from convostore.store.sqlite_ext import SQLiteExtensions
+from convostore.store.sqlite_health import Corruption, guarded
 from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
 from convostore.store.sqlite_search import Searcher
@@ -87,6 +88,7 @@ def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None)
 _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
+@guarded  # a damaged file: noted, 503, /readyz fails (sqlite_health.py)
 class SQLiteStore(SQLiteExtensions, SQLiteLeases):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
@@ -116,6 +118,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         self._tx: Transactions | None = None
         self._maintenance: Maintenance | None = None
         self._searcher: Searcher | None = None
+        self.corruption = Corruption(self.path)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -165,13 +168,16 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
             db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
             # Once checkpointed, the log restarts; this caps the file it leaves behind.
             db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-            self._maintenance = Maintenance(self.path, synchronous=self.synchronous)
+            self._maintenance = Maintenance(
+                self.path, synchronous=self.synchronous, corruption=self.corruption
+            )
             waiting = self._maintenance.writer_waiting
         self._tx = Transactions(
             db,
             group_commit=self.group_commit,
             lock_timeout=self.busy_timeout_ms / 1000,
             waiting=waiting,
+            guard=self.corruption.refuse_writes,
         )
         if self._maintenance is not None:
             self._maintenance.start()
@@ -191,6 +197,9 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases):
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def health(self) -> str | None:
+        return self.corruption.reason
 
     # -- migrations ----------------------------------------------------------------------------
 

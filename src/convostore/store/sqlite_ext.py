@@ -219,7 +219,7 @@ class SQLiteExtensions:
 
     async def import_keys(self, keys: Sequence[KeyRow]) -> list[str]:
         skipped: list[str] = []
-        with self._write() as db:
+        async with self.transactions.write() as db:
             for key in keys:
                 cursor = db.execute(
                     "INSERT INTO api_keys (id, hash, prefix, project, name, created_at,"

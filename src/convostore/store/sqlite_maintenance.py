@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 
 from convostore.store.search_text import TEXT_LIMIT, TEXT_PART_TYPES, indexed_words, owner_tag
+from convostore.store.sqlite_health import Corruption, Throttle, is_corruption
 
 log = logging.getLogger("convostore")
 
@@ -135,8 +136,17 @@ def store(db: sqlite3.Connection, batch: list[Extracted]) -> None:
 
 
 class Maintenance:
-    def __init__(self, path: str, *, synchronous: str, interval: float = 0.1):
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str,
+        interval: float = 0.1,
+        corruption: Corruption | None = None,
+    ):
         self.path = path
+        self.corruption = corruption or Corruption(path)
+        self._warn = Throttle()  # a failure repeats every round: say it once a minute
         self.synchronous = synchronous
         self.interval = interval
         #: Set by the serving connection while one of its writes waits for the lock.
@@ -185,7 +195,16 @@ class Maintenance:
                 except sqlite3.Error as exc:  # a full disk, a long lock: retried next round
                     if db.in_transaction:
                         db.execute("ROLLBACK")
-                    log.warning("background maintenance of %s failed: %s", self.path, exc)
+                    if is_corruption(exc):
+                        self.corruption.noticed(exc)
+                    elif self._warn.due():
+                        log.warning(
+                            "background maintenance of %s failed: %s (retried every %.1f s; "
+                            "logged at most once a minute)",
+                            self.path,
+                            exc,
+                            self.interval,
+                        )
         finally:
             db.close()
 

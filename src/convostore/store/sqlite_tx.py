@@ -29,7 +29,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 
 from convostore.store.base import StoreUnavailable
@@ -80,9 +80,12 @@ class Transactions:
         group_commit: bool,
         lock_timeout: float,
         waiting: threading.Event | None = None,
+        guard: Callable[[], None] | None = None,
     ):
         db.execute("PRAGMA busy_timeout = 0")
         self.db = db
+        #: Called before every write; raises to refuse it (a file known to be damaged).
+        self.guard = guard or (lambda: None)
         #: Set while a write waits for the lock (the background indexer then holds off).
         self.waiting = waiting or threading.Event()
         self.group_commit = group_commit
@@ -104,6 +107,7 @@ class Transactions:
     async def write(self) -> AsyncIterator[sqlite3.Connection]:
         """A write: in this turn's transaction (group commit), or alone. Undone alone if
         it raises; returns once committed."""
+        self.guard()
         if not self.group_commit:
             async with self.alone() as db:
                 yield db
