@@ -349,6 +349,11 @@ def test_sign_in_list_filters_and_isolation(tabs: Callable[..., Tab], server: Se
     expect(big_row.locator(".chip")).to_have_text(["topic: weather", "agent: travel"])
     expect(big_row.locator("time.active")).not_to_be_empty()
     expect(page.locator(".list .more")).to_have_text("4 conversations, all shown")
+    # Each row previews its first user message's text (issue 19), as text, never markup.
+    expect(rows.locator(".preview")).to_have_text(
+        ['<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>', *(f"Refund for order {n}" for n in (2, 1, 0))]
+    )
+    assert page.evaluate("window.__pwned") is None
     shot(page, tmp_path, "list")
 
     # Filters: metadata, then a creation window that holds nothing.

@@ -388,10 +388,47 @@ function conversationRow(conversation) {
     // D22: given by the client on create, shown to operators only.
     $(".chips", row).append(el("span", "chip", `safety_identifier: ${conversation.safety_identifier}`));
   }
+  if (conversation.item_count) queuePreview(conversation.id, $(".preview", row));
   $(".count", row).textContent = plural(conversation.item_count, "item");
   setTime($(".created", row), conversation.created_at);
   setTime($(".active", row), conversation.last_active_at);
   return row;
+}
+
+// A conversation's preview is its first user message's text, read from its first few
+// items (a page of at most PREVIEW_ITEMS), at most PREVIEWS_IN_FLIGHT rows at a time.
+const PREVIEW_ITEMS = 10;
+const PREVIEWS_IN_FLIGHT = 4;
+const PREVIEW_CHARS = 200;
+const previewQueue = [];
+let previewsRunning = 0;
+
+function queuePreview(id, node) {
+  previewQueue.push([id, node]);
+  pumpPreviews();
+}
+
+function pumpPreviews() {
+  while (previewsRunning < PREVIEWS_IN_FLIGHT && previewQueue.length) {
+    const [id, node] = previewQueue.shift();
+    previewsRunning++;
+    firstUserText(id)
+      .then((text) => {
+        node.textContent = text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text;
+        node.title = text.slice(0, 1000);
+      })
+      .catch(() => {}) // a preview is a nicety: the row stands without it
+      .finally(() => {
+        previewsRunning--;
+        pumpPreviews();
+      });
+  }
+}
+
+async function firstUserText(id) {
+  const page = await api(`conversations/${enc(id)}/items`, { query: [["order", "asc"], ["limit", String(PREVIEW_ITEMS)]] });
+  const first = page.data.find((item) => item.type === "message" && item.role === "user");
+  return first ? itemText(first).replace(/\s+/g, " ").trim() : "";
 }
 
 function hitRow(hit, terms) {
