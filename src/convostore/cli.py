@@ -82,12 +82,13 @@ def main(debug: bool) -> None:
     \b
     Examples:
       convostore serve                               # ./convostore.db on 127.0.0.1:8000
-      convostore serve --db /var/lib/convostore.db --host 0.0.0.0 --port 8080
-      convostore migrate --db convostore.db
-      convostore keys create --project acme --name backend
-      convostore export --db convostore.db > dump.jsonl
+      convostore migrate --db data.db                # a new, empty database (the file)
+      convostore keys create --db data.db --project acme --name backend
+      convostore serve --db data.db --host 0.0.0.0 --port 8080   # keys required off loopback
+      convostore export --db data.db > dump.jsonl
       convostore import dump.jsonl --db postgresql://db/convos
-      convostore purge --retention-days 90 --dry-run
+      convostore backup --db data.db --to backup.db
+      convostore purge --db data.db --retention-days 90 --dry-run
     """
     # Every command logs in the one format (CONVOSTORE_LOG_LEVEL / _FORMAT); `serve`
     # applies its own flags again.
@@ -105,7 +106,20 @@ _LOG_ENV = ("CONVOSTORE_LOG_LEVEL", "CONVOSTORE_LOG_FORMAT")
 @main.command()
 @_setting_options()
 def serve(**options: Any) -> None:
-    """Run the HTTP server (SQLite by default)."""
+    """Run the HTTP server (SQLite by default).
+
+    Creates the SQLite file if it does not exist (not its folder). Anywhere but on
+    loopback it needs API keys: create one first, or give CONVOSTORE_API_KEYS.
+
+    \b
+    Examples:
+      convostore serve                               # ./convostore.db on 127.0.0.1:8000
+      convostore migrate --db data.db
+      convostore keys create --db data.db --project acme
+      convostore serve --db data.db --host 0.0.0.0 --port 8080
+      CONVOSTORE_API_KEYS=acme:$(openssl rand -hex 32) convostore serve --host 0.0.0.0
+      convostore serve --db postgresql://user@db:5432/convos --workers 4 --log-format text
+    """
     import uvicorn
 
     from convostore.api.protocol import GuardedHttpToolsProtocol
