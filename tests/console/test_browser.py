@@ -427,6 +427,10 @@ def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, see
     expect(page.get_by_text("This is the very last item.")).to_be_visible()
     expect(page.locator(".loaded")).to_have_text("300 items loaded")
     item_pages = [r.url for r in tab.requests if f"/conversations/{seeded.big}/items" in r.url]
+    # The list's preview of this conversation read its first 10 items once (issue 19).
+    previews = [url for url in item_pages if "limit=10&" in url or url.endswith("limit=10")]
+    assert len(previews) == 1
+    item_pages = [url for url in item_pages if url not in previews]
     assert len(item_pages) == 6 and all("limit=50" in url and "order=asc" in url for url in item_pages)
     assert sum("after=" in url for url in item_pages) == 5
 
