@@ -126,9 +126,10 @@ class ItemConflict(StoreError):
     """An item id is already in the conversation."""
 
 
-class DatabaseMissing(StoreError):
+class DatabaseMissing(Exception):
     """The database named does not exist (or holds no convostore schema), and the caller
-    asked not to create one: a typo in ``--db`` must not become a new, empty database."""
+    asked not to create one: a typo in ``--db`` must not become a new, empty database.
+    Raised by ``open`` for the CLI, never while serving, so not a fact the API answers."""
 
 
 class StoreUnavailable(StoreError):
