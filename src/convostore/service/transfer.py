@@ -3,9 +3,10 @@
 A dump is the project's API keys (hashes only; ``api_key`` records), then one
 ``conversation.export`` record per conversation with its items, then an ``export.end``
 trailer with the count of each kind, so a dump cut anywhere, even at a line boundary, is
-detected. Import reads a record by the reader its ``object`` names (:data:`READERS`): a
-new kind of record is one more reader. Every item is validated by the API's own item
-registry before anything of its batch is written.
+detected. Import dispatches each record on the kind its ``object`` names (one branch of
+``import_lines``; an unknown kind is refused by name), so a new kind of record (stored
+responses) is one more branch and one more count. Every item is validated by the API's
+own item registry before anything of its batch is written.
 
 Export streams: conversations are read in batches by primary key, their items in chunks
 by position, and each line is written out piece by piece, so memory stays bounded by a
