@@ -148,7 +148,7 @@ def test_cli_round_trip_between_backends(api: Api, backend: str, tmp_path: Path,
     api.run(api.app.store.close())  # the CLI processes open the database themselves
     exported = cli("export", "--db", db_of(api.app.store))
     assert exported.returncode == 0, exported.stderr
-    assert exported.stderr.decode().strip() == f"exported {len(made)} conversations (11 items) and 0 API keys"
+    assert exported.stderr.decode().strip() == f"exported {len(made)} conversations (12 items) and 0 API keys"
     dump_file = tmp_path / "dump.jsonl"
     dump_file.write_bytes(exported.stdout)
     for target in (pg_url, str(tmp_path / "copy.db")):
