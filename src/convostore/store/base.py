@@ -163,6 +163,10 @@ class LeaseHeld(StoreError):
     """Another holder's lease on the conversation has not expired (issue 10)."""
 
 
+class ResponseMissing(StoreError):
+    """No stored response with that id belongs to the owner (or it was deleted)."""
+
+
 class LeaseLost(StoreError):
     """The conversation's lease is no longer the caller's: it expired and was taken, or
     was released. Nothing of the failed call is stored."""
@@ -283,6 +287,36 @@ class ConversationDump:
     conversation: ConversationRow
     updated_at: int
     items: Sequence[StoredItem]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRecord:
+    """A stored response (issue 17): the Response object without its output (``body``),
+    and where it sits in a ``previous_response_id`` chain."""
+
+    id: str
+    created_at: int
+    status: str
+    body: bytes  # the Response object as returned, "output" left out
+    previous_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    record: ResponseRecord
+    output: list[StoredItem]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDump:
+    """A stored response as export writes it and import reads it: items whole."""
+
+    owner: Owner
+    record: ResponseRecord
+    updated_at: int
+    root_id: str
+    inputs: Sequence[StoredItem]
+    outputs: Sequence[StoredItem]
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,4 +519,67 @@ class Store(Protocol):
         """:meth:`append_items`, committed only while ``holder`` holds the lease (checked
         under the conversation's write lock). Raises ConversationMissing, ItemConflict,
         LeaseLost."""
+        ...
+
+    # -- stored responses (issue 17) ---------------------------------------------------------
+
+    async def save_response(
+        self,
+        owner: Owner,
+        record: ResponseRecord | None,
+        inputs: Sequence[StoredItem],
+        outputs: Sequence[StoredItem],
+        *,
+        conversation_id: str | None = None,
+        holder: str | None = None,
+    ) -> None:
+        """In one transaction: with ``conversation_id``, append ``inputs`` then ``outputs``
+        to the conversation (under ``holder``'s lease when given, like
+        :meth:`append_items_leased`); with ``record``, store the response and its items,
+        the conversation's by reference. Raises ConversationMissing, ItemConflict,
+        LeaseLost, ResponseMissing (the previous response is gone)."""
+        ...
+
+    async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
+        """Raises ResponseMissing."""
+        ...
+
+    async def delete_response(self, owner: Owner, response_id: str) -> None:
+        """Delete the response's own data (never a conversation's items); it stays as a
+        tombstone for the chains through it. Raises ResponseMissing."""
+        ...
+
+    async def list_response_inputs(
+        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> ItemPage:
+        """The response's input items, a page. Raises ResponseMissing, AfterMissing."""
+        ...
+
+    async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
+        """The inputs and outputs of the response and every one before it in its chain,
+        oldest first: what a response with ``previous_response_id`` continues. One
+        statement, O(chain). Raises ResponseMissing."""
+        ...
+
+    async def scan_responses(
+        self, *, project: str | None, after_pk: int, limit: int
+    ) -> list[tuple[int, ResponseDump]]:
+        """Stored responses (not tombstones) with pk > after_pk, in pk order, whole."""
+        ...
+
+    async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
+        """Insert responses as exported (items whole); an id that exists is skipped.
+        Returns the skipped ids."""
+        ...
+
+    async def purge_responses(
+        self,
+        *,
+        project: str | None,
+        exclude_projects: Sequence[str],
+        updated_before: int,
+        limit: int,
+    ) -> int:
+        """Delete up to ``limit`` response trees whose last activity is before
+        ``updated_before``. Returns the number of responses deleted."""
         ...

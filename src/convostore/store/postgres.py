@@ -57,6 +57,7 @@ from convostore.store.base import (
 )
 from convostore.store.postgres_ext import PostgresExtensions
 from convostore.store.postgres_leases import PostgresLeases
+from convostore.store.postgres_responses import PostgresResponses
 from convostore.store.postgres_tx import Database
 
 # Key of the advisory lock every migrating process takes ("convosto" in ASCII).
@@ -191,7 +192,7 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     )
 
 
-class PostgresStore(PostgresExtensions, PostgresLeases):
+class PostgresStore(PostgresExtensions, PostgresLeases, PostgresResponses):
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgres"

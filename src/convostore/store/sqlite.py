@@ -50,6 +50,7 @@ from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
 from convostore.store.sqlite_search import Searcher
 from convostore.store.sqlite_tx import Transactions
+from convostore.store.sqlite_responses import SQLiteResponses
 
 log = logging.getLogger("convostore")
 
@@ -89,7 +90,7 @@ _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ?
 
 
 @guarded  # a damaged file: noted, 503, /readyz fails (sqlite_health.py)
-class SQLiteStore(SQLiteExtensions, SQLiteLeases):
+class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
     backend = "sqlite"

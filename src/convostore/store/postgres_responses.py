@@ -1,0 +1,328 @@
+"""Stored responses on PostgreSQL (issue 17): a mixin of
+:class:`~convostore.store.postgres.PostgresStore`.
+
+Migration 0030 explains the tables. A response written back to a conversation is saved
+in the transaction of the append (conversation row locked first, then the lease row,
+then the response rows), so a client never sees one without the other. Chains are read
+in one recursive statement following ``previous_id`` by the unique id index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from convostore.store.base import (
+    AfterMissing,
+    ConversationMissing,
+    ItemConflict,
+    ItemPage,
+    LeaseLost,
+    Owner,
+    ResponseDump,
+    ResponseMissing,
+    ResponseRecord,
+    StoredItem,
+    StoredResponse,
+)
+from convostore.store.postgres_errors import postgres_unavailable
+
+_OWNED = (
+    "SELECT pk, status, created_at, body, previous_id FROM responses"
+    " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted"
+)
+
+_ITEMS = (
+    "SELECT r.id, r.type, coalesce(r.body, i.body) AS body, r.mask FROM response_items r"
+    " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+)
+
+_HISTORY = (
+    "WITH RECURSIVE chain (pk, previous_id, depth) AS ("
+    " SELECT pk, previous_id, 0 FROM responses WHERE id = $1 AND project = $2 AND user_key = $3"
+    " UNION ALL"
+    " SELECT p.pk, p.previous_id, c.depth + 1 FROM chain c"
+    " JOIN responses p ON p.id = c.previous_id)"
+    " SELECT r.id, r.type, coalesce(r.body, i.body), r.mask"
+    " FROM chain c JOIN response_items r ON r.resp = c.pk"
+    " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+    " ORDER BY c.depth DESC, r.seq"
+)
+
+_APPEND = (
+    "WITH c AS ("
+    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
+    " item_count = item_count + cardinality($5::text[]), updated_at = $4"
+    " WHERE id = $1 AND project = $2 AND user_key = $3"
+    " RETURNING pk, next_seq - cardinality($5::text[]) AS first),"
+    " i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
+    " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c,"
+    " unnest($5::text[], $6::text[], $7::bytea[], $8::bigint[])"
+    " WITH ORDINALITY AS t(id, type, body, mask, n))"
+    " SELECT pk FROM c"
+)
+
+_INSERT_RESPONSE = (
+    "INSERT INTO responses (id, project, user_key, created_at, updated_at, previous_id,"
+    " root_id, status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+
+_INSERT_ITEMS = (
+    "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
+    " SELECT $1, t.n - 1, t.output, t.id, t.type, t.mask, t.body, $7::bigint"
+    " FROM unnest($2::boolean[], $3::text[], $4::text[], $5::bigint[], $6::bytea[])"
+    " WITH ORDINALITY AS t(output, id, type, mask, body, n)"
+)
+
+
+def _item_columns(
+    inputs: Sequence[StoredItem], outputs: Sequence[StoredItem], by_reference: bool
+) -> tuple[list[bool], list[str], list[str], list[int], list[bytes | None]]:
+    pairs = [(False, item) for item in inputs] + [(True, item) for item in outputs]
+    return (
+        [output for output, _ in pairs],
+        [item.id for _, item in pairs],
+        [item.type for _, item in pairs],
+        [item.mask for _, item in pairs],
+        [None if by_reference else item.body for _, item in pairs],
+    )
+
+
+@postgres_unavailable
+class PostgresResponses:
+    """save, read, delete and list stored responses; scans for export and retention."""
+
+    @property
+    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
+        raise NotImplementedError
+
+    async def save_response(
+        self,
+        owner: Owner,
+        record: ResponseRecord | None,
+        inputs: Sequence[StoredItem],
+        outputs: Sequence[StoredItem],
+        *,
+        conversation_id: str | None = None,
+        holder: str | None = None,
+    ) -> None:
+        now = int(time.time())
+        async with self.pool.acquire() as conn, conn.transaction():
+            conv: int | None = None
+            if conversation_id is not None:
+                items = [*inputs, *outputs]
+                try:
+                    conv = await conn.fetchval(
+                        _APPEND,
+                        conversation_id,
+                        owner.project,
+                        owner.user,
+                        now,
+                        [item.id for item in items],
+                        [item.type for item in items],
+                        [item.body for item in items],
+                        [item.mask for item in items],
+                    )
+                except asyncpg.UniqueViolationError as exc:
+                    if exc.constraint_name == "items_conv_id":
+                        raise ItemConflict(str(exc)) from None
+                    raise
+                if conv is None:
+                    raise ConversationMissing(conversation_id)
+                if holder is not None and (
+                    await conn.fetchval(
+                        "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
+                    )
+                    != holder
+                ):
+                    raise LeaseLost(conversation_id)
+            if record is not None:
+                await _insert_response(conn, owner, record, inputs, outputs, conv, now)
+
+    async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
+            if row is None:
+                raise ResponseMissing(response_id)
+            output = await conn.fetch(
+                _ITEMS + " WHERE r.resp = $1 AND r.output ORDER BY r.seq", row[0]
+            )
+        return StoredResponse(
+            ResponseRecord(
+                response_id, row["created_at"], row["status"], row["body"], row["previous_id"]
+            ),
+            [StoredItem(r[0], r[1], r[2], r[3]) for r in output],
+        )
+
+    async def delete_response(self, owner: Owner, response_id: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            pk = await conn.fetchval(
+                "UPDATE responses SET deleted = true, body = '\\x7b7d'::bytea"
+                " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted RETURNING pk",
+                response_id,
+                owner.project,
+                owner.user,
+            )
+            if pk is None:
+                raise ResponseMissing(response_id)
+            await conn.execute("DELETE FROM response_items WHERE resp = $1", pk)
+
+    async def list_response_inputs(
+        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> ItemPage:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
+            if row is None:
+                raise ResponseMissing(response_id)
+            order, compare = ("DESC", "<") if descending else ("ASC", ">")
+            sql = _ITEMS + " WHERE r.resp = $1 AND NOT r.output"
+            args: list[Any] = [row[0], limit + 1]
+            if after is not None:
+                anchor = await conn.fetchval(
+                    "SELECT seq FROM response_items WHERE resp = $1 AND NOT output AND id = $2",
+                    row[0],
+                    after,
+                )
+                if anchor is None:
+                    raise AfterMissing(after)
+                sql += f" AND r.seq {compare} $3"
+                args.append(anchor)
+            rows = await conn.fetch(f"{sql} ORDER BY r.seq {order} LIMIT $2", *args)
+        return ItemPage(
+            [StoredItem(r[0], r[1], r[2], r[3]) for r in rows[:limit]], len(rows) > limit
+        )
+
+    async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            if await conn.fetchrow(_OWNED, response_id, owner.project, owner.user) is None:
+                raise ResponseMissing(response_id)
+            rows = await conn.fetch(_HISTORY, response_id, owner.project, owner.user)
+        return [StoredItem(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def scan_responses(
+        self, *, project: str | None, after_pk: int, limit: int
+    ) -> list[tuple[int, ResponseDump]]:
+        sql = (
+            "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
+            " status, body FROM responses WHERE pk > $1 AND NOT deleted"
+        )
+        args: list[Any] = [after_pk, limit]
+        if project is not None:
+            sql += " AND project = $3"
+            args.append(project)
+        out: list[tuple[int, ResponseDump]] = []
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            rows = await conn.fetch(sql + " ORDER BY pk LIMIT $2", *args)
+            items = await conn.fetch(
+                "SELECT r.resp, r.id, r.type, coalesce(r.body, i.body), r.mask, r.output"
+                " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+                " WHERE r.resp = ANY($1::bigint[]) ORDER BY r.resp, r.seq",
+                [row[0] for row in rows],
+            )
+        by_pk: dict[int, tuple[list[StoredItem], list[StoredItem]]] = {
+            row[0]: ([], []) for row in rows
+        }
+        for r in items:
+            by_pk[r[0]][1 if r[5] else 0].append(StoredItem(r[1], r[2], r[3], r[4]))
+        for row in rows:
+            inputs, outputs = by_pk[row[0]]
+            record = ResponseRecord(row[1], row[4], row[8], row[9], row[6])
+            out.append(
+                (
+                    row[0],
+                    ResponseDump(Owner(row[2], row[3]), record, row[5], row[7], inputs, outputs),
+                )
+            )
+        return out
+
+    async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
+        skipped: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for dump in dumps:
+                record = dump.record
+                pk = await conn.fetchval(
+                    _INSERT_RESPONSE + " ON CONFLICT (id) DO NOTHING RETURNING pk",
+                    record.id,
+                    dump.owner.project,
+                    dump.owner.user,
+                    record.created_at,
+                    dump.updated_at,
+                    record.previous_id,
+                    dump.root_id,
+                    record.status,
+                    record.body,
+                )
+                if pk is None:
+                    skipped.append(record.id)
+                    continue
+                await conn.execute(
+                    _INSERT_ITEMS, pk, *_item_columns(dump.inputs, dump.outputs, False), None
+                )
+        return skipped
+
+    async def purge_responses(
+        self,
+        *,
+        project: str | None,
+        exclude_projects: Sequence[str],
+        updated_before: int,
+        limit: int,
+    ) -> int:
+        sql = "SELECT id FROM responses WHERE id = root_id AND updated_at < $1"
+        args: list[Any] = [updated_before, limit]
+        if project is not None:
+            sql += " AND project = $3"
+            args.append(project)
+        elif exclude_projects:
+            sql += " AND project <> ALL($3::text[])"
+            args.append(list(exclude_projects))
+        status = await self.pool.execute(
+            f"DELETE FROM responses WHERE root_id IN ({sql} LIMIT $2)", *args
+        )
+        return int(status.rpartition(" ")[2])
+
+
+async def _insert_response(
+    conn: Any,  # a pooled connection (asyncpg's PoolConnectionProxy)
+    owner: Owner,
+    record: ResponseRecord,
+    inputs: Sequence[StoredItem],
+    outputs: Sequence[StoredItem],
+    conv: int | None,
+    now: int,
+) -> None:
+    root_id = record.id
+    if record.previous_id is not None:
+        root_id = await conn.fetchval(
+            "UPDATE responses SET updated_at = $4 WHERE id = ("
+            " SELECT root_id FROM responses WHERE id = $1 AND project = $2 AND user_key = $3"
+            " AND NOT deleted) RETURNING id",
+            record.previous_id,
+            owner.project,
+            owner.user,
+            now,
+        )
+        if root_id is None:
+            raise ResponseMissing(record.previous_id)
+    pk = await conn.fetchval(
+        _INSERT_RESPONSE + " RETURNING pk",
+        record.id,
+        owner.project,
+        owner.user,
+        record.created_at,
+        now,
+        record.previous_id,
+        root_id,
+        record.status,
+        record.body,
+    )
+    await conn.execute(_INSERT_ITEMS, pk, *_item_columns(inputs, outputs, conv is not None), conv)

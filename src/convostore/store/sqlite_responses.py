@@ -1,0 +1,293 @@
+"""Stored responses on SQLite (issue 17): a mixin of
+:class:`~convostore.store.sqlite.SQLiteStore`.
+
+The tables are those of migration 0030 (``responses``, ``response_items``); the
+PostgreSQL migration explains them. A response's items that a conversation holds are
+rows with a NULL body and the conversation's pk: reads take the body from ``items``
+(``COALESCE``), and the trigger of migration 0030 copies it in before such an item is
+deleted. Chains are read in one recursive statement that follows ``previous_id`` by the
+unique id index: O(chain length).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+
+from convostore.store.base import (
+    AfterMissing,
+    ItemPage,
+    LeaseLost,
+    Owner,
+    ResponseDump,
+    ResponseMissing,
+    ResponseRecord,
+    StoredItem,
+    StoredResponse,
+    unavailable_on,
+)
+
+_ITEMS = (
+    "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask FROM response_items r"
+    " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+)
+
+_HISTORY = (
+    "WITH RECURSIVE chain (pk, previous_id, depth) AS ("
+    " SELECT pk, previous_id, 0 FROM responses WHERE id = ? AND project = ? AND user_key = ?"
+    " UNION ALL"
+    " SELECT p.pk, p.previous_id, c.depth + 1 FROM chain c"
+    " JOIN responses p ON p.id = c.previous_id)"
+    " SELECT r.id, r.type, coalesce(r.body, i.body), r.mask"
+    " FROM chain c CROSS JOIN response_items r ON r.resp = c.pk"
+    " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+    " ORDER BY c.depth DESC, r.seq"
+)
+
+_OWNED = "SELECT pk, status, created_at, body, previous_id FROM responses WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted"
+
+
+@unavailable_on(sqlite3.OperationalError)
+class SQLiteResponses:
+    """save, read, delete and list stored responses; scans for export and retention."""
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _reserve(
+        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
+    ) -> tuple[int, int]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _insert_items(
+        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
+    ) -> None:
+        raise NotImplementedError
+
+    async def save_response(
+        self,
+        owner: Owner,
+        record: ResponseRecord | None,
+        inputs: Sequence[StoredItem],
+        outputs: Sequence[StoredItem],
+        *,
+        conversation_id: str | None = None,
+        holder: str | None = None,
+    ) -> None:
+        with self._write() as db:
+            conv: int | None = None
+            if conversation_id is not None:
+                items = [*inputs, *outputs]
+                conv, first = self._reserve(db, owner, conversation_id, len(items))
+                if holder is not None and (
+                    db.execute(
+                        "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?",
+                        (conv, holder),
+                    ).fetchone()
+                    is None
+                ):
+                    raise LeaseLost(conversation_id)
+                if items:
+                    self._insert_items(db, conv, first, items)
+            if record is not None:
+                _insert_response(db, owner, record, inputs, outputs, conv, int(time.time()))
+
+    async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
+        db = self.db
+        row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
+        if row is None:
+            raise ResponseMissing(response_id)
+        pk, status, created_at, body, previous_id = row
+        output = db.execute(_ITEMS + " WHERE r.resp = ? AND r.output ORDER BY r.seq", (pk,))
+        return StoredResponse(
+            ResponseRecord(response_id, created_at, status, body, previous_id),
+            [StoredItem(*r) for r in output],
+        )
+
+    async def delete_response(self, owner: Owner, response_id: str) -> None:
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE responses SET deleted = 1, body = x'7b7d'"
+                " WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted RETURNING pk",
+                (response_id, owner.project, owner.user),
+            ).fetchone()
+            if row is None:
+                raise ResponseMissing(response_id)
+            db.execute("DELETE FROM response_items WHERE resp = ?", (row[0],))
+
+    async def list_response_inputs(
+        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> ItemPage:
+        db = self.db
+        row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
+        if row is None:
+            raise ResponseMissing(response_id)
+        pk = row[0]
+        order, compare = ("DESC", "<") if descending else ("ASC", ">")
+        sql = _ITEMS + " WHERE r.resp = ? AND NOT r.output"
+        args: list[object] = [pk]
+        if after is not None:
+            anchor = db.execute(
+                "SELECT seq FROM response_items WHERE resp = ? AND output = 0 AND id = ?",
+                (pk, after),
+            ).fetchone()
+            if anchor is None:
+                raise AfterMissing(after)
+            sql += f" AND r.seq {compare} ?"
+            args.append(anchor[0])
+        rows = db.execute(f"{sql} ORDER BY r.seq {order} LIMIT ?", (*args, limit + 1)).fetchall()
+        return ItemPage([StoredItem(*r) for r in rows[:limit]], len(rows) > limit)
+
+    async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
+        db = self.db
+        if db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone() is None:
+            raise ResponseMissing(response_id)
+        rows = db.execute(_HISTORY, (response_id, owner.project, owner.user))
+        return [StoredItem(*r) for r in rows]
+
+    async def scan_responses(
+        self, *, project: str | None, after_pk: int, limit: int
+    ) -> list[tuple[int, ResponseDump]]:
+        db = self.db
+        sql = (
+            "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
+            " status, body FROM responses WHERE pk > ? AND NOT deleted"
+        )
+        args: list[object] = [after_pk]
+        if project is not None:
+            sql += " AND project = ?"
+            args.append(project)
+        out: list[tuple[int, ResponseDump]] = []
+        for pk, rid, proj, user, created, updated, previous, root, status, body in db.execute(
+            sql + " ORDER BY pk LIMIT ?", (*args, limit)
+        ).fetchall():
+            inputs: list[StoredItem] = []
+            outputs: list[StoredItem] = []
+            for r in db.execute(
+                "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask, r.output"
+                " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+                " WHERE r.resp = ? ORDER BY r.seq",
+                (pk,),
+            ):
+                (outputs if r[4] else inputs).append(StoredItem(r[0], r[1], r[2], r[3]))
+            record = ResponseRecord(rid, created, status, body, previous)
+            out.append(
+                (pk, ResponseDump(Owner(proj, user), record, updated, root, inputs, outputs))
+            )
+        return out
+
+    async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
+        skipped: list[str] = []
+        with self._write() as db:
+            for dump in dumps:
+                record = dump.record
+                cursor = db.execute(
+                    "INSERT INTO responses (id, project, user_key, created_at, updated_at,"
+                    " previous_id, root_id, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (
+                        record.id,
+                        dump.owner.project,
+                        dump.owner.user,
+                        record.created_at,
+                        dump.updated_at,
+                        record.previous_id,
+                        dump.root_id,
+                        record.status,
+                        record.body,
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    skipped.append(record.id)
+                    continue
+                db.executemany(
+                    "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    _item_rows(cursor.lastrowid or 0, dump.inputs, dump.outputs, None),
+                )
+        return skipped
+
+    async def purge_responses(
+        self,
+        *,
+        project: str | None,
+        exclude_projects: Sequence[str],
+        updated_before: int,
+        limit: int,
+    ) -> int:
+        sql = "SELECT id FROM responses WHERE id = root_id AND updated_at < ?"
+        args: list[object] = [updated_before]
+        if project is not None:
+            sql += " AND project = ?"
+            args.append(project)
+        elif exclude_projects:
+            sql += f" AND project NOT IN ({','.join('?' * len(exclude_projects))})"
+            args.extend(exclude_projects)
+        with self._write() as db:
+            roots = [r[0] for r in db.execute(sql + " LIMIT ?", (*args, limit))]
+            if not roots:
+                return 0
+            marks = ",".join("?" * len(roots))
+            cursor = db.execute(f"DELETE FROM responses WHERE root_id IN ({marks})", roots)
+            return int(cursor.rowcount)
+
+
+def _item_rows(
+    pk: int, inputs: Sequence[StoredItem], outputs: Sequence[StoredItem], conv: int | None
+) -> Iterator[tuple[object, ...]]:
+    """Rows of response_items: by reference (no body) when the conversation holds them."""
+    for seq, (output, item) in enumerate(
+        [(0, item) for item in inputs] + [(1, item) for item in outputs]
+    ):
+        body = None if conv is not None else item.body
+        yield (pk, seq, output, item.id, item.type, item.mask, body, conv)
+
+
+def _insert_response(
+    db: sqlite3.Connection,
+    owner: Owner,
+    record: ResponseRecord,
+    inputs: Sequence[StoredItem],
+    outputs: Sequence[StoredItem],
+    conv: int | None,
+    now: int,
+) -> None:
+    root_id = record.id
+    if record.previous_id is not None:
+        found = db.execute(
+            "SELECT root_id FROM responses WHERE id = ? AND project = ? AND user_key = ?"
+            " AND NOT deleted",
+            (record.previous_id, owner.project, owner.user),
+        ).fetchone()
+        if found is None:
+            raise ResponseMissing(record.previous_id)
+        root_id = found[0]
+        db.execute("UPDATE responses SET updated_at = ? WHERE id = ?", (now, root_id))
+    cursor = db.execute(
+        "INSERT INTO responses (id, project, user_key, created_at, updated_at, previous_id,"
+        " root_id, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.id,
+            owner.project,
+            owner.user,
+            record.created_at,
+            now,
+            record.previous_id,
+            root_id,
+            record.status,
+            record.body,
+        ),
+    )
+    db.executemany(
+        "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        _item_rows(cursor.lastrowid or 0, inputs, outputs, conv),
+    )

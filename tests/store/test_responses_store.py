@@ -1,0 +1,223 @@
+"""The stored responses of the Store protocol (issue 17), on every backend.
+
+Saving with and without a conversation (items by reference, never twice), reading a
+response and its input items, chains by ``previous_response_id`` in one read, deleting
+(a tombstone the chain goes through; the conversation's items untouched), a deleted
+conversation item kept by the responses that hold it, owners, export scans, import and
+the retention purge of whole trees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from convostore.store.base import (
+    AfterMissing,
+    ConversationMissing,
+    LeaseLost,
+    Owner,
+    ResponseDump,
+    ResponseMissing,
+    ResponseRecord,
+    Store,
+    StoredItem,
+)
+from tests.store.test_store import ME, Run, conversation, ids, item
+
+OTHERS = [Owner("", "alice"), Owner("proj_1", ""), Owner("proj_1", "alice")]
+
+
+@pytest.fixture
+def run(store: Store) -> Iterator[Run[Any]]:
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(store.open())
+    loop.run_until_complete(store.migrate())
+    yield loop.run_until_complete
+    loop.run_until_complete(store.close())
+    loop.close()
+
+
+def record(
+    response_id: str, previous: str | None = None, status: str = "completed"
+) -> ResponseRecord:
+    body = b'{"id":"' + response_id.encode() + b'","object":"response"}'
+    return ResponseRecord(response_id, 1_700_000_000, status, body, previous)
+
+
+def body_of(items: list[StoredItem]) -> list[bytes]:
+    return [i.body for i in items]
+
+
+def test_save_without_conversation_and_read(run: Run[Any], store: Store) -> None:
+    run(store.save_response(ME, record("resp_1"), [item("msg_in")], [item("msg_out", mask=1)]))
+    stored = run(store.get_response(ME, "resp_1"))
+    assert stored.record == record("resp_1")
+    assert ids(stored.output) == ["msg_out"] and stored.output[0].mask == 1
+    page = run(store.list_response_inputs(ME, "resp_1", after=None, limit=10, descending=True))
+    assert ids(page.items) == ["msg_in"] and not page.has_more
+    for other in OTHERS:
+        with pytest.raises(ResponseMissing):
+            run(store.get_response(other, "resp_1"))
+        with pytest.raises(ResponseMissing):
+            run(store.response_history(other, "resp_1"))
+        with pytest.raises(ResponseMissing):
+            run(store.delete_response(other, "resp_1"))
+    with pytest.raises(ResponseMissing):
+        run(store.get_response(ME, "resp_nope"))
+
+
+def test_input_pages(run: Run[Any], store: Store) -> None:
+    inputs = [item(f"msg_{n}") for n in range(5)]
+    run(store.save_response(ME, record("resp_1"), inputs, [item("msg_out")]))
+    page = run(store.list_response_inputs(ME, "resp_1", after=None, limit=2, descending=False))
+    assert ids(page.items) == ["msg_0", "msg_1"] and page.has_more
+    page = run(store.list_response_inputs(ME, "resp_1", after="msg_1", limit=2, descending=False))
+    assert ids(page.items) == ["msg_2", "msg_3"] and page.has_more
+    page = run(store.list_response_inputs(ME, "resp_1", after="msg_3", limit=2, descending=True))
+    assert ids(page.items) == ["msg_2", "msg_1"] and page.has_more
+    page = run(store.list_response_inputs(ME, "resp_1", after="msg_4", limit=2, descending=False))
+    assert page.items == [] and not page.has_more
+    with pytest.raises(AfterMissing):  # an output item is not an input
+        run(store.list_response_inputs(ME, "resp_1", after="msg_out", limit=2, descending=False))
+
+
+def test_chain_history_in_order_and_branches(run: Run[Any], store: Store) -> None:
+    run(store.save_response(ME, record("resp_1"), [item("m1")], [item("o1")]))
+    run(store.save_response(ME, record("resp_2", "resp_1"), [item("m2")], [item("o2")]))
+    run(store.save_response(ME, record("resp_3", "resp_2"), [item("m3")], [item("o3")]))
+    run(store.save_response(ME, record("resp_3b", "resp_2"), [item("m3b")], [item("o3b")]))
+    assert ids(run(store.response_history(ME, "resp_3"))) == ["m1", "o1", "m2", "o2", "m3", "o3"]
+    assert ids(run(store.response_history(ME, "resp_3b"))) == [
+        "m1", "o1", "m2", "o2", "m3b", "o3b",
+    ]  # fmt: skip
+    assert ids(run(store.response_history(ME, "resp_1"))) == ["m1", "o1"]
+    # A previous response of another owner, or none at all, is missing.
+    with pytest.raises(ResponseMissing):
+        run(store.save_response(OTHERS[0], record("resp_x", "resp_1"), [item("m")], []))
+    with pytest.raises(ResponseMissing):
+        run(store.get_response(OTHERS[0], "resp_x"))  # nothing of it was kept
+    # Deleting a response in the middle: its items go, the chain goes on through it.
+    run(store.delete_response(ME, "resp_2"))
+    with pytest.raises(ResponseMissing):
+        run(store.get_response(ME, "resp_2"))
+    with pytest.raises(ResponseMissing):
+        run(store.delete_response(ME, "resp_2"))
+    with pytest.raises(ResponseMissing):  # nor can a new turn continue it
+        run(store.save_response(ME, record("resp_y", "resp_2"), [item("m")], []))
+    assert ids(run(store.response_history(ME, "resp_3"))) == ["m1", "o1", "m3", "o3"]
+
+
+def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> None:
+    run(store.create_conversation(ME, conversation("conv_1"), []))
+    inputs, outputs = [item("msg_in", b'{"id":"msg_in","v":1}')], [item("msg_out")]
+    run(store.save_response(ME, record("resp_1"), inputs, outputs, conversation_id="conv_1"))
+    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    assert ids(page.items) == ["msg_in", "msg_out"]
+    stored = run(store.get_response(ME, "resp_1"))
+    assert body_of(stored.output) == [outputs[0].body]
+    # Deleting the response never touches the conversation's items.
+    run(store.save_response(ME, record("resp_2"), [item("msg_2")], [], conversation_id="conv_1"))
+    run(store.delete_response(ME, "resp_2"))
+    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    assert ids(page.items) == ["msg_in", "msg_out", "msg_2"]
+    # Deleting the conversation's item (then the whole conversation) keeps the response's.
+    run(store.delete_item(ME, "conv_1", "msg_in"))
+    page = run(store.list_response_inputs(ME, "resp_1", after=None, limit=10, descending=False))
+    assert body_of(page.items) == [inputs[0].body]
+    run(store.delete_conversation(ME, "conv_1"))
+    assert body_of(run(store.get_response(ME, "resp_1")).output) == [outputs[0].body]
+    assert body_of(run(store.response_history(ME, "resp_1"))) == [
+        inputs[0].body,
+        outputs[0].body,
+    ]
+
+
+def test_store_false_with_conversation_appends_only(run: Run[Any], store: Store) -> None:
+    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.save_response(ME, None, [item("a")], [item("b")], conversation_id="conv_1"))
+    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    assert ids(page.items) == ["a", "b"]
+    with pytest.raises(ConversationMissing):
+        run(store.save_response(ME, record("resp_1"), [item("c")], [], conversation_id="conv_2"))
+    with pytest.raises(ResponseMissing):
+        run(store.get_response(ME, "resp_1"))
+
+
+def test_save_under_lease(run: Run[Any], store: Store) -> None:
+    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.take_lease(ME, "conv_1", "resp_1", 30))
+    with pytest.raises(LeaseLost):
+        run(
+            store.save_response(
+                ME, record("resp_2"), [item("a")], [], conversation_id="conv_1", holder="resp_2"
+            )
+        )
+    with pytest.raises(ResponseMissing):  # rolled back with the append
+        run(store.get_response(ME, "resp_2"))
+    run(
+        store.save_response(
+            ME, record("resp_1"), [item("a")], [], conversation_id="conv_1", holder="resp_1"
+        )
+    )
+    assert ids(run(store.get_response(ME, "resp_1")).output) == []
+
+
+def test_scan_import_purge(run: Run[Any], store: Store) -> None:
+    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(
+        store.save_response(
+            ME, record("resp_1"), [item("m1")], [item("o1")], conversation_id="conv_1"
+        )
+    )
+    run(store.save_response(ME, record("resp_2", "resp_1"), [item("m2")], [item("o2")]))
+    run(store.save_response(Owner("p2", "u"), record("resp_3"), [item("m3")], []))
+    run(store.save_response(ME, record("resp_4"), [], [item("o4")]))
+    run(store.delete_response(ME, "resp_4"))
+    scanned = run(store.scan_responses(project=None, after_pk=0, limit=10))
+    dumps = [dump for _, dump in scanned]
+    assert [d.record.id for d in dumps] == ["resp_1", "resp_2", "resp_3"]
+    assert [d.root_id for d in dumps] == ["resp_1", "resp_1", "resp_3"]
+    assert ids(list(dumps[0].inputs)) == ["m1"] and ids(list(dumps[0].outputs)) == ["o1"]
+    assert dumps[2].owner == Owner("p2", "u")
+    after = scanned[0][0]
+    assert [
+        d.record.id for _, d in run(store.scan_responses(project="", after_pk=after, limit=10))
+    ] == ["resp_2"]
+    # Import: existing ids are skipped; new ones keep everything.
+    moved = ResponseDump(ME, record("resp_9", "resp_1"), 5, "resp_1", [item("m9")], [item("o9")])
+    assert run(store.import_responses([dumps[0], moved])) == ["resp_1"]
+    assert ids(run(store.response_history(ME, "resp_9"))) == ["m1", "o1", "m9", "o9"]
+    # Retention deletes whole trees by the root's last activity.
+    now = 2_000_000_000_000
+    assert (
+        run(store.purge_responses(project="p2", exclude_projects=(), updated_before=now, limit=10))
+        == 1
+    )
+    with pytest.raises(ResponseMissing):
+        run(store.get_response(Owner("p2", "u"), "resp_3"))
+    assert (
+        run(
+            store.purge_responses(
+                project=None, exclude_projects=("",), updated_before=now, limit=10
+            )
+        )
+        == 0
+    )
+    assert (
+        run(store.purge_responses(project=None, exclude_projects=(), updated_before=0, limit=10))
+        == 0
+    )
+    gone = run(
+        store.purge_responses(project=None, exclude_projects=(), updated_before=now, limit=10)
+    )
+    assert gone == 4  # resp_1, resp_2, resp_9 and the tombstone resp_4
+    for response_id in ("resp_1", "resp_2", "resp_9"):
+        with pytest.raises(ResponseMissing):
+            run(store.get_response(ME, response_id))
+    # The conversation's items stay.
+    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    assert ids(page.items) == ["m1", "o1"]
