@@ -282,6 +282,18 @@ def conversation_not_found(conversation_id: str) -> NotFound:
     return NotFound(f"Conversation with id '{clip(conversation_id)}' not found.")
 
 
+def response_not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.")
+
+
+def previous_response_not_found(response_id: str) -> NotFound:
+    return NotFound(
+        f"Previous response with id '{response_id}' not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
+
+
 def item_not_in_conversation(item_id: str) -> NotFound:
     return NotFound(f"Item with id '{clip(item_id)}' not found in conversation.")
 

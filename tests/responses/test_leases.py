@@ -94,13 +94,17 @@ def test_a_second_response_is_refused_while_one_runs(
     assert client.responses.create(model="qwen", conversation=conv.id, input="x").output_text == "b"
 
 
-def test_store_false_takes_no_lease(client: OpenAI, upstream: FakeUpstream, store: Store) -> None:
-    """store=false writes nothing, so it needs no lease: it runs beside a held one."""
+def test_store_false_takes_the_lease_too(
+    client: OpenAI, upstream: FakeUpstream, store: Store
+) -> None:
+    """store=false appends its turn to the conversation (issue 17), so it holds the
+    conversation like any response: refused while another response holds it."""
     conv = client.conversations.create()
     on_twin(store, lambda other: other.take_lease(OPEN, conv.id, "resp_other", 30))
-    upstream.script(Reply(body=completion("ok")))
-    response = client.responses.create(model="qwen", conversation=conv.id, input="x", store=False)
-    assert response.output_text == "ok"
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="qwen", conversation=conv.id, input="x", store=False)
+    assert refused.value.code == "conversation_locked"
+    assert upstream.requests == []
 
 
 def test_a_crashed_holder_frees_the_conversation_when_its_lease_expires(

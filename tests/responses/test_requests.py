@@ -58,9 +58,9 @@ def refused(http: httpx.Client, body: Any, status: int = 400, **kwargs: Any) -> 
             "'previous_response_id' or 'conversation'.",
         ),
         (
-            {"model": "m", "input": "hi", "previous_response_id": "resp_1"},
+            {"model": "m", "input": "hi", "previous_response_id": 1},
             "previous_response_id",
-            "unsupported_parameter",
+            "invalid_type",
             None,
         ),
         (

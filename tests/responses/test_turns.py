@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import pytest
 from openai import OpenAI
 
@@ -185,15 +186,31 @@ def test_model_map(client: OpenAI, upstream: FakeUpstream) -> None:
     assert response.model == "gpt-4o"  # the name the client asked for
 
 
-def test_store_false_reads_but_never_writes(client: OpenAI, upstream: FakeUpstream) -> None:
+def test_store_false_with_conversation_appends_the_turn(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    """OpenAI appends a store: false turn to its conversation (recorded live traffic,
+    agentic-api conv-store-false-followup-gpt-4o-nonstreaming.yaml): the turn is in the
+    conversation, the response itself is not kept."""
     conv = client.conversations.create(items=[{"role": "user", "content": "I'm Ana"}])
-    upstream.script(Reply(body=completion("Ana.")))
+    upstream.script(Reply(body=completion("Ana.")), Reply(chunks=chunks(["Still ", "Ana."])))
     response = client.responses.create(
         model="qwen", conversation=conv.id, input="Who am I?", store=False
     )
-    assert response.output_text == "Ana."
+    assert response.output_text == "Ana." and response.store is False
     assert [m["content"] for m in upstream.last["messages"]] == ["I'm Ana", "Who am I?"]
-    assert len(items_of(client, conv.id)) == 1
+    stored = items_of(client, conv.id)
+    assert [text(i) for i in stored] == ["I'm Ana", "Who am I?", "Ana."]
+    assert stored[2] == response.output[0].model_dump(exclude_none=True)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(response.id)
+    with client.responses.stream(
+        model="qwen", conversation=conv.id, input="And now?", store=False
+    ) as stream:
+        final = stream.get_final_response()
+    assert [text(i) for i in items_of(client, conv.id)][3:] == ["And now?", "Still Ana."]
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(final.id)
 
 
 def test_conversation_as_object(client: OpenAI, upstream: FakeUpstream) -> None:

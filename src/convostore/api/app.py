@@ -83,6 +83,15 @@ def build_router() -> Router:
     router.add_root("GET", "/openapi.json", openapi.serve, public=True, operationId="getOpenAPI")
     # POST /v1/responses in front of a model server (issue 10, docs/responses.md).
     router.add("POST", "/responses", responses.create, operationId="createResponse")
+    # Stored responses (issue 17, docs/responses.md).
+    router.add("GET", "/responses/{response_id}", responses.retrieve, operationId="getResponse")
+    router.add("DELETE", "/responses/{response_id}", responses.delete, operationId="deleteResponse")
+    router.add(
+        "GET",
+        "/responses/{response_id}/input_items",
+        responses.input_items,
+        operationId="listInputItems",
+    )
     # The web console (issue 8, docs/console.md): static pages over this API; no key needed.
     for path, page in console.routes().items():
         router.add_page(path, page)

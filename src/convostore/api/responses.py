@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 
+from convostore.api import render
 from convostore.api.owner import owner_of
+from convostore.api.params import include_mask, list_query
 from convostore.api.request import Request
 from convostore.api.streaming import StreamingBody, unless_disconnected
 from convostore.service import Services
@@ -38,3 +40,30 @@ async def _sse(events: AsyncGenerator[dict[str, Any], None]) -> AsyncIterator[by
             yield b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
     finally:
         await events.aclose()
+
+
+async def retrieve(services: Services, request: Request) -> bytes:
+    """A stored response, its output items as ``include`` asks (issue 17)."""
+    response = await services.stored_responses.retrieve(
+        owner_of(request), request.params[0], include_mask(request)
+    )
+    return orjson.dumps(response)
+
+
+async def delete(services: Services, request: Request) -> bytes:
+    response_id = request.params[0]
+    await services.stored_responses.delete(owner_of(request), response_id)
+    return b'{"id":' + orjson.dumps(response_id) + b',"object":"response","deleted":true}'
+
+
+async def input_items(services: Services, request: Request) -> bytes:
+    """The input items of a stored response, a page (like a conversation's items)."""
+    query = list_query(request)
+    page = await services.stored_responses.input_items(
+        owner_of(request),
+        request.params[0],
+        after=query.after,
+        limit=query.limit,
+        descending=query.descending,
+    )
+    return render.item_list(page.items, query.include, page.has_more)

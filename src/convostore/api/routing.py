@@ -170,5 +170,7 @@ def _no_such_id(pattern: str, params: tuple[str, ...]) -> errors.NotFound:
         if "\x00" in value:
             if name == "item_id":
                 return errors.item_not_in_conversation(value)
+            if name == "response_id":
+                return errors.response_not_found(value)
             return errors.conversation_not_found(value)
     raise AssertionError("no parameter holds a NUL")

@@ -14,6 +14,7 @@ from convostore.service.limits import Limits
 from convostore.service.listing import Listing
 from convostore.service.materialize import Materializer
 from convostore.service.responses import Responses
+from convostore.service.responses.stored import StoredResponses
 from convostore.store.base import Store
 from convostore.upstream import UpstreamConfig
 
@@ -25,6 +26,7 @@ class Services:
     listing: Listing
     responses: Responses  # POST /v1/responses in front of a model server (issue 10)
     idempotency: Idempotency  # answers kept under an Idempotency-Key (issue 20)
+    stored_responses: StoredResponses  # GET/DELETE /v1/responses/{id}, input items (issue 17)
 
 
 def build_services(
@@ -43,6 +45,7 @@ def build_services(
         Listing(store),
         Responses(store, materializer, upstream, clock=clock),
         idempotency,
+        StoredResponses(store),
     )
 
 

@@ -27,6 +27,7 @@ from convostore.store.base import (
     ItemMissing,
     LeaseHeld,
     LeaseLost,
+    ResponseMissing,
     SearchAfterMissing,
     SearchTooCostly,
     StoreError,
@@ -52,6 +53,7 @@ STORE_ERRORS: Meanings = {
         param="q",
         code="invalid_value",
     ),
+    ResponseMissing: errors.response_not_found,
     LeaseLost: lambda _: errors.InvalidRequest(
         "This response lost its hold on the conversation (its lease expired and another "
         "response took it); nothing was stored. Please retry.",
@@ -69,6 +71,15 @@ WRITE_BACK_ERRORS: Meanings = {
         "again.",
         param="input",
     ),
+    # The previous response was deleted while this one ran (issue 17).
+    ResponseMissing: errors.previous_response_not_found,
+}
+
+# previous_response_id names a response that is not there (issue 17): OpenAI's 404 with
+# param previous_response_id.
+PREVIOUS_RESPONSE_ERRORS: Meanings = {
+    **STORE_ERRORS,
+    ResponseMissing: errors.previous_response_not_found,
 }
 
 

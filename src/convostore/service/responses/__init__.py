@@ -86,7 +86,7 @@ class Responses:
         identity = resource.Identity(ids.new_id("resp"), int(time.time()), req.model)
         inputs = await self._inputs(owner, req)
         lease: Lease | None = None
-        if req.conversation_id is not None and req.store:
+        if req.conversation_id is not None:  # also store: false, which appends too
             lease = Lease(
                 self.store,
                 owner,
@@ -105,9 +105,9 @@ class Responses:
             if req.stream:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
                 handed_over = True
-                return EventStream(self, req, identity, inputs, opened, lease)
+                return EventStream(self, owner, req, identity, inputs, opened, lease)
             completion = await _calling(upstream.complete(body_out), self.config)
-            return await self._complete(req, identity, inputs, completion, lease)
+            return await self._complete(owner, req, identity, inputs, completion, lease)
         finally:
             if lease is not None and not handed_over:
                 await lease.release()
@@ -135,11 +135,12 @@ class Responses:
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
     ) -> list[dict[str, Any]]:
-        held = (
-            await history.read_history(self.store, owner, req.conversation_id)
-            if req.conversation_id is not None
-            else []
-        )
+        if req.conversation_id is not None:
+            held = await history.read_history(self.store, owner, req.conversation_id)
+        elif req.previous_response_id is not None:
+            held = await history.read_chain(self.store, owner, req.previous_response_id)
+        else:
+            held = []
         turn = history.entries(held, inputs)
         history.check_tool_outputs(turn)
         out = messages.to_messages(
@@ -153,6 +154,7 @@ class Responses:
 
     async def _complete(
         self,
+        owner: Owner,
         req: ResponseRequest,
         identity: resource.Identity,
         inputs: list[StoredItem],
@@ -165,19 +167,25 @@ class Responses:
             )
         items, finish = output.from_completion(completion, shape_of(req), ids.new_id)
         stored = [self.stored_form(item) for item in items]
-        if lease is not None:
-            await write_back(lease, inputs, stored)
         reason = output.INCOMPLETE_REASONS.get(finish or "")
-        return Completed(
-            resource.build(
-                req,
-                identity,
-                status="incomplete" if reason else "completed",
-                output=[visible(item, req.include) for item in stored],
-                usage=output.usage(completion.get("usage")),
-                incomplete_reason=reason,
-            )
+        response = resource.build(
+            req,
+            identity,
+            status="incomplete" if reason else "completed",
+            output=[visible(item, req.include) for item in stored],
+            usage=output.usage(completion.get("usage")),
+            incomplete_reason=reason,
         )
+        await write_back(
+            self.store,
+            owner,
+            response if req.store else None,
+            inputs,
+            stored,
+            conversation_id=req.conversation_id,
+            lease=lease,
+        )
+        return Completed(response)
 
     def stored_form(self, item: dict[str, Any]) -> StoredItem:
         """An output item as the Conversations API stores it (and so as clients see it)."""
@@ -203,6 +211,7 @@ class EventStream:
     def __init__(
         self,
         service: Responses,
+        owner: Owner,
         req: ResponseRequest,
         identity: resource.Identity,
         inputs: list[StoredItem],
@@ -210,6 +219,7 @@ class EventStream:
         lease: Lease | None,
     ):
         self.service = service
+        self.owner = owner
         self.req = req
         self.identity = identity
         self.inputs = inputs
@@ -264,26 +274,26 @@ class EventStream:
                 failure = errors.BadGateway(f"The model server's stream was out of order: {exc}.")
             except errors.ApiError as exc:  # an answer that cannot be made an item
                 failure = exc
+            reason = output.INCOMPLETE_REASONS.get(translator.finish_reason or "")
+            final: dict[str, Any] | None = None
             if failure is None:
-                failure = await self._write_back()
-            if failure is not None:
+                final = resource.build(
+                    req,
+                    self.identity,
+                    status="incomplete" if reason else "completed",
+                    output=[_visible_dict(item, include) for item in translator.items],
+                    usage=output.usage(translator.usage),
+                    incomplete_reason=reason,
+                )
+                failure = await self._write_back(final)
+            if failure is not None or final is None:
                 partial = [_visible_dict(item, include) for item in translator.partial()]
                 yield translator.event(
                     "response.failed", response=snapshot("failed", partial, failure)
                 )
                 return
-            reason = output.INCOMPLETE_REASONS.get(translator.finish_reason or "")
-            final = [_visible_dict(item, include) for item in translator.items]
             yield translator.event(
-                "response.incomplete" if reason else "response.completed",
-                response=resource.build(
-                    req,
-                    self.identity,
-                    status="incomplete" if reason else "completed",
-                    output=final,
-                    usage=output.usage(translator.usage),
-                    incomplete_reason=reason,
-                ),
+                "response.incomplete" if reason else "response.completed", response=final
             )
         finally:
             await self.aclose()
@@ -297,11 +307,17 @@ class EventStream:
             error = {"code": code, "message": failure.message}
         return resource.build(self.req, self.identity, status=status, output=items, error=error)
 
-    async def _write_back(self) -> errors.ApiError | None:
-        if self.lease is None:
-            return None
+    async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
         try:
-            await write_back(self.lease, self.inputs, self.stored)
+            await write_back(
+                self.service.store,
+                self.owner,
+                response if self.req.store else None,
+                self.inputs,
+                self.stored,
+                conversation_id=self.req.conversation_id,
+                lease=self.lease,
+            )
         except errors.ApiError as exc:
             return exc
         except StoreUnavailable as exc:

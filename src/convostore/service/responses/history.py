@@ -19,7 +19,15 @@ import orjson
 
 from convostore import errors
 from convostore.service.responses.messages import Entry
-from convostore.store.base import AfterMissing, Owner, PageQuery, Store, StoredItem
+from convostore.service import store_errors
+from convostore.store.base import (
+    AfterMissing,
+    Owner,
+    PageQuery,
+    ResponseMissing,
+    Store,
+    StoredItem,
+)
 
 PAGE = 100
 READ_ATTEMPTS = 3
@@ -42,6 +50,18 @@ async def read_history(store: Store, owner: Owner, conversation_id: str) -> list
     raise errors.ServiceUnavailable(
         "The conversation changed too often while it was read; please retry."
     )
+
+
+async def read_chain(store: Store, owner: Owner, previous_response_id: str) -> list[StoredItem]:
+    """The inputs and outputs of a ``previous_response_id`` chain, oldest first, read in
+    one statement (O(chain length)); 404 as OpenAI answers for an unknown id or another
+    owner's."""
+    try:
+        return await store.response_history(owner, previous_response_id)
+    except ResponseMissing as exc:
+        failure = store_errors.api_error(exc, store_errors.PREVIOUS_RESPONSE_ERRORS)
+        assert failure is not None  # the table has the row
+        raise failure from None
 
 
 def entries(history: Sequence[StoredItem], inputs: Sequence[StoredItem]) -> list[Entry]:

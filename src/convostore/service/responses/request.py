@@ -110,6 +110,7 @@ class ResponseRequest:
     model: str
     input: list[dict[str, Any] | Reference]
     conversation_id: str | None = None
+    previous_response_id: str | None = None
     instructions: str | None = None
     stream: bool = False
     store: bool = True
@@ -215,11 +216,7 @@ def _state(body: dict[str, Any], request: ResponseRequest) -> None:
                 "'previous_response_id' or 'conversation'.",
                 code="mutually_exclusive_parameters",
             )
-        raise errors.unsupported_parameter(
-            "previous_response_id",
-            "is not supported by this server: responses are not stored. Keep the state in "
-            "a conversation instead (conversation=).",
-        )
+        request.previous_response_id = _string(body, "previous_response_id")
 
 
 def _input(value: Any, registry: Registry) -> list[dict[str, Any] | Reference]:

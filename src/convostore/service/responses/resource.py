@@ -59,7 +59,7 @@ def build(
         "model": identity.model,
         "output": output,
         "parallel_tool_calls": request.parallel_tool_calls,
-        "previous_response_id": None,
+        "previous_response_id": request.previous_response_id,
         "prompt_cache_key": request.forwarded.get("prompt_cache_key"),
         "prompt_cache_retention": request.forwarded.get("prompt_cache_retention"),
         "reasoning": {"effort": request.effort, "summary": request.summary},

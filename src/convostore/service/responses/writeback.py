@@ -1,5 +1,10 @@
-"""The write-back: a finished response's input items, then its output items, appended
-to the conversation in one transaction, under the response's lease.
+"""The write-back: what a finished response leaves behind, in one transaction.
+
+* With ``conversation``: its input items, then its output items, appended to the
+  conversation under the response's lease, whatever ``store`` says (OpenAI appends a
+  ``store: false`` turn to its conversation too, per recorded traffic).
+* With ``store`` true (the default): the response itself (:mod:`.stored`), its items
+  referencing the conversation's when it has one.
 
 The output items are stored exactly as the client saw them (same ids, same fields): the
 service builds them through the item registry before they are sent, and stores those
@@ -9,18 +14,56 @@ bytes. Nothing is written for a response that failed, was cut, or whose client w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import orjson
 
 from convostore.service import store_errors
 from convostore.service.responses.lease import Lease
-from convostore.store.base import StoredItem, StoreError
+from convostore.store.base import (
+    Owner,
+    ResponseRecord,
+    Store,
+    StoredItem,
+    StoreError,
+)
+
+
+def record_of(response: dict[str, Any]) -> ResponseRecord:
+    """The stored form of a Response object: everything but its output items (kept as
+    ``[]`` in place, so a read puts them back where they were)."""
+    body = {**response, "output": []}
+    return ResponseRecord(
+        response["id"],
+        response["created_at"],
+        response["status"],
+        orjson.dumps(body),
+        response.get("previous_response_id"),
+    )
 
 
 async def write_back(
-    lease: Lease, inputs: Sequence[StoredItem], outputs: Sequence[StoredItem]
+    store: Store,
+    owner: Owner,
+    response: dict[str, Any] | None,
+    inputs: Sequence[StoredItem],
+    outputs: Sequence[StoredItem],
+    *,
+    conversation_id: str | None,
+    lease: Lease | None,
 ) -> None:
+    """Store what the response leaves: ``response`` (None: not stored) and, with a
+    conversation, the turn appended to it."""
+    if response is None and conversation_id is None:
+        return
     try:
-        await lease.store.append_items_leased(
-            lease.owner, lease.conversation_id, [*inputs, *outputs], lease.holder
+        await store.save_response(
+            owner,
+            None if response is None else record_of(response),
+            inputs,
+            outputs,
+            conversation_id=conversation_id,
+            holder=None if lease is None else lease.holder,
         )
     except StoreError as exc:
         # Answered here, not by the app: a streamed response reports it in its stream.

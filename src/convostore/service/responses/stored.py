@@ -1,0 +1,46 @@
+"""Stored responses (issue 17): retrieve, delete and list the input items of a response
+that was made with ``store`` true (docs/responses.md, "Stored responses")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from convostore import errors
+from convostore.items import include as includes
+from convostore.store.base import AfterMissing, ItemPage, Owner, ResponseMissing, Store
+
+
+class StoredResponses:
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def retrieve(self, owner: Owner, response_id: str, include: int) -> dict[str, Any]:
+        try:
+            stored = await self.store.get_response(owner, response_id)
+        except ResponseMissing:
+            raise errors.response_not_found(response_id) from None
+        response: dict[str, Any] = orjson.loads(stored.record.body)
+        response["output"] = [
+            orjson.loads(includes.render(item.body, item.mask, include)) for item in stored.output
+        ]
+        return response
+
+    async def delete(self, owner: Owner, response_id: str) -> None:
+        try:
+            await self.store.delete_response(owner, response_id)
+        except ResponseMissing:
+            raise errors.response_not_found(response_id) from None
+
+    async def input_items(
+        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> ItemPage:
+        try:
+            return await self.store.list_response_inputs(
+                owner, response_id, after=after, limit=limit, descending=descending
+            )
+        except ResponseMissing:
+            raise errors.response_not_found(response_id) from None
+        except AfterMissing:
+            raise errors.after_not_found(after or "") from None
