@@ -564,6 +564,8 @@ def _print_purge(report: Any) -> None:
             f"({gone.items} items), least recently active {oldest}"
         )
     click.echo(f"total: {verb} {report.conversations} conversations ({report.items} items)")
+    if report.responses:
+        click.echo(f"stored responses: {verb} {report.responses}")
 
 
 # -- backup and check (issue 19) -----------------------------------------------------------

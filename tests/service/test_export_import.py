@@ -201,3 +201,44 @@ def test_the_same_conversation_twice_in_one_dump(api: Api) -> None:
     report = api.run(transfer.import_lines(store, [line, line], require_end=False))
     assert (report.imported, report.skipped, report.items) == (1, 1, 1)
     assert api.run(dump(store)) == line
+
+
+def test_stored_responses_round_trip(api: Api, backend: str, tmp_path: Path) -> None:
+    """Issue 17: stored responses are one line each (``response.export``) after the
+    conversations, their items whole (also those a conversation holds); import keeps
+    ids, owner, chain and times, and export → import → export is identical."""
+    from convostore.store.base import ResponseRecord, StoredItem
+
+    store = api.app.store
+    conversation_id = api.new_conversation()
+    owner = Owner("default", "")
+
+    def item(item_id: str) -> StoredItem:
+        body = b'{"id":"%s","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"t"}]}' % item_id.encode()
+        return StoredItem(item_id, "message", body, 0)
+
+    def record(response_id: str, previous: str | None) -> ResponseRecord:
+        return ResponseRecord(response_id, 1_700_000_000, "completed", b'{"id":"%s","object":"response","output":[]}' % response_id.encode(), previous)
+
+    api.run(store.save_response(owner, record("resp_1", None), [item("msg_a")], [item("msg_b")], conversation_id=conversation_id))
+    api.run(store.save_response(owner, record("resp_2", "resp_1"), [item("msg_c")], [item("msg_d")]))
+    api.run(store.save_response(Owner("default", "bob"), record("resp_3", None), [item("msg_e")], []))
+    first = api.run(dump(store))
+    lines = [orjson.loads(line) for line in first.splitlines()]
+    assert [line["object"] for line in lines] == ["conversation.export"] + ["response.export"] * 3
+    assert [i["id"] for i in lines[1]["input"] + lines[1]["output"]] == ["msg_a", "msg_b"]
+    assert (lines[2]["previous_response_id"], lines[2]["root_id"]) == ("resp_1", "resp_1")
+    assert api.run(dump(store, ids=[conversation_id])).count(b"response.export") == 0
+    target = make_store(backend, tmp_path / "target")
+    other = Api(make_app(target))
+    try:
+        report = other.run(transfer.import_lines(target, first.splitlines(keepends=True)))
+        assert (report.imported, report.responses, report.skipped_responses) == (1, 3, 0)
+        assert other.run(dump(target)) == first
+        history = other.run(target.response_history(owner, "resp_2"))
+        assert [i.id for i in history] == ["msg_a", "msg_b", "msg_c", "msg_d"]
+        again = other.run(transfer.import_lines(target, first.splitlines(keepends=True)))
+        assert (again.responses, again.skipped_responses) == (0, 3)
+    finally:
+        other.close()
+        drop_store(target)

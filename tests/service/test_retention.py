@@ -236,3 +236,37 @@ def test_background_purge_in_a_real_server(tmp_path: Path) -> None:
                 break
             time.sleep(0.1)
         assert httpx.get(f"{url}/conversations/conv_stale").status_code == 404
+
+
+def test_stored_responses_go_by_whole_chains(api: Api) -> None:
+    """Issue 17: a chain of stored responses goes when its newest response is older than
+    the limit, never in part; a conversation the responses wrote to stays."""
+    from convostore.store.base import ResponseDump, ResponseRecord
+
+    store = api.app.store
+
+    def response(response_id: str, previous: str | None, root: str, days_idle: float, project: str = "default") -> ResponseDump:
+        when = int(NOW - days_idle * DAY)
+        record = ResponseRecord(response_id, when, "completed", b'{"object":"response"}', previous)
+        item = StoredItem(f"msg_{response_id}", "message", b'{"id":"msg_%s"}' % response_id.encode(), 0)
+        return ResponseDump(Owner(project, ""), record, when, root, [item], [])
+
+    dumps = [
+        response("resp_old", None, "resp_old", 40),
+        response("resp_old_2", "resp_old", "resp_old", 40),
+        # A chain begun long ago and continued yesterday: the root's activity is recent.
+        response("resp_kept", None, "resp_kept", 1),
+        response("resp_kept_2", "resp_kept", "resp_kept", 40),
+        response("resp_other", None, "resp_other", 40, project="keep"),
+    ]
+    assert api.run(store.import_responses(dumps)) == []
+    purger = retention.Purger(store, retention.rules(30, {"keep": 0}), pause=0)
+    report = api.run(purger.run())
+    assert report.responses == 2
+    owner = Owner("default", "")
+    for gone in ("resp_old", "resp_old_2"):
+        with pytest.raises(Exception, match=gone):
+            api.run(store.get_response(owner, gone))
+    for kept, project in (("resp_kept", "default"), ("resp_kept_2", "default"), ("resp_other", "keep")):
+        assert api.run(store.get_response(Owner(project, ""), kept)).record.id == kept
+    assert api.run(purger.run(dry_run=True)).responses == 0

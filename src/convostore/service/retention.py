@@ -1,4 +1,5 @@
-"""Retention: delete conversations whose last activity is older than a project's limit.
+"""Retention: delete conversations whose last activity is older than a project's limit,
+and stored responses whose chain's last activity is (issue 17).
 
 The rules come from ``--retention-days`` (every project) and ``--retention-projects``
 (``acme=30,beta=7``: per project, 0 = keep forever). A pass walks the conversations of
@@ -59,6 +60,7 @@ class PurgeReport:
     dry_run: bool
     by_project: dict[str, Gone] = field(default_factory=dict)
     answers: int = 0  # expired Idempotency-Key answers deleted (issue 20)
+    responses: int = 0  # stored responses deleted (issue 17); not counted by a dry run
 
     @property
     def conversations(self) -> int:
@@ -136,7 +138,25 @@ class Purger:
                     if on_deleted:
                         on_deleted(len(deleted))
                     await asyncio.sleep(self.pause)
+            if not dry_run:
+                report.responses += await self._purge_responses(rule, cutoff)
         return report
+
+    async def _purge_responses(self, rule: Rule, cutoff: int) -> int:
+        """Stored responses go by whole chains (trees), when the newest response of the
+        tree is older than the cutoff: a chain a client still continues stays whole."""
+        gone = 0
+        while True:
+            deleted = await self.store.purge_responses(
+                project=rule.project,
+                exclude_projects=rule.exclude,
+                updated_before=cutoff,
+                limit=self.batch_size,
+            )
+            gone += deleted
+            if not deleted:
+                return gone
+            await asyncio.sleep(self.pause)
 
 
 def _batches(found: list[ScannedConversation], size: int) -> list[list[ScannedConversation]]:

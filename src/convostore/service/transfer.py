@@ -34,6 +34,8 @@ from convostore.store.base import (
     ConversationScan,
     KeyRow,
     Owner,
+    ResponseDump,
+    ResponseRecord,
     ScannedConversation,
     Store,
     StoredItem,
@@ -43,9 +45,13 @@ FORMAT_OBJECT = "conversation.export"
 KEY_OBJECT = "api_key"
 END_OBJECT = "export.end"
 FORMAT_VERSION = 1
-# The trailer's counts, by kind.
-CONVERSATION, ITEM = "conversation", "item"
 KEY_HASH_BYTES = 32
+# A stored response (issue 17): one line each, after the conversations, oldest first.
+RESPONSE_OBJECT = "response.export"
+RESPONSES_PER_BATCH = 200
+# The trailer's counts, by kind (a dump of an older convostore counts no responses).
+CONVERSATION, ITEM = "conversation", "item"
+TRAILER_KINDS = (KEY_OBJECT, CONVERSATION, ITEM, RESPONSE_OBJECT)
 
 CONVERSATIONS_PER_BATCH = 200
 # Items are read in chunks of about CHUNK_BYTES: the chunk's length adapts to the sizes
@@ -164,6 +170,59 @@ async def export_lines(
                 on_conversation()
         yield b"".join(buffer)
         buffer, size = [], 0
+    if ids is None:  # a dump of named conversations holds no responses
+        async for lines in _response_lines(store, project, counts):
+            yield lines
+
+
+async def _response_lines(
+    store: Store, project: str | None, counts: Counter[str]
+) -> AsyncIterator[bytes]:
+    after_pk = 0
+    while True:
+        batch = await store.scan_responses(
+            project=project, after_pk=after_pk, limit=RESPONSES_PER_BATCH
+        )
+        if not batch:
+            return
+        after_pk = batch[-1][0]
+        counts[RESPONSE_OBJECT] += len(batch)
+        yield b"".join(_response_line(dump) for _, dump in batch)
+
+
+def _response_line(dump: ResponseDump) -> bytes:
+    record = dump.record
+    return b"".join(
+        (
+            b'{"object":"',
+            RESPONSE_OBJECT.encode(),
+            b'","version":',
+            str(FORMAT_VERSION).encode(),
+            b',"id":',
+            orjson.dumps(record.id),
+            b',"project":',
+            orjson.dumps(dump.owner.project),
+            b',"user_key":',
+            orjson.dumps(dump.owner.user),
+            b',"created_at":',
+            str(record.created_at).encode(),
+            b',"updated_at":',
+            str(dump.updated_at).encode(),
+            b',"previous_response_id":',
+            orjson.dumps(record.previous_id),
+            b',"root_id":',
+            orjson.dumps(dump.root_id),
+            b',"status":',
+            orjson.dumps(record.status),
+            b',"response":',
+            record.body,
+            b',"input":[',
+            b",".join(item.body for item in dump.inputs),
+            b'],"output":[',
+            b",".join(item.body for item in dump.outputs),
+            b"]}\n",
+        )
+    )
 
 
 def _key_line(key: KeyRow) -> bytes:
@@ -187,7 +246,7 @@ def _key_line(key: KeyRow) -> bytes:
 
 
 def _end_line(counts: Counter[str]) -> bytes:
-    kinds = {kind: counts[kind] for kind in (KEY_OBJECT, CONVERSATION, ITEM)}
+    kinds = {kind: counts[kind] for kind in TRAILER_KINDS}
     return orjson.dumps({"object": END_OBJECT, "version": FORMAT_VERSION, "counts": kinds}) + b"\n"
 
 
@@ -268,6 +327,44 @@ def _conversation(data: dict[str, Any], number: int) -> ConversationDump:
     )
 
 
+def _response(data: dict[str, Any], number: int) -> ResponseDump:
+    if data.get("version") != FORMAT_VERSION:
+        raise DumpError(f"line {number}: response format version {data.get('version')!r}")
+    checks: list[tuple[str, type | tuple[type, ...]]] = [
+        ("id", str),
+        ("project", str),
+        ("user_key", str),
+        ("created_at", int),
+        ("updated_at", int),
+        ("previous_response_id", (str, type(None))),
+        ("root_id", str),
+        ("status", str),
+        ("response", dict),
+        ("input", list),
+        ("output", list),
+    ]
+    for key, kind in checks:
+        if key not in data:
+            raise DumpError(f"line {number}: missing {key}")
+        if not isinstance(data[key], kind) or isinstance(data[key], bool):
+            raise DumpError(f"line {number}: {key!r} has the wrong type")
+    record = ResponseRecord(
+        data["id"],
+        data["created_at"],
+        data["status"],
+        orjson.dumps(data["response"]),
+        data["previous_response_id"],
+    )
+    return ResponseDump(
+        Owner(data["project"], data["user_key"]),
+        record,
+        data["updated_at"],
+        data["root_id"],
+        [_item(raw, number, n) for n, raw in enumerate(data["input"])],
+        [_item(raw, number, n) for n, raw in enumerate(data["output"])],
+    )
+
+
 def _item(raw: Any, number: int, index: int) -> StoredItem:
     if (
         not isinstance(raw, dict)
@@ -325,12 +422,15 @@ class ImportReport:
     keys_skipped: int = 0
     committed_through: int = 0  # every record up to this line is in the database
     read: Counter[str] = field(default_factory=Counter)  # records read, by trailer kind
+    responses: int = 0  # stored responses imported (issue 17)
+    skipped_responses: int = 0  # an id the store already had
 
     def account(self) -> str:
         """What is in the database, in words."""
         return (
-            f"imported {self.imported} conversations ({self.items} items) and {self.keys} "
-            f"API keys; skipped {self.skipped} conversations and {self.keys_skipped} keys "
+            f"imported {self.imported} conversations ({self.items} items), {self.keys} "
+            f"API keys and {self.responses} stored responses; skipped {self.skipped} "
+            f"conversations, {self.keys_skipped} keys and {self.skipped_responses} responses "
             "already there"
         )
 
@@ -374,6 +474,7 @@ async def import_lines(
     items = size = 0
     last_line = 0
     ended: dict[str, int] | None = None
+    responses: list[ResponseDump] = []
 
     async def flush() -> None:
         nonlocal items, size
@@ -394,6 +495,11 @@ async def import_lines(
                     report.imported += 1
                     report.items += len(dump.items)
         batch.clear()
+        if responses:  # after the conversations whose items they may name
+            skipped_responses = await store.import_responses(responses)
+            report.skipped_responses += len(skipped_responses)
+            report.responses += len(responses) - len(skipped_responses)
+            responses.clear()
         items = size = 0
         report.committed_through = last_line
 
@@ -424,6 +530,11 @@ async def import_lines(
                 batch.append(dump)
                 items += len(dump.items)
                 size += len(line)
+            elif kind == RESPONSE_OBJECT:
+                report.read[RESPONSE_OBJECT] += 1
+                responses.append(_response(data, number))
+                if len(responses) >= RESPONSES_PER_BATCH:
+                    await flush()
             elif kind == KEY_OBJECT:
                 report.read[KEY_OBJECT] += 1
                 if keys:
@@ -449,7 +560,7 @@ async def import_lines(
     if ended is not None:
         wrong = [
             f"{kind}: {ended.get(kind, 0)} in the trailer, {report.read[kind]} read"
-            for kind in (KEY_OBJECT, CONVERSATION, ITEM)
+            for kind in TRAILER_KINDS
             if ended.get(kind, 0) != report.read[kind]
         ]
         if wrong:

@@ -48,9 +48,9 @@ from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_health import Corruption, guarded
 from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
+from convostore.store.sqlite_responses import SQLiteResponses
 from convostore.store.sqlite_search import Searcher
 from convostore.store.sqlite_tx import Transactions
-from convostore.store.sqlite_responses import SQLiteResponses
 
 log = logging.getLogger("convostore")
 

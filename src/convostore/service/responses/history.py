@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from convostore import errors
-from convostore.service.responses.messages import Entry
 from convostore.service import store_errors
+from convostore.service.responses.messages import Entry
 from convostore.store.base import (
     AfterMissing,
     Owner,
