@@ -135,3 +135,41 @@ def test_runner_run_streamed_with_a_function_tool(
     second = upstream.requests[1]
     assert second["messages"][2]["reasoning_content"] == "The user wants the weather."
     assert second["messages"][2]["tool_calls"][0]["function"]["arguments"] == '{"city": "Paris"}'
+
+
+def test_runner_run_with_previous_response_id(upstream: FakeUpstream, base_url: str) -> None:
+    """Issue 17: ``Runner.run(…, previous_response_id=…)`` chains turns through stored
+    responses; inside a run the SDK continues from its last response too, sending only
+    the tool output."""
+    upstream.script(
+        Reply(body=completion(tool_calls=[(CALL_ID, "get_weather", '{"city": "Paris"}')])),
+        Reply(body=completion("It is sunny in Paris.")),
+        Reply(body=completion("You asked about Paris.")),
+    )
+    config = RunConfig(tracing_disabled=True)
+    first = asyncio.run(
+        Runner.run(agent(base_url), "What's the weather in Paris?", run_config=config)
+    )
+    assert first.final_output == "It is sunny in Paris."
+    assert first.last_response_id is not None
+    second = upstream.requests[1]
+    assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "tool"]
+    assert second["messages"][3]["content"] == "sunny in Paris"
+    later = asyncio.run(
+        Runner.run(
+            agent(base_url),
+            "Which city did I ask about?",
+            previous_response_id=first.last_response_id,
+            run_config=config,
+        )
+    )
+    assert later.final_output == "You asked about Paris."
+    assert [m["role"] for m in upstream.last["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert upstream.last["messages"][4]["content"] == "It is sunny in Paris."

@@ -238,3 +238,39 @@ def test_input_items_query_errors(base_url: str, client: OpenAI, upstream: FakeU
         assert http.get(f"/responses/{made.id}/input_items?order=up").status_code == 400
         assert http.get(f"/responses/{made.id}?include=nope").status_code == 400
         assert http.get("/responses/resp_%00x").status_code == 404
+
+
+def test_two_processes_on_postgres(pg_url: str, upstream: FakeUpstream) -> None:
+    """Two server processes over one PostgreSQL database: a chain continued on either,
+    read and deleted from the other, branches made at once on both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support import running_server
+
+    args = ("--upstream", upstream.url, "--no-access-log")
+    with running_server(pg_url, *args) as one, running_server(pg_url, *args) as two:
+        a = OpenAI(base_url=one, api_key="x", max_retries=0)
+        b = OpenAI(base_url=two, api_key="x", max_retries=0)
+        upstream.script(*[Reply(body=completion(f"answer {n}")) for n in range(5)])
+        first = a.responses.create(model="qwen", input="one")
+        second = b.responses.create(model="qwen", input="two", previous_response_id=first.id)
+        assert dump(a.responses.retrieve(second.id)) == dump(second)
+        with ThreadPoolExecutor(2) as pool:
+            branches = list(
+                pool.map(
+                    lambda sdk: sdk.responses.create(
+                        model="qwen", input="three", previous_response_id=second.id
+                    ),
+                    (a, b),
+                )
+            )
+        assert [r.previous_response_id for r in branches] == [second.id, second.id]
+        assert [c for _, c in contents(upstream.last)] == [
+            "one", "answer 0", "two", "answer 1", "three",
+        ]  # fmt: skip
+        b.responses.delete(branches[0].id)
+        with pytest.raises(openai.NotFoundError):
+            a.responses.retrieve(branches[0].id)
+        assert a.responses.retrieve(branches[1].id).id == branches[1].id
+        a.close()
+        b.close()
