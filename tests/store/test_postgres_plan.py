@@ -207,3 +207,54 @@ def test_conversation_lookups_use_the_id_without_statistics(pg_server: PostgresS
             assert "Seq Scan on conversations" not in text, text
     finally:
         pg_server.drop(url)
+
+
+def test_response_chains_are_index_probes_without_statistics(pg_server: PostgresServer) -> None:
+    """Issue 17: a chain of 300 stored responses among 3,000, in tables that just grew and
+    were never analyzed: reading the chain, a response's output and its input items must
+    probe indexes, never scan responses, response_items or items (measured before: a
+    hash join scanned the whole responses table once per link)."""
+    from convostore.store.base import ResponseRecord
+    from convostore.store.postgres_responses import _HISTORY, _ITEMS
+
+    url = pg_server.create()
+
+    async def plans() -> list[str]:
+        store = PostgresStore(url, max_size=2)
+        await store.open()
+        try:
+            await store.migrate()
+            async with store.pool.acquire() as conn:
+                for table in ("responses", "response_items", "items"):
+                    await conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+            await store.create_conversation(OWNER, ConversationRow("conv_r", 1_700_000_000, b"{}"), [])
+            previous = None
+            for n in range(3_000):
+                record = ResponseRecord(f"resp_{n}", 0, "completed", b"{}", previous if n < 300 else None)
+                ask = StoredItem(f"msg_{n}_in", "message", b"{}", 0)
+                answer = StoredItem(f"msg_{n}_out", "message", b"{}", 0)
+                conversation = "conv_r" if n % 10 == 0 else None
+                await store.save_response(OWNER, record, [ask], [answer], conversation_id=conversation)
+                previous = record.id
+        finally:
+            await store.close()
+        conn = await asyncpg.connect(url)
+        try:
+            texts = []
+            for sql, args in [
+                (_HISTORY, ("resp_299", OWNER.project, OWNER.user)),
+                (_ITEMS + " WHERE r.resp = $1 AND r.output ORDER BY r.seq", (5,)),
+            ]:
+                rows = await conn.fetch(f"EXPLAIN (COSTS OFF) {sql}", *args)
+                texts.append("\n".join(r[0] for r in rows))
+            return texts
+        finally:
+            await conn.close()
+
+    try:
+        for text in asyncio.run(plans()):
+            print(text)
+            assert "Seq Scan" not in text, text
+            assert "Hash" not in text, text
+    finally:
+        pg_server.drop(url)

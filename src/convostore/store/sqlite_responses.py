@@ -40,11 +40,10 @@ _HISTORY = (
     " UNION ALL"
     " SELECT p.pk, p.previous_id, c.depth + 1 FROM chain c"
     " JOIN responses p ON p.id = c.previous_id)"
-    " SELECT r.id, r.type, coalesce(r.body, i.body), r.mask"
+    " SELECT c.depth, r.seq, r.id, r.type, coalesce(r.body, i.body), r.mask"
     " FROM chain c CROSS JOIN response_items r ON r.resp = c.pk"
     " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
-    " ORDER BY c.depth DESC, r.seq"
-)
+)  # ordered in Python: SQLite's sorter carrying the bodies took 4x the read (measured)
 
 _OWNED = "SELECT pk, status, created_at, body, previous_id FROM responses WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted"
 
@@ -150,8 +149,9 @@ class SQLiteResponses:
         db = self.db
         if db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone() is None:
             raise ResponseMissing(response_id)
-        rows = db.execute(_HISTORY, (response_id, owner.project, owner.user))
-        return [StoredItem(*r) for r in rows]
+        rows = db.execute(_HISTORY, (response_id, owner.project, owner.user)).fetchall()
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        return [StoredItem(r[2], r[3], r[4], r[5]) for r in rows]
 
     async def scan_responses(
         self, *, project: str | None, after_pk: int, limit: int
