@@ -221,3 +221,43 @@ def test_scan_import_purge(run: Run[Any], store: Store) -> None:
     # The conversation's items stay.
     page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
     assert ids(page.items) == ["m1", "o1"]
+
+
+def test_background_lifecycle(run: Run[Any], store: Store) -> None:
+    """start (queued), renew (in_progress), finish only while running, cancel from any
+    process, and a dead runner's response marked failed by the first read after expiry."""
+    from convostore.store.base import ResponseRunning
+
+    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.start_response(ME, record("resp_bg", status="queued"), 30))
+    assert run(store.get_response(ME, "resp_bg")).record.status == "queued"
+    with pytest.raises(ResponseRunning):
+        run(store.response_history(ME, "resp_bg"))
+    assert run(store.renew_response("resp_bg", "in_progress", 30))
+    done = record("resp_bg", status="completed")
+    assert run(store.finish_response(ME, done, [item("a")], [item("b")], conversation_id="conv_1"))
+    assert run(store.get_response(ME, "resp_bg")).record.status == "completed"
+    assert ids(run(store.response_history(ME, "resp_bg"))) == ["a", "b"]
+    assert not run(store.renew_response("resp_bg", "in_progress", 30))  # finished: not running
+    assert not run(store.finish_response(ME, done, [item("c")], []))  # finished once only
+
+    # Cancelled: the runner's renewal says so, its final write stores nothing.
+    run(store.start_response(ME, record("resp_c", status="queued"), 30))
+    for other in OTHERS:
+        with pytest.raises(ResponseMissing):
+            run(store.cancel_response(other, "resp_c"))
+    assert run(store.cancel_response(ME, "resp_c")).record.status == "cancelled"
+    assert not run(store.renew_response("resp_c", "in_progress", 30))
+    assert not run(
+        store.finish_response(ME, record("resp_c"), [item("x")], [], conversation_id="conv_1")
+    )
+    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    assert ids(page.items) == ["a", "b"]  # nothing of the cancelled response
+    assert run(store.cancel_response(ME, "resp_bg")).record.status == "completed"
+
+    # A runner that died: its response expires (here: already has), and the first read
+    # marks it failed.
+    run(store.start_response(ME, record("resp_dead", status="queued"), -1))
+    assert run(store.get_response(ME, "resp_dead")).record.status == "failed"
+    assert not run(store.renew_response("resp_dead", "in_progress", 30))
+    assert run(store.response_history(ME, "resp_dead")) == []

@@ -167,6 +167,10 @@ class ResponseMissing(StoreError):
     """No stored response with that id belongs to the owner (or it was deleted)."""
 
 
+class ResponseRunning(StoreError):
+    """The response is a background one still queued or in progress."""
+
+
 class LeaseLost(StoreError):
     """The conversation's lease is no longer the caller's: it expired and was taken, or
     was released. Nothing of the failed call is stored."""
@@ -559,6 +563,39 @@ class Store(Protocol):
         """The inputs and outputs of the response and every one before it in its chain,
         oldest first: what a response with ``previous_response_id`` continues. One
         statement, O(chain). Raises ResponseMissing."""
+        ...
+
+    # -- background responses (issue 17) --------------------------------------------------
+
+    async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
+        """Store a background response while it runs (its status ``queued``), alive for
+        ``seconds``. Raises ResponseMissing (the previous response is gone)."""
+        ...
+
+    async def renew_response(self, response_id: str, status: str, seconds: float) -> bool:
+        """Keep a running response alive ``seconds`` more, with this status; False when it
+        no longer runs (cancelled, or found dead)."""
+        ...
+
+    async def finish_response(
+        self,
+        owner: Owner,
+        record: ResponseRecord,
+        inputs: Sequence[StoredItem],
+        outputs: Sequence[StoredItem],
+        *,
+        conversation_id: str | None = None,
+        holder: str | None = None,
+    ) -> bool:
+        """The end of a background response, in one transaction: its final status and
+        body, its items and, with ``conversation_id``, the turn appended to it (as
+        :meth:`save_response`), only while it is still running. False (nothing written)
+        when it was cancelled or found dead meanwhile."""
+        ...
+
+    async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
+        """Mark a running response ``cancelled`` (nothing if it has finished); the
+        response as it is now. Raises ResponseMissing."""
         ...
 
     async def scan_responses(

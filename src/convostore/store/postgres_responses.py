@@ -25,22 +25,32 @@ from convostore.store.base import (
     ResponseDump,
     ResponseMissing,
     ResponseRecord,
+    ResponseRunning,
     StoredItem,
     StoredResponse,
 )
 from convostore.store.postgres_errors import postgres_unavailable
 
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+
+# The response's row; a background one whose process died (its expires_at passed) is
+# marked failed by this same statement, by whoever reads it first.
 _OWNED = (
-    "SELECT pk, status, created_at, body, previous_id FROM responses"
-    " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted"
+    "WITH r AS (SELECT pk FROM responses"
+    " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted),"
+    " dead AS (UPDATE responses SET status = 'failed', expires_at = NULL"
+    " WHERE pk = (SELECT pk FROM r) AND status IN ('queued', 'in_progress')"
+    f" AND expires_at < {_NOW} RETURNING pk, status)"
+    " SELECT s.pk, coalesce((SELECT status FROM dead), s.status) AS status, s.created_at,"
+    " s.body, s.previous_id FROM responses s WHERE s.pk = (SELECT pk FROM r)"
 )
+
+RUNNING = ("queued", "in_progress")
 
 # The body of an item a conversation holds is read by a subplan per row, through
 # items_conv_id: as a join, a planner without fresh statistics hashed the whole items
 # table (tests/store/test_postgres_plan.py checks these plans).
-_BODY = (
-    "coalesce(r.body, (SELECT i.body FROM items i WHERE i.conv = r.conv AND i.id = r.id))"
-)
+_BODY = "coalesce(r.body, (SELECT i.body FROM items i WHERE i.conv = r.conv AND i.id = r.id))"
 
 _ITEMS = f"SELECT r.id, r.type, {_BODY} AS body, r.mask FROM response_items r"
 
@@ -121,25 +131,7 @@ class PostgresResponses:
         async with self.pool.acquire() as conn, conn.transaction():
             conv: int | None = None
             if conversation_id is not None:
-                items = [*inputs, *outputs]
-                try:
-                    conv = await conn.fetchval(
-                        _APPEND,
-                        conversation_id,
-                        owner.project,
-                        owner.user,
-                        now,
-                        [item.id for item in items],
-                        [item.type for item in items],
-                        [item.body for item in items],
-                        [item.mask for item in items],
-                    )
-                except asyncpg.UniqueViolationError as exc:
-                    if exc.constraint_name == "items_conv_id":
-                        raise ItemConflict(str(exc)) from None
-                    raise
-                if conv is None:
-                    raise ConversationMissing(conversation_id)
+                conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
                 if holder is not None and (
                     await conn.fetchval(
                         "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
@@ -204,14 +196,86 @@ class PostgresResponses:
         )
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            if await conn.fetchrow(_OWNED, response_id, owner.project, owner.user) is None:
+        async with self.pool.acquire() as conn:
+            head = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
+            if head is None:
                 raise ResponseMissing(response_id)
+            if head["status"] in RUNNING:
+                raise ResponseRunning(response_id)
             rows = await conn.fetch(_HISTORY, response_id, owner.project, owner.user)
         return [StoredItem(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _insert_response(conn, owner, record, (), (), None, int(time.time()))
+            await conn.execute(
+                f"UPDATE responses SET expires_at = {_NOW} + $2::float8 WHERE id = $1",
+                record.id,
+                seconds,
+            )
+
+    async def renew_response(self, response_id: str, status: str, seconds: float) -> bool:
+        result = await self.pool.execute(
+            f"UPDATE responses SET status = $2, expires_at = {_NOW} + $3::float8"
+            " WHERE id = $1 AND status IN ('queued', 'in_progress')"
+            f" AND expires_at >= {_NOW}",
+            response_id,
+            status,
+            seconds,
+        )
+        return str(result).rpartition(" ")[2] != "0"
+
+    async def finish_response(
+        self,
+        owner: Owner,
+        record: ResponseRecord,
+        inputs: Sequence[StoredItem],
+        outputs: Sequence[StoredItem],
+        *,
+        conversation_id: str | None = None,
+        holder: str | None = None,
+    ) -> bool:
+        now = int(time.time())
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The response row first: a cancel from another process waits on it, or wins.
+            pk = await conn.fetchval(
+                "UPDATE responses SET status = $4, body = $5, expires_at = NULL"
+                " WHERE id = $1 AND project = $2 AND user_key = $3"
+                " AND status IN ('queued', 'in_progress') RETURNING pk",
+                record.id,
+                owner.project,
+                owner.user,
+                record.status,
+                record.body,
+            )
+            if pk is None:
+                return False
+            conv: int | None = None
+            if conversation_id is not None:
+                conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
+                if holder is not None and (
+                    await conn.fetchval(
+                        "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
+                    )
+                    != holder
+                ):
+                    raise LeaseLost(conversation_id)
+            await conn.execute(
+                _INSERT_ITEMS, pk, *_item_columns(inputs, outputs, conv is not None), conv
+            )
+        return True
+
+    async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
+            if row is None:
+                raise ResponseMissing(response_id)
+            await conn.execute(
+                "UPDATE responses SET status = 'cancelled', expires_at = NULL"
+                " WHERE pk = $1 AND status IN ('queued', 'in_progress')",
+                row[0],
+            )
+        return await self.get_response(owner, response_id)
 
     async def scan_responses(
         self, *, project: str | None, after_pk: int, limit: int
@@ -296,6 +360,31 @@ class PostgresResponses:
             f"DELETE FROM responses WHERE root_id IN ({sql} LIMIT $2)", *args
         )
         return int(status.rpartition(" ")[2])
+
+
+async def _append(
+    conn: Any, owner: Owner, conversation_id: str, items: Sequence[StoredItem], now: int
+) -> int:
+    """Append to the conversation (its row locked first); the conversation's pk."""
+    try:
+        conv: int | None = await conn.fetchval(
+            _APPEND,
+            conversation_id,
+            owner.project,
+            owner.user,
+            now,
+            [item.id for item in items],
+            [item.type for item in items],
+            [item.body for item in items],
+            [item.mask for item in items],
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "items_conv_id":
+            raise ItemConflict(str(exc)) from None
+        raise
+    if conv is None:
+        raise ConversationMissing(conversation_id)
+    return conv
 
 
 async def _insert_response(

@@ -24,6 +24,7 @@ from convostore.store.base import (
     ResponseDump,
     ResponseMissing,
     ResponseRecord,
+    ResponseRunning,
     StoredItem,
     StoredResponse,
     unavailable_on,
@@ -45,12 +46,36 @@ _HISTORY = (
     " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
 )  # ordered in Python: SQLite's sorter carrying the bodies took 4x the read (measured)
 
-_OWNED = "SELECT pk, status, created_at, body, previous_id FROM responses WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted"
+_OWNED = (
+    "SELECT pk, status, created_at, body, previous_id, expires_at FROM responses"
+    " WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted"
+)
+
+RUNNING = ("queued", "in_progress")
 
 
 @unavailable_on(sqlite3.OperationalError)
 class SQLiteResponses:
     """save, read, delete and list stored responses; scans for export and retention."""
+
+    def _owned(self, owner: Owner, response_id: str) -> tuple[int, str, int, bytes, str | None]:
+        """The response's row; a background one whose process died (expired) is marked
+        failed here, by whoever reads it first."""
+        db = self.db
+        row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
+        if row is None:
+            raise ResponseMissing(response_id)
+        pk, status, created_at, body, previous_id, expires_at = row
+        if status in RUNNING and expires_at is not None and expires_at < time.time():
+            with self._write() as writing:
+                writing.execute(
+                    "UPDATE responses SET status = 'failed', expires_at = NULL"
+                    " WHERE pk = ? AND status IN ('queued', 'in_progress') AND expires_at < ?",
+                    (pk, time.time()),
+                )
+            row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
+            pk, status, created_at, body, previous_id, expires_at = row
+        return pk, status, created_at, body, previous_id
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -101,10 +126,7 @@ class SQLiteResponses:
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
         db = self.db
-        row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
-        if row is None:
-            raise ResponseMissing(response_id)
-        pk, status, created_at, body, previous_id = row
+        pk, status, created_at, body, previous_id = self._owned(owner, response_id)
         output = db.execute(_ITEMS + " WHERE r.resp = ? AND r.output ORDER BY r.seq", (pk,))
         return StoredResponse(
             ResponseRecord(response_id, created_at, status, body, previous_id),
@@ -126,10 +148,7 @@ class SQLiteResponses:
         self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
     ) -> ItemPage:
         db = self.db
-        row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
-        if row is None:
-            raise ResponseMissing(response_id)
-        pk = row[0]
+        pk = self._owned(owner, response_id)[0]
         order, compare = ("DESC", "<") if descending else ("ASC", ">")
         sql = _ITEMS + " WHERE r.resp = ? AND NOT r.output"
         args: list[object] = [pk]
@@ -147,11 +166,78 @@ class SQLiteResponses:
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
         db = self.db
-        if db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone() is None:
-            raise ResponseMissing(response_id)
+        if self._owned(owner, response_id)[1] in RUNNING:
+            raise ResponseRunning(response_id)
         rows = db.execute(_HISTORY, (response_id, owner.project, owner.user)).fetchall()
         rows.sort(key=lambda r: (-r[0], r[1]))
         return [StoredItem(r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
+        with self._write() as db:
+            _insert_response(db, owner, record, (), (), None, int(time.time()))
+            db.execute(
+                "UPDATE responses SET expires_at = ? WHERE id = ?",
+                (time.time() + seconds, record.id),
+            )
+
+    async def renew_response(self, response_id: str, status: str, seconds: float) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE responses SET status = ?, expires_at = ?"
+                " WHERE id = ? AND status IN ('queued', 'in_progress') AND expires_at >= ?",
+                (status, time.time() + seconds, response_id, time.time()),
+            )
+        return cursor.rowcount > 0
+
+    async def finish_response(
+        self,
+        owner: Owner,
+        record: ResponseRecord,
+        inputs: Sequence[StoredItem],
+        outputs: Sequence[StoredItem],
+        *,
+        conversation_id: str | None = None,
+        holder: str | None = None,
+    ) -> bool:
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE responses SET status = ?, body = ?, expires_at = NULL"
+                " WHERE id = ? AND project = ? AND user_key = ?"
+                " AND status IN ('queued', 'in_progress') RETURNING pk",
+                (record.status, record.body, record.id, owner.project, owner.user),
+            ).fetchone()
+            if row is None:
+                return False
+            conv: int | None = None
+            if conversation_id is not None:
+                items = [*inputs, *outputs]
+                conv, first = self._reserve(db, owner, conversation_id, len(items))
+                if holder is not None and (
+                    db.execute(
+                        "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?",
+                        (conv, holder),
+                    ).fetchone()
+                    is None
+                ):
+                    raise LeaseLost(conversation_id)
+                if items:
+                    self._insert_items(db, conv, first, items)
+            db.executemany(
+                "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                _item_rows(row[0], inputs, outputs, conv),
+            )
+        return True
+
+    async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
+        pk = self._owned(owner, response_id)[0]
+        with self._write() as db:
+            db.execute(
+                "UPDATE responses SET status = 'cancelled', expires_at = NULL"
+                " WHERE pk = ? AND status IN ('queued', 'in_progress')",
+                (pk,),
+            )
+        return await self.get_response(owner, response_id)
 
     async def scan_responses(
         self, *, project: str | None, after_pk: int, limit: int
