@@ -294,6 +294,15 @@ def previous_response_not_found(response_id: str) -> NotFound:
     )
 
 
+def previous_response_running(response_id: str) -> InvalidRequest:
+    # Wording not seen in OpenAI traffic: convostore's own.
+    return InvalidRequest(
+        f"Previous response with id '{response_id}' is still in progress; wait until it "
+        "completes (poll GET /v1/responses/{id}).",
+        param="previous_response_id",
+    )
+
+
 def item_not_in_conversation(item_id: str) -> NotFound:
     return NotFound(f"Item with id '{clip(item_id)}' not found in conversation.")
 

@@ -49,6 +49,7 @@ class FakeUpstream:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.cancelled = 0  # streams whose client went away before the end
+        self.abandoned = 0  # delayed answers whose client went away while they waited
         self.lock = threading.Lock()
         self.url = ""
 
@@ -83,7 +84,13 @@ class FakeUpstream:
             self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
             reply = self.replies.pop(0) if self.replies else Reply(body=completion("(no script)"))
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            # Wait, unless the client (convostore) goes away meanwhile.
+            gone_early = asyncio.ensure_future(receive())
+            done, _ = await asyncio.wait({gone_early}, timeout=reply.delay)
+            if done:
+                self.abandoned += 1
+                return
+            gone_early.cancel()
         if reply.release is not None:
             while not reply.release.is_set():
                 await asyncio.sleep(0.005)

@@ -70,9 +70,9 @@ def refused(http: httpx.Client, body: Any, status: int = 400, **kwargs: Any) -> 
             None,
         ),
         (
-            {"model": "m", "input": "hi", "background": True},
+            {"model": "m", "input": "hi", "background": "yes"},
             "background",
-            "unsupported_parameter",
+            "invalid_type",
             None,
         ),
         (

@@ -87,6 +87,9 @@ def build_router() -> Router:
     router.add("GET", "/responses/{response_id}", responses.retrieve, operationId="getResponse")
     router.add("DELETE", "/responses/{response_id}", responses.delete, operationId="deleteResponse")
     router.add(
+        "POST", "/responses/{response_id}/cancel", responses.cancel, operationId="cancelResponse"
+    )
+    router.add(
         "GET",
         "/responses/{response_id}/input_items",
         responses.input_items,

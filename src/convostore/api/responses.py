@@ -67,3 +67,9 @@ async def input_items(services: Services, request: Request) -> bytes:
         descending=query.descending,
     )
     return render.item_list(page.items, query.include, page.has_more)
+
+
+async def cancel(services: Services, request: Request) -> bytes:
+    """Cancel a background response (issue 17)."""
+    response = await services.stored_responses.cancel(owner_of(request), request.params[0])
+    return orjson.dumps(response)

@@ -28,6 +28,7 @@ from convostore.store.base import (
     LeaseHeld,
     LeaseLost,
     ResponseMissing,
+    ResponseRunning,
     SearchAfterMissing,
     SearchTooCostly,
     StoreError,
@@ -80,6 +81,7 @@ WRITE_BACK_ERRORS: Meanings = {
 PREVIOUS_RESPONSE_ERRORS: Meanings = {
     **STORE_ERRORS,
     ResponseMissing: errors.previous_response_not_found,
+    ResponseRunning: errors.previous_response_running,
 }
 
 

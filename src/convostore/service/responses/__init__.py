@@ -26,11 +26,20 @@ from convostore.items import include as includes
 from convostore.items.registry import Reference
 from convostore.service.materialize import Materializer
 from convostore.service.responses import chat, history, messages, output, request, resource
+from convostore.service.responses.background import Runner
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import StreamMisordered, Translator
-from convostore.service.responses.writeback import write_back
-from convostore.store.base import Owner, Store, StoredItem, StoreUnavailable
+from convostore.service.responses.writeback import record_of, write_back
+from convostore.store.base import (
+    ConversationMissing,
+    LeaseLost,
+    Owner,
+    ResponseMissing,
+    Store,
+    StoredItem,
+    StoreUnavailable,
+)
 from convostore.upstream import (
     ChatStream,
     ChatUpstream,
@@ -73,8 +82,10 @@ class Responses:
         if upstream is None and self.config.configured:
             upstream = ChatUpstream(self.config)
         self.upstream = upstream
+        self.background = Runner(store, self.config.lease_seconds)
 
     async def aclose(self) -> None:
+        await self.background.aclose()
         if self.upstream is not None:
             await self.upstream.aclose()
 
@@ -102,6 +113,10 @@ class Responses:
             body_out = chat.body(
                 req, chat_messages, self.config.model_for(req.model), stream=req.stream
             )
+            if req.background:
+                queued = await self._start_background(owner, req, identity, inputs, body_out, lease)
+                handed_over = True
+                return Completed(queued)
             if req.stream:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
                 handed_over = True
@@ -152,15 +167,10 @@ class Responses:
             raise errors.missing_parameter("input")
         return out
 
-    async def _complete(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        completion: dict[str, Any],
-        lease: Lease | None,
-    ) -> Completed:
+    def _outcome(
+        self, req: ResponseRequest, identity: resource.Identity, completion: dict[str, Any]
+    ) -> tuple[list[StoredItem], dict[str, Any]]:
+        """The output items of a model server's answer, and the Response object."""
         if not completion.get("choices"):
             raise errors.BadGateway(
                 f"The model server at {self.config.shown} answered without any choices."
@@ -176,6 +186,78 @@ class Responses:
             usage=output.usage(completion.get("usage")),
             incomplete_reason=reason,
         )
+        return stored, response
+
+    async def _start_background(
+        self,
+        owner: Owner,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        inputs: list[StoredItem],
+        body_out: dict[str, Any],
+        lease: Lease | None,
+    ) -> dict[str, Any]:
+        """Store the response as queued and run it in a task (:mod:`.background`)."""
+        queued = resource.build(req, identity, status="queued", output=[])
+        try:
+            await self.store.start_response(owner, record_of(queued), self.config.lease_seconds)
+        except ResponseMissing:  # the previous response was deleted meanwhile
+            raise errors.previous_response_not_found(req.previous_response_id or "") from None
+        upstream = self.upstream
+        assert upstream is not None
+
+        async def work() -> None:
+            completion = await _calling(upstream.complete(body_out), self.config)
+            stored, response = self._outcome(req, identity, completion)
+            try:
+                await self.store.finish_response(
+                    owner,
+                    record_of(response),
+                    inputs,
+                    stored,
+                    conversation_id=req.conversation_id,
+                    holder=None if lease is None else lease.holder,
+                )
+            except (ConversationMissing, LeaseLost):
+                raise errors.InvalidRequest(
+                    "The conversation was deleted, or taken by another response, while this "
+                    "one ran; nothing was appended to it."
+                ) from None
+
+        async def fail(exc: errors.ApiError) -> None:
+            code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
+            failed = resource.build(
+                req,
+                identity,
+                status="failed",
+                output=[],
+                error={"code": code, "message": exc.message},
+            )
+            try:
+                await self.store.finish_response(owner, record_of(failed), inputs, [])
+            except Exception:  # it expires and is marked failed by the next read anyway
+                log.warning("could not store the failure of %s", identity.id, exc_info=True)
+
+        async def run() -> None:
+            try:
+                await self.background.run(identity.id, work(), fail)
+            finally:
+                if lease is not None:
+                    await lease.release()
+
+        self.background.spawn(run())
+        return queued
+
+    async def _complete(
+        self,
+        owner: Owner,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        inputs: list[StoredItem],
+        completion: dict[str, Any],
+        lease: Lease | None,
+    ) -> Completed:
+        stored, response = self._outcome(req, identity, completion)
         await write_back(
             self.store,
             owner,

@@ -25,6 +25,7 @@ from convostore.store.base import (
     Owner,
     PageQuery,
     ResponseMissing,
+    ResponseRunning,
     Store,
     StoredItem,
 )
@@ -58,9 +59,9 @@ async def read_chain(store: Store, owner: Owner, previous_response_id: str) -> l
     owner's."""
     try:
         return await store.response_history(owner, previous_response_id)
-    except ResponseMissing as exc:
+    except (ResponseMissing, ResponseRunning) as exc:
         failure = store_errors.api_error(exc, store_errors.PREVIOUS_RESPONSE_ERRORS)
-        assert failure is not None  # the table has the row
+        assert failure is not None  # the table has the rows
         raise failure from None
 
 

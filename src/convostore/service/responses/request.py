@@ -61,7 +61,6 @@ KNOWN = frozenset(
 # Known to OpenAI, with no counterpart on a Chat Completions model server.
 NOT_HONOURED = {
     "access_programs": "is not supported by this server.",
-    "background": "is not supported by this server: responses run while the request is open.",
     "background_options": "is not supported by this server.",
     "context_management": "is not supported by this server: nothing is compacted.",
     "image": "is not supported by this server.",
@@ -114,6 +113,7 @@ class ResponseRequest:
     instructions: str | None = None
     stream: bool = False
     store: bool = True
+    background: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: str | dict[str, Any] = "auto"
@@ -161,6 +161,18 @@ def parse(body: Any, registry: Registry) -> ResponseRequest:
     request.instructions = _optional_string(body, "instructions")
     request.stream = _flag(body, "stream", False)
     request.store = _flag(body, "store", True)
+    request.background = _flag(body, "background", False)
+    if request.background and not request.store:
+        raise errors.InvalidRequest(
+            "Background responses are stored: 'background' needs 'store' true (the default).",
+            param="store",
+        )
+    if request.background and request.stream:
+        raise errors.unsupported_parameter(
+            "stream",
+            "with 'background' is not supported by this server yet: poll GET "
+            "/v1/responses/{id} instead.",
+        )
     if body.get("metadata") is not None:
         request.metadata = orjson.loads(bodies.metadata_json(body["metadata"]))
     _tools(body, request)

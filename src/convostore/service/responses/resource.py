@@ -43,7 +43,7 @@ def build(
         "object": "response",
         "created_at": identity.created_at,
         "status": status,
-        "background": False,
+        "background": request.background,
         "completed_at": int(time.time()) if status == "completed" else None,
         "conversation": (
             {"id": request.conversation_id} if request.conversation_id is not None else None

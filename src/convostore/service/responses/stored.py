@@ -22,9 +22,28 @@ class StoredResponses:
         except ResponseMissing:
             raise errors.response_not_found(response_id) from None
         response: dict[str, Any] = orjson.loads(stored.record.body)
+        _status(response, stored.record.status)
         response["output"] = [
             orjson.loads(includes.render(item.body, item.mask, include)) for item in stored.output
         ]
+        return response
+
+    async def cancel(self, owner: Owner, response_id: str) -> dict[str, Any]:
+        """Cancel a background response, from any server process (its runner stops at its
+        next renewal); a finished one is answered as it is."""
+        try:
+            stored = await self.store.get_response(owner, response_id)
+            if not orjson.loads(stored.record.body).get("background"):
+                # Wording not seen in OpenAI traffic: convostore's own.
+                raise errors.InvalidRequest(
+                    "Only responses created with background=true can be cancelled."
+                )
+            stored = await self.store.cancel_response(owner, response_id)
+        except ResponseMissing:
+            raise errors.response_not_found(response_id) from None
+        response: dict[str, Any] = orjson.loads(stored.record.body)
+        _status(response, stored.record.status)
+        response["output"] = [orjson.loads(item.body) for item in stored.output]
         return response
 
     async def delete(self, owner: Owner, response_id: str) -> None:
@@ -44,3 +63,15 @@ class StoredResponses:
             raise errors.response_not_found(response_id) from None
         except AfterMissing:
             raise errors.after_not_found(after or "") from None
+
+
+DIED = "The server process running this response stopped before it finished."
+
+
+def _status(response: dict[str, Any], status: str) -> None:
+    """A background response's status is the row's (the body is its last snapshot)."""
+    if response.get("status") == status:
+        return
+    response["status"] = status
+    if status == "failed" and response.get("error") is None:
+        response["error"] = {"code": "server_error", "message": DIED}
