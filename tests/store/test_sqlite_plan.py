@@ -16,7 +16,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from convostore.store.base import ConversationRow, Owner, PageQuery, StoredItem
+from convostore.store.base import ConversationRow, Owner, PageQuery, ResponseRecord, StoredItem
 from convostore.store.sqlite import SQLiteStore
 
 OWNER = Owner("proj_plan", "")
@@ -30,6 +30,16 @@ ALLOWED = {
     "conversations": re.compile(
         r"SEARCH \w+ USING (COVERING )?INDEX sqlite_autoindex_conversations_1 \(id=\?\)"
         r"|SEARCH \w+ USING INTEGER PRIMARY KEY \(rowid="
+    ),
+    # Stored responses (issue 17): by id, or pk; their items by response, or (conv, id).
+    "responses": re.compile(
+        r"SEARCH \w+ USING (COVERING )?INDEX (sqlite_autoindex_responses_1|responses_id_owner)"
+        r" \(id=\?"
+        r"|SEARCH \w+ USING INTEGER PRIMARY KEY \(rowid="
+    ),
+    "response_items": re.compile(
+        r"SEARCH \w+ USING (PRIMARY KEY|(COVERING )?INDEX response_items_id) \(resp=\?"
+        r"|SEARCH \w+ USING (COVERING )?INDEX response_items_conv \(conv=\? AND id=\?\)"
     ),
 }
 
@@ -56,6 +66,24 @@ async def run_hot_paths(store: SQLiteStore) -> None:
     await store.find_items(OWNER, ["msg_1", "msg_2", "msg_nope"])
     await store.delete_item(OWNER, "conv_x", "msg_4")
     await store.delete_conversation(OWNER, "conv_0001")
+    # Stored responses (issue 17): many, a chain, some by reference to a conversation.
+    previous = None
+    for n in range(40):
+        record = ResponseRecord(f"resp_{n}", 0, "completed", b"{}", previous)
+        ask = StoredItem(f"msg_r{n}_in", "message", b"{}", 0)
+        answer = StoredItem(f"msg_r{n}_out", "message", b"{}", 0)
+        conversation = "conv_x" if n % 4 == 0 else None
+        await store.save_response(OWNER, record, [ask], [answer], conversation_id=conversation)
+        previous = record.id
+    await store.response_history(OWNER, "resp_39")
+    await store.get_response(OWNER, "resp_20")
+    await store.list_response_inputs(OWNER, "resp_20", after=None, limit=20, descending=True)
+    await store.list_response_inputs(OWNER, "resp_20", after="msg_r20_in", limit=20, descending=False)
+    await store.delete_item(OWNER, "conv_x", "msg_r0_in")  # kept for resp_0 by the trigger
+    await store.delete_response(OWNER, "resp_10")
+    await store.start_response(OWNER, ResponseRecord("resp_bg", 0, "queued", b"{}"), 30)
+    await store.renew_response("resp_bg", "in_progress", 30)
+    await store.cancel_response(OWNER, "resp_bg")
 
 
 def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
@@ -77,6 +105,7 @@ def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
         s for s in statements if s.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE")
     ]
     assert any("i.id IN" in q for q in queries), "find_items was not traced"
+    assert any("WITH RECURSIVE chain" in q for q in queries), "response_history was not traced"
     db = sqlite3.connect(tmp_path / "plan.db")
     problems = []
     for query in queries:
@@ -86,7 +115,13 @@ def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
             if not match:
                 continue
             table = match.group(2)
-            aliases = {"i": "items", "a": "items", "c": "conversations"}
+            aliases = {
+                "i": "items",
+                "a": "items",
+                "c": "conversations",
+                "r": "response_items",
+                "p": "responses",
+            }
             table = aliases.get(table, table)
             allowed = ALLOWED.get(table)
             if allowed is not None and not allowed.match(detail):

@@ -39,10 +39,10 @@ _HISTORY = (
     "WITH RECURSIVE chain (pk, previous_id, depth) AS ("
     " SELECT pk, previous_id, 0 FROM responses WHERE id = ? AND project = ? AND user_key = ?"
     " UNION ALL"
-    " SELECT p.pk, p.previous_id, c.depth + 1 FROM chain c"
-    " JOIN responses p ON p.id = c.previous_id)"
-    " SELECT c.depth, r.seq, r.id, r.type, coalesce(r.body, i.body), r.mask"
-    " FROM chain c CROSS JOIN response_items r ON r.resp = c.pk"
+    " SELECT p.pk, p.previous_id, ch.depth + 1 FROM chain ch"
+    " JOIN responses p ON p.id = ch.previous_id)"
+    " SELECT ch.depth, r.seq, r.id, r.type, coalesce(r.body, i.body), r.mask"
+    " FROM chain ch CROSS JOIN response_items r ON r.resp = ch.pk"
     " LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
 )  # ordered in Python: SQLite's sorter carrying the bodies took 4x the read (measured)
 
