@@ -78,7 +78,9 @@ async def run_hot_paths(store: SQLiteStore) -> None:
     await store.response_history(OWNER, "resp_39")
     await store.get_response(OWNER, "resp_20")
     await store.list_response_inputs(OWNER, "resp_20", after=None, limit=20, descending=True)
-    await store.list_response_inputs(OWNER, "resp_20", after="msg_r20_in", limit=20, descending=False)
+    await store.list_response_inputs(
+        OWNER, "resp_20", after="msg_r20_in", limit=20, descending=False
+    )
     await store.delete_item(OWNER, "conv_x", "msg_r0_in")  # kept for resp_0 by the trigger
     await store.delete_response(OWNER, "resp_10")
     await store.start_response(OWNER, ResponseRecord("resp_bg", 0, "queued", b"{}"), 30)
@@ -102,7 +104,9 @@ def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     queries = [
-        s for s in statements if s.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE")
+        s
+        for s in statements
+        if s.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
     ]
     assert any("i.id IN" in q for q in queries), "find_items was not traced"
     assert any("WITH RECURSIVE chain" in q for q in queries), "response_history was not traced"
