@@ -261,3 +261,7 @@ def test_background_lifecycle(run: Run[Any], store: Store) -> None:
     assert run(store.get_response(ME, "resp_dead")).record.status == "failed"
     assert not run(store.renew_response("resp_dead", "in_progress", 30))
     assert run(store.response_history(ME, "resp_dead")) == []
+    # One imported from a dump taken while it ran has no runner anywhere: failed too.
+    moved = ResponseDump(ME, record("resp_moved", status="in_progress"), 1, "resp_moved", [], [])
+    assert run(store.import_responses([moved])) == []
+    assert run(store.get_response(ME, "resp_moved")).record.status == "failed"

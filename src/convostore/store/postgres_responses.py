@@ -33,14 +33,15 @@ from convostore.store.postgres_errors import postgres_unavailable
 
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 
-# The response's row; a background one whose process died (its expires_at passed) is
-# marked failed by this same statement, by whoever reads it first.
+# The response's row; a background one whose process died (its expires_at passed, or
+# none: imported from a dump taken while it ran) is marked failed by this same
+# statement, by whoever reads it first.
 _OWNED = (
     "WITH r AS (SELECT pk FROM responses"
     " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted),"
     " dead AS (UPDATE responses SET status = 'failed', expires_at = NULL"
     " WHERE pk = (SELECT pk FROM r) AND status IN ('queued', 'in_progress')"
-    f" AND expires_at < {_NOW} RETURNING pk, status)"
+    f" AND coalesce(expires_at, 0) < {_NOW} RETURNING pk, status)"
     " SELECT s.pk, coalesce((SELECT status FROM dead), s.status) AS status, s.created_at,"
     " s.body, s.previous_id FROM responses s WHERE s.pk = (SELECT pk FROM r)"
 )

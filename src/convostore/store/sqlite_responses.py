@@ -66,11 +66,13 @@ class SQLiteResponses:
         if row is None:
             raise ResponseMissing(response_id)
         pk, status, created_at, body, previous_id, expires_at = row
-        if status in RUNNING and expires_at is not None and expires_at < time.time():
+        # No expires_at while running: imported from a dump taken mid-run, so dead too.
+        if status in RUNNING and (expires_at is None or expires_at < time.time()):
             with self._write() as writing:
                 writing.execute(
                     "UPDATE responses SET status = 'failed', expires_at = NULL"
-                    " WHERE pk = ? AND status IN ('queued', 'in_progress') AND expires_at < ?",
+                    " WHERE pk = ? AND status IN ('queued', 'in_progress')"
+                    " AND coalesce(expires_at, 0) < ?",
                     (pk, time.time()),
                 )
             row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
