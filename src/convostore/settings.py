@@ -202,6 +202,13 @@ class Settings:
         "Model names to rename before calling the model server, as comma-separated "
         "`name=upstream-name` pairs, e.g. `gpt-4o=qwen2.5-7b`; other names pass unchanged.",
     )
+    upstream_api: str = setting(
+        "chat",
+        "Which API of the model server to call: `chat` (its /chat/completions, every model "
+        "server has it) or `responses` (its own /responses, sent the whole history as input "
+        "with store false; non-streaming turns only).",
+        choices=("chat", "responses"),
+    )
     upstream_timeout_seconds: float = setting(
         600.0,
         "Longest single wait on the model server (connecting, or the next bytes of its "

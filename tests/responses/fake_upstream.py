@@ -48,6 +48,7 @@ class FakeUpstream:
         self.replies: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []  # of each request, in order
         self.cancelled = 0  # streams whose client went away before the end
         self.abandoned = 0  # delayed answers whose client went away while they waited
         self.lock = threading.Lock()
@@ -76,11 +77,12 @@ class FakeUpstream:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        if scope["path"] != "/v1/chat/completions":
+        if scope["path"] not in ("/v1/chat/completions", "/v1/responses"):
             await _json(send, 404, {"error": {"message": "not found", "type": "NotFoundError"}})
             return
         with self.lock:
             self.requests.append(orjson.loads(body))
+            self.paths.append(scope["path"])
             self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
             reply = self.replies.pop(0) if self.replies else Reply(body=completion("(no script)"))
         if reply.delay:

@@ -346,6 +346,7 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
         model_map=settings.model_names,
         timeout_seconds=settings.upstream_timeout_seconds,
         lease_seconds=settings.response_lease_seconds,
+        api=settings.upstream_api,
     )
 
 

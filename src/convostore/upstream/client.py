@@ -53,11 +53,12 @@ class ChatUpstream:
             client, self._client = self._client, None
             await client.aclose()
 
-    async def complete(self, body: dict[str, Any]) -> Chunk:
-        """One non-streaming chat completion; its decoded JSON body."""
+    async def complete(self, body: dict[str, Any], url: str | None = None) -> Chunk:
+        """One non-streaming chat completion (or, with ``url``, another JSON call such as
+        the model server's own ``/responses``); its decoded JSON body."""
         try:
             response = await self.client.post(
-                self.config.chat_url, content=orjson.dumps(body), headers=_JSON
+                url or self.config.chat_url, content=orjson.dumps(body), headers=_JSON
             )
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(_describe(exc)) from None

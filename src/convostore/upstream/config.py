@@ -16,6 +16,7 @@ class UpstreamConfig:
     model_map: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = 600.0
     lease_seconds: float = 30.0
+    api: str = "chat"  # or "responses": the model server's own /responses (issue 17)
 
     @property
     def configured(self) -> bool:
@@ -24,6 +25,10 @@ class UpstreamConfig:
     @property
     def chat_url(self) -> str:
         return self.url.rstrip("/") + "/chat/completions"
+
+    @property
+    def responses_url(self) -> str:
+        return self.url.rstrip("/") + "/responses"
 
     @property
     def shown(self) -> str:

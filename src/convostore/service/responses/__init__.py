@@ -25,7 +25,15 @@ from convostore.clock import SYSTEM, Clock
 from convostore.items import include as includes
 from convostore.items.registry import Reference
 from convostore.service.materialize import Materializer
-from convostore.service.responses import chat, history, messages, output, request, resource
+from convostore.service.responses import (
+    chat,
+    history,
+    messages,
+    native,
+    output,
+    request,
+    resource,
+)
 from convostore.service.responses.background import Runner
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.request import ResponseRequest
@@ -109,6 +117,8 @@ class Responses:
             await lease.take()
         handed_over = False
         try:
+            if self.config.api == "responses":
+                return await self._native(owner, req, identity, inputs, lease)
             chat_messages = await self._messages(owner, req, inputs)
             body_out = chat.body(
                 req, chat_messages, self.config.model_for(req.model), stream=req.stream
@@ -147,15 +157,66 @@ class Responses:
             await self.store.get_conversation(owner, req.conversation_id)
         return await self.materializer.materialize(owner, req.input, named)
 
+    async def _history(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
+        if req.conversation_id is not None:
+            return await history.read_history(self.store, owner, req.conversation_id)
+        if req.previous_response_id is not None:
+            return await history.read_chain(self.store, owner, req.previous_response_id)
+        return []
+
+    async def _native(
+        self,
+        owner: Owner,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        inputs: list[StoredItem],
+        lease: Lease | None,
+    ) -> Completed:
+        """A turn through the model server's own ``/responses`` (:mod:`.native`)."""
+        if req.stream or req.background:
+            raise errors.unsupported_parameter(
+                "stream" if req.stream else "background",
+                "is not supported by this server with --upstream-api responses yet.",
+            )
+        held = await self._history(owner, req)
+        history.check_tool_outputs(history.entries(held, inputs))
+        body_out = native.body(req, held, inputs, self.config.model_for(req.model))
+        assert self.upstream is not None
+        answer = await _calling(
+            self.upstream.complete(body_out, self.config.responses_url), self.config
+        )
+        raw = answer.get("output")
+        if not isinstance(raw, list):
+            raise errors.BadGateway(
+                f"The model server at {self.config.shown} answered without an output list."
+            )
+        stored = [self.stored_form(item) for item in raw if isinstance(item, dict)]
+        status = answer.get("status")
+        details = answer.get("incomplete_details") or {}
+        reason = details.get("reason") if status == "incomplete" else None
+        response = resource.build(
+            req,
+            identity,
+            status="incomplete" if status == "incomplete" else "completed",
+            output=[visible(item, req.include) for item in stored],
+            usage=answer.get("usage") if isinstance(answer.get("usage"), dict) else None,
+            incomplete_reason=reason if isinstance(reason, str) else None,
+        )
+        await write_back(
+            self.store,
+            owner,
+            response if req.store else None,
+            inputs,
+            stored,
+            conversation_id=req.conversation_id,
+            lease=lease,
+        )
+        return Completed(response)
+
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
     ) -> list[dict[str, Any]]:
-        if req.conversation_id is not None:
-            held = await history.read_history(self.store, owner, req.conversation_id)
-        elif req.previous_response_id is not None:
-            held = await history.read_chain(self.store, owner, req.previous_response_id)
-        else:
-            held = []
+        held = await self._history(owner, req)
         turn = history.entries(held, inputs)
         history.check_tool_outputs(turn)
         out = messages.to_messages(

@@ -1,0 +1,100 @@
+"""``--upstream-api responses`` (issue 17): the model server's own ``/v1/responses`` is
+called with the whole history as ``input`` and ``store: false``; its output items (its
+reasoning items included) are stored and given back on the next turn unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.responses.fake_upstream import FakeUpstream, Reply
+
+pytestmark = pytest.mark.parametrize("settings_overrides", [{"upstream_api": "responses"}])
+
+
+def answer(text: str, reasoning: str | None = None, n: int = 0) -> dict[str, Any]:
+    output: list[dict[str, Any]] = []
+    if reasoning is not None:
+        output.append(
+            {
+                "id": f"rs_up{n}",
+                "type": "reasoning",
+                "summary": [],
+                "content": [{"type": "reasoning_text", "text": reasoning}],
+            }
+        )
+    output.append(
+        {
+            "id": f"msg_up{n}",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+    )
+    return {
+        "id": f"resp_upstream{n}",
+        "object": "response",
+        "status": "completed",
+        "output": output,
+        "usage": {
+            "input_tokens": 5,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 2,
+            "output_tokens_details": {"reasoning_tokens": 1},
+            "total_tokens": 7,
+        },
+    }
+
+
+def test_turns_through_the_model_servers_responses(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    upstream.script(
+        Reply(body=answer("Hi Ana", reasoning="greet her", n=1)),
+        Reply(body=answer("Ana", n=2)),
+        Reply(body=answer("Still Ana", n=3)),
+    )
+    conv = client.conversations.create()
+    first = client.responses.create(
+        model="qwen", conversation=conv.id, input="I'm Ana", instructions="Be kind."
+    )
+    assert upstream.paths == ["/v1/responses"]
+    sent = upstream.last
+    assert sent["store"] is False and sent["model"] == "qwen"
+    assert sent["instructions"] == "Be kind."
+    assert [i["type"] for i in sent["input"]] == ["message"]
+    assert [i.type for i in first.output] == ["reasoning", "message"]
+    assert first.output_text == "Hi Ana" and first.output[1].id == "msg_up1"
+    assert first.usage is not None and first.usage.total_tokens == 7
+    held = [
+        i.model_dump(exclude_none=True)
+        for i in client.conversations.items.list(conv.id, order="asc")
+    ]
+    assert held[1:] == [o.model_dump(exclude_none=True) for o in first.output]
+
+    second = client.responses.create(model="qwen", conversation=conv.id, input="Who am I?")
+    assert second.output_text == "Ana"
+    # The whole history, reasoning item included, as the model server made it.
+    sent = upstream.last["input"]
+    assert [i["type"] for i in sent] == ["message", "reasoning", "message", "message"]
+    assert sent[1]["content"] == [{"type": "reasoning_text", "text": "greet her"}]
+    assert sent[1]["id"] == "rs_up1"
+
+    # A previous_response_id chain works the same.
+    third = client.responses.create(model="qwen", input="And now?", previous_response_id=second.id)
+    assert third.output_text == "Still Ana"
+    assert [i["type"] for i in upstream.last["input"]] == ["message", "message", "message"]
+    assert client.responses.retrieve(third.id).output_text == "Still Ana"
+
+
+def test_streaming_is_refused_in_this_mode(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="qwen", input="x", stream=True)
+    assert refused.value.param == "stream"
+    assert upstream.requests == []
