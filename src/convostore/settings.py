@@ -206,7 +206,7 @@ class Settings:
         "chat",
         "Which API of the model server to call: `chat` (its /chat/completions, every model "
         "server has it) or `responses` (its own /responses, sent the whole history as input "
-        "with store false; non-streaming turns only).",
+        "with store false, its events passed through).",
         choices=("chat", "responses"),
     )
     upstream_timeout_seconds: float = setting(

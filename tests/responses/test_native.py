@@ -91,10 +91,67 @@ def test_turns_through_the_model_servers_responses(
     assert client.responses.retrieve(third.id).output_text == "Still Ana"
 
 
-def test_streaming_is_refused_in_this_mode(
+def events(text: list[str], n: int = 0, final: str = "response.completed") -> list[Any]:
+    """The events a Responses model server streams (vLLM's shapes, abridged)."""
+    item = answer("".join(text), n=n)["output"][0]
+    opened = {**item, "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    out: list[Any] = [
+        {"type": "response.created", "sequence_number": 0, "response": {"id": "resp_up", "status": "in_progress", "output": []}},
+        {"type": "response.in_progress", "sequence_number": 1, "response": {"id": "resp_up", "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "sequence_number": 2, "output_index": 0, "item": opened},
+        {"type": "response.content_part.added", "sequence_number": 3, "item_id": item["id"], "output_index": 0, "content_index": 0, "part": part},
+    ]
+    out += [
+        {"type": "response.output_text.delta", "sequence_number": 4 + k, "item_id": item["id"], "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []}
+        for k, piece in enumerate(text)
+    ]
+    done_text = "".join(text)
+    out += [
+        {"type": "response.output_text.done", "sequence_number": 90, "item_id": item["id"], "output_index": 0, "content_index": 0, "text": done_text, "logprobs": []},
+        {"type": "response.content_part.done", "sequence_number": 91, "item_id": item["id"], "output_index": 0, "content_index": 0, "part": {**part, "text": done_text}},
+        {"type": "response.output_item.done", "sequence_number": 92, "output_index": 0, "item": item},
+        {"type": final, "sequence_number": 93, "response": answer(done_text, n=n)},
+    ]
+    return out
+
+
+def test_streamed_turns_pass_the_events_through(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    upstream.script(Reply(chunks=events(["Hi ", "Ana"], n=1), done=False))
+    conv = client.conversations.create()
+    with client.responses.stream(model="qwen", conversation=conv.id, input="I'm Ana") as stream:
+        seen = list(stream)
+        final = stream.get_final_response()
+    assert upstream.last["stream"] is True and upstream.last["store"] is False
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    assert seen[0].type == "response.created" and seen[0].response.id == final.id
+    assert [e.delta for e in seen if e.type == "response.output_text.delta"] == ["Hi ", "Ana"]
+    assert seen[-1].type == "response.completed"
+    assert final.id.startswith("resp_") and final.id != "resp_up"
+    assert final.output_text == "Hi Ana" and final.output[0].id == "msg_up1"
+    assert final.conversation is not None and final.conversation.id == conv.id
+    held = [i.model_dump(exclude_none=True) for i in client.conversations.items.list(conv.id, order="asc")]
+    assert held[1] == final.output[0].model_dump(exclude_none=True)
+    assert client.responses.retrieve(final.id).output_text == "Hi Ana"
+
+
+def test_a_stream_that_stops_stores_nothing(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    upstream.script(Reply(chunks=events(["Hi"], n=1)[:5], done=False))
+    conv = client.conversations.create()
+    with client.responses.stream(model="qwen", conversation=conv.id, input="x") as stream:
+        kinds = [e.type for e in stream]
+    assert kinds[-1] == "response.failed"
+    assert list(client.conversations.items.list(conv.id)) == []
+
+
+def test_background_is_refused_in_this_mode(
     client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
 ) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
-        client.responses.create(model="qwen", input="x", stream=True)
-    assert refused.value.param == "stream"
+        client.responses.create(model="qwen", input="x", background=True)
+    assert refused.value.param == "background"
     assert upstream.requests == []

@@ -15,6 +15,7 @@ from convostore.api.request import Request
 from convostore.api.streaming import StreamingBody, unless_disconnected
 from convostore.service import Services
 from convostore.service.responses import Completed, EventStream
+from convostore.service.responses.native_stream import NativeEventStream
 
 
 async def create(services: Services, request: Request) -> bytes | StreamingBody:
@@ -29,8 +30,8 @@ async def create(services: Services, request: Request) -> bytes | StreamingBody:
     return StreamingBody(_sse(outcome.events()), outcome.aclose)
 
 
-async def _discard(outcome: Completed | EventStream) -> None:
-    if isinstance(outcome, EventStream):
+async def _discard(outcome: Completed | EventStream | NativeEventStream) -> None:
+    if not isinstance(outcome, Completed):
         await outcome.aclose()
 
 

@@ -76,11 +76,12 @@ class ChatUpstream:
             raise UpstreamRefused(502, "the model server answered with JSON that is not an object")
         return decoded
 
-    async def open_stream(self, body: dict[str, Any]) -> ChatStream:
-        """Send a streaming chat completion and wait for the answer's status; a non-2xx
+    async def open_stream(self, body: dict[str, Any], url: str | None = None) -> ChatStream:
+        """Send a streaming chat completion (or, with ``url``, another SSE call such as the
+        model server's own ``/responses``) and wait for the answer's status; a non-2xx
         status raises here, before any chunk, so it can still be answered as an HTTP error."""
         request = self.client.build_request(
-            "POST", self.config.chat_url, content=orjson.dumps(body), headers=_SSE
+            "POST", url or self.config.chat_url, content=orjson.dumps(body), headers=_SSE
         )
         try:
             response = await self.client.send(request, stream=True)

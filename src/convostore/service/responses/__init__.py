@@ -36,6 +36,7 @@ from convostore.service.responses import (
 )
 from convostore.service.responses.background import Runner
 from convostore.service.responses.lease import Lease
+from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import StreamMisordered, Translator
 from convostore.service.responses.writeback import record_of, write_back
@@ -97,7 +98,7 @@ class Responses:
         if self.upstream is not None:
             await self.upstream.aclose()
 
-    async def create(self, owner: Owner, body: Any) -> Completed | EventStream:
+    async def create(self, owner: Owner, body: Any) -> Completed | EventStream | NativeEventStream:
         req = request.parse(body, self.registry)
         upstream = self.upstream
         if upstream is None:
@@ -118,7 +119,9 @@ class Responses:
         handed_over = False
         try:
             if self.config.api == "responses":
-                return await self._native(owner, req, identity, inputs, lease)
+                outcome = await self._native(owner, req, identity, inputs, lease)
+                handed_over = isinstance(outcome, NativeEventStream)
+                return outcome
             chat_messages = await self._messages(owner, req, inputs)
             body_out = chat.body(
                 req, chat_messages, self.config.model_for(req.model), stream=req.stream
@@ -171,17 +174,48 @@ class Responses:
         identity: resource.Identity,
         inputs: list[StoredItem],
         lease: Lease | None,
-    ) -> Completed:
-        """A turn through the model server's own ``/responses`` (:mod:`.native`)."""
-        if req.stream or req.background:
+    ) -> Completed | NativeEventStream:
+        """A turn through the model server's own ``/responses`` (:mod:`.native`,
+        :mod:`.native_stream`)."""
+        if req.background:
             raise errors.unsupported_parameter(
-                "stream" if req.stream else "background",
-                "is not supported by this server with --upstream-api responses yet.",
+                "background", "is not supported by this server with --upstream-api responses yet."
             )
         held = await self._history(owner, req)
         history.check_tool_outputs(history.entries(held, inputs))
         body_out = native.body(req, held, inputs, self.config.model_for(req.model))
         assert self.upstream is not None
+        if req.stream:
+            body_out["stream"] = True
+            opened = await _calling(
+                self.upstream.open_stream(body_out, self.config.responses_url), self.config
+            )
+
+            async def store_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
+                await write_back(
+                    self.store,
+                    owner,
+                    response if req.store else None,
+                    inputs,
+                    stored,
+                    conversation_id=req.conversation_id,
+                    lease=lease,
+                )
+
+            async def release() -> None:
+                if lease is not None:
+                    await lease.release()
+
+            return NativeEventStream(
+                req,
+                identity,
+                opened,
+                store_output=lambda raw: [self.stored_form(item) for item in raw],
+                visible=lambda item: visible(item, req.include),
+                write_back=store_turn,
+                failure_of=lambda exc: upstream_error(exc, self.config),
+                release=release,
+            )
         answer = await _calling(
             self.upstream.complete(body_out, self.config.responses_url), self.config
         )

@@ -1,0 +1,131 @@
+"""A streamed turn through the model server's own ``/responses`` (``--upstream-api
+responses``, issue 17): its events are passed through as they come, numbered again from
+0, with convostore's Response object (its id, conversation, echoed parameters) in the
+lifecycle events. When the model server's ``response.completed`` (or
+``response.incomplete``) arrives, its output items are stored (the write-back of any
+turn) before convostore sends its own ``response.completed``; a failure anywhere is
+``response.failed`` and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from convostore import errors
+from convostore.service.responses import resource
+from convostore.service.responses.request import ResponseRequest
+from convostore.store.base import StoredItem
+from convostore.upstream import ChatStream, UpstreamError
+
+log = logging.getLogger("convostore")
+
+LIFECYCLE = ("response.created", "response.in_progress", "response.queued")
+FINAL = ("response.completed", "response.incomplete")
+
+
+class NativeEventStream:
+    """The events of one streamed native turn; :meth:`aclose` closes the model server's
+    stream and releases the lease (the HTTP layer calls it whatever happened)."""
+
+    def __init__(
+        self,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        upstream: ChatStream,
+        *,
+        store_output: Callable[[list[dict[str, Any]]], list[StoredItem]],
+        visible: Callable[[StoredItem], dict[str, Any]],
+        write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
+        failure_of: Callable[[UpstreamError], errors.ApiError],
+        release: Callable[[], Awaitable[None]],
+    ):
+        self.req = req
+        self.identity = identity
+        self.upstream = upstream
+        self.store_output = store_output
+        self.visible = visible
+        self.write_back = write_back
+        self.failure_of = failure_of
+        self.release = release
+        self.sequence = 0
+
+    async def aclose(self) -> None:
+        try:
+            await self.upstream.aclose()
+        finally:
+            await self.release()
+
+    def _event(self, event: dict[str, Any]) -> dict[str, Any]:
+        event["sequence_number"] = self.sequence
+        self.sequence += 1
+        return event
+
+    def _response(self, status: str, **extra: Any) -> dict[str, Any]:
+        return resource.build(self.req, self.identity, status=status, output=[], **extra)
+
+    async def events(self) -> AsyncGenerator[dict[str, Any], None]:
+        failure: errors.ApiError | None = None
+        try:
+            async for event in self._pass_through():
+                yield event
+            return
+        except UpstreamError as exc:
+            failure = self.failure_of(exc)
+        except errors.ApiError as exc:
+            failure = exc
+        finally:
+            if failure is not None:
+                error = {"code": "server_error", "message": failure.message}
+                yield self._event(
+                    {"type": "response.failed", "response": self._response("failed", error=error)}
+                )
+            await self.aclose()
+
+    async def _pass_through(self) -> AsyncGenerator[dict[str, Any], None]:
+        async for event in self.upstream.chunks():
+            kind = event.get("type")
+            if kind in LIFECYCLE:
+                status = "queued" if kind == "response.queued" else "in_progress"
+                yield self._event({"type": kind, "response": self._response(status)})
+            elif kind in FINAL:
+                yield await self._finish(event)
+                return
+            elif kind in ("response.failed", "error"):
+                raise errors.BadGateway(f"The model server's response failed: {_why(event)}")
+            elif isinstance(kind, str):
+                yield self._event(dict(event))
+        raise errors.BadGateway(
+            "The model server's stream ended before the response was complete; nothing was stored."
+        )
+
+    async def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
+        final = event.get("response") if isinstance(event.get("response"), dict) else {}
+        assert isinstance(final, dict)
+        raw = final.get("output")
+        if not isinstance(raw, list):
+            raise errors.BadGateway("The model server's final event had no output list.")
+        stored = self.store_output([item for item in raw if isinstance(item, dict)])
+        incomplete = event["type"] == "response.incomplete"
+        details = final.get("incomplete_details") or {}
+        reason = details.get("reason") if incomplete and isinstance(details, dict) else None
+        usage = final.get("usage")
+        response = resource.build(
+            self.req,
+            self.identity,
+            status="incomplete" if incomplete else "completed",
+            output=[self.visible(item) for item in stored],
+            usage=usage if isinstance(usage, dict) else None,
+            incomplete_reason=reason if isinstance(reason, str) else None,
+        )
+        await self.write_back(response, stored)
+        return self._event({"type": event["type"], "response": response})
+
+
+def _why(event: dict[str, Any]) -> str:
+    response = event.get("response")
+    error = response.get("error") if isinstance(response, dict) else event
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return "no reason given"
