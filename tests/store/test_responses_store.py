@@ -20,6 +20,7 @@ from convostore.store.base import (
     ConversationMissing,
     LeaseLost,
     Owner,
+    PageQuery,
     ResponseDump,
     ResponseMissing,
     ResponseRecord,
@@ -57,7 +58,7 @@ def test_save_without_conversation_and_read(run: Run[Any], store: Store) -> None
     stored = run(store.get_response(ME, "resp_1"))
     assert stored.record == record("resp_1")
     assert ids(stored.output) == ["msg_out"] and stored.output[0].mask == 1
-    page = run(store.list_response_inputs(ME, "resp_1", after=None, limit=10, descending=True))
+    page = run(store.list_response_inputs(ME, "resp_1", PageQuery(None, 10, True)))
     assert ids(page.items) == ["msg_in"] and not page.has_more
     for other in OTHERS:
         with pytest.raises(ResponseMissing):
@@ -73,16 +74,16 @@ def test_save_without_conversation_and_read(run: Run[Any], store: Store) -> None
 def test_input_pages(run: Run[Any], store: Store) -> None:
     inputs = [item(f"msg_{n}") for n in range(5)]
     run(store.save_response(ME, record("resp_1"), inputs, [item("msg_out")]))
-    page = run(store.list_response_inputs(ME, "resp_1", after=None, limit=2, descending=False))
+    page = run(store.list_response_inputs(ME, "resp_1", PageQuery(None, 2, False)))
     assert ids(page.items) == ["msg_0", "msg_1"] and page.has_more
-    page = run(store.list_response_inputs(ME, "resp_1", after="msg_1", limit=2, descending=False))
+    page = run(store.list_response_inputs(ME, "resp_1", PageQuery("msg_1", 2, False)))
     assert ids(page.items) == ["msg_2", "msg_3"] and page.has_more
-    page = run(store.list_response_inputs(ME, "resp_1", after="msg_3", limit=2, descending=True))
+    page = run(store.list_response_inputs(ME, "resp_1", PageQuery("msg_3", 2, True)))
     assert ids(page.items) == ["msg_2", "msg_1"] and page.has_more
-    page = run(store.list_response_inputs(ME, "resp_1", after="msg_4", limit=2, descending=False))
+    page = run(store.list_response_inputs(ME, "resp_1", PageQuery("msg_4", 2, False)))
     assert page.items == [] and not page.has_more
     with pytest.raises(AfterMissing):  # an output item is not an input
-        run(store.list_response_inputs(ME, "resp_1", after="msg_out", limit=2, descending=False))
+        run(store.list_response_inputs(ME, "resp_1", PageQuery("msg_out", 2, False)))
 
 
 def test_chain_history_in_order_and_branches(run: Run[Any], store: Store) -> None:
@@ -115,18 +116,18 @@ def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> No
     run(store.create_conversation(ME, conversation("conv_1"), []))
     inputs, outputs = [item("msg_in", b'{"id":"msg_in","v":1}')], [item("msg_out")]
     run(store.save_response(ME, record("resp_1"), inputs, outputs, conversation_id="conv_1"))
-    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["msg_in", "msg_out"]
     stored = run(store.get_response(ME, "resp_1"))
     assert body_of(stored.output) == [outputs[0].body]
     # Deleting the response never touches the conversation's items.
     run(store.save_response(ME, record("resp_2"), [item("msg_2")], [], conversation_id="conv_1"))
     run(store.delete_response(ME, "resp_2"))
-    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["msg_in", "msg_out", "msg_2"]
     # Deleting the conversation's item (then the whole conversation) keeps the response's.
     run(store.delete_item(ME, "conv_1", "msg_in"))
-    page = run(store.list_response_inputs(ME, "resp_1", after=None, limit=10, descending=False))
+    page = run(store.list_response_inputs(ME, "resp_1", PageQuery(None, 10, False)))
     assert body_of(page.items) == [inputs[0].body]
     run(store.delete_conversation(ME, "conv_1"))
     assert body_of(run(store.get_response(ME, "resp_1")).output) == [outputs[0].body]
@@ -139,7 +140,7 @@ def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> No
 def test_store_false_with_conversation_appends_only(run: Run[Any], store: Store) -> None:
     run(store.create_conversation(ME, conversation("conv_1"), []))
     run(store.save_response(ME, None, [item("a")], [item("b")], conversation_id="conv_1"))
-    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["a", "b"]
     with pytest.raises(ConversationMissing):
         run(store.save_response(ME, record("resp_1"), [item("c")], [], conversation_id="conv_2"))
@@ -219,7 +220,7 @@ def test_scan_import_purge(run: Run[Any], store: Store) -> None:
         with pytest.raises(ResponseMissing):
             run(store.get_response(ME, response_id))
     # The conversation's items stay.
-    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["m1", "o1"]
 
 
@@ -251,7 +252,7 @@ def test_background_lifecycle(run: Run[Any], store: Store) -> None:
     assert not run(
         store.finish_response(ME, record("resp_c"), [item("x")], [], conversation_id="conv_1")
     )
-    page = run(store.list_items(ME, "conv_1", after=None, limit=10, descending=False))
+    page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["a", "b"]  # nothing of the cancelled response
     assert run(store.cancel_response(ME, "resp_bg")).record.status == "completed"
 

@@ -77,10 +77,8 @@ async def run_hot_paths(store: SQLiteStore) -> None:
         previous = record.id
     await store.response_history(OWNER, "resp_39")
     await store.get_response(OWNER, "resp_20")
-    await store.list_response_inputs(OWNER, "resp_20", after=None, limit=20, descending=True)
-    await store.list_response_inputs(
-        OWNER, "resp_20", after="msg_r20_in", limit=20, descending=False
-    )
+    await store.list_response_inputs(OWNER, "resp_20", PageQuery(None, 20, True))
+    await store.list_response_inputs(OWNER, "resp_20", PageQuery("msg_r20_in", 20, False))
     await store.delete_item(OWNER, "conv_x", "msg_r0_in")  # kept for resp_0 by the trigger
     await store.delete_response(OWNER, "resp_10")
     await store.start_response(OWNER, ResponseRecord("resp_bg", 0, "queued", b"{}"), 30)

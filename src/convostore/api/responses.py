@@ -60,13 +60,7 @@ async def delete(services: Services, request: Request) -> bytes:
 async def input_items(services: Services, request: Request) -> bytes:
     """The input items of a stored response, a page (like a conversation's items)."""
     query = list_query(request)
-    page = await services.stored_responses.input_items(
-        owner_of(request),
-        request.params[0],
-        after=query.after,
-        limit=query.limit,
-        descending=query.descending,
-    )
+    page = await services.stored_responses.input_items(owner_of(request), request.params[0], query)
     return render.item_list(page.items, query.include, page.has_more)
 
 

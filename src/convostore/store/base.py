@@ -554,7 +554,7 @@ class Store(Protocol):
         ...
 
     async def list_response_inputs(
-        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+        self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
         """The response's input items, a page. Raises ResponseMissing, AfterMissing."""
         ...

@@ -22,6 +22,7 @@ from convostore.store.base import (
     ItemPage,
     LeaseLost,
     Owner,
+    PageQuery,
     ResponseDump,
     ResponseMissing,
     ResponseRecord,
@@ -172,8 +173,9 @@ class PostgresResponses:
             await conn.execute("DELETE FROM response_items WHERE resp = $1", pk)
 
     async def list_response_inputs(
-        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+        self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
+        after, limit, descending = page.after, page.limit, page.descending
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:

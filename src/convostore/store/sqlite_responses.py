@@ -21,6 +21,7 @@ from convostore.store.base import (
     ItemPage,
     LeaseLost,
     Owner,
+    PageQuery,
     ResponseDump,
     ResponseMissing,
     ResponseRecord,
@@ -147,8 +148,9 @@ class SQLiteResponses:
             db.execute("DELETE FROM response_items WHERE resp = ?", (row[0],))
 
     async def list_response_inputs(
-        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
+        self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
+        after, limit, descending = page.after, page.limit, page.descending
         db = self.db
         pk = self._owned(owner, response_id)[0]
         order, compare = ("DESC", "<") if descending else ("ASC", ">")

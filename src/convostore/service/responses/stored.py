@@ -9,7 +9,7 @@ import orjson
 
 from convostore import errors
 from convostore.items import include as includes
-from convostore.store.base import AfterMissing, ItemPage, Owner, ResponseMissing, Store
+from convostore.store.base import ItemPage, Owner, PageQuery, Store
 
 
 class StoredResponses:
@@ -17,10 +17,7 @@ class StoredResponses:
         self.store = store
 
     async def retrieve(self, owner: Owner, response_id: str, include: int) -> dict[str, Any]:
-        try:
-            stored = await self.store.get_response(owner, response_id)
-        except ResponseMissing:
-            raise errors.response_not_found(response_id) from None
+        stored = await self.store.get_response(owner, response_id)  # 404: store_errors
         response: dict[str, Any] = orjson.loads(stored.record.body)
         _status(response, stored.record.status)
         response["output"] = [
@@ -31,38 +28,23 @@ class StoredResponses:
     async def cancel(self, owner: Owner, response_id: str) -> dict[str, Any]:
         """Cancel a background response, from any server process (its runner stops at its
         next renewal); a finished one is answered as it is."""
-        try:
-            stored = await self.store.get_response(owner, response_id)
-            if not orjson.loads(stored.record.body).get("background"):
-                # Wording not seen in OpenAI traffic: convostore's own.
-                raise errors.InvalidRequest(
-                    "Only responses created with background=true can be cancelled."
-                )
-            stored = await self.store.cancel_response(owner, response_id)
-        except ResponseMissing:
-            raise errors.response_not_found(response_id) from None
+        stored = await self.store.get_response(owner, response_id)
+        if not orjson.loads(stored.record.body).get("background"):
+            # Wording not seen in OpenAI traffic: convostore's own.
+            raise errors.InvalidRequest(
+                "Only responses created with background=true can be cancelled."
+            )
+        stored = await self.store.cancel_response(owner, response_id)
         response: dict[str, Any] = orjson.loads(stored.record.body)
         _status(response, stored.record.status)
         response["output"] = [orjson.loads(item.body) for item in stored.output]
         return response
 
     async def delete(self, owner: Owner, response_id: str) -> None:
-        try:
-            await self.store.delete_response(owner, response_id)
-        except ResponseMissing:
-            raise errors.response_not_found(response_id) from None
+        await self.store.delete_response(owner, response_id)
 
-    async def input_items(
-        self, owner: Owner, response_id: str, *, after: str | None, limit: int, descending: bool
-    ) -> ItemPage:
-        try:
-            return await self.store.list_response_inputs(
-                owner, response_id, after=after, limit=limit, descending=descending
-            )
-        except ResponseMissing:
-            raise errors.response_not_found(response_id) from None
-        except AfterMissing:
-            raise errors.after_not_found(after or "") from None
+    async def input_items(self, owner: Owner, response_id: str, page: PageQuery) -> ItemPage:
+        return await self.store.list_response_inputs(owner, response_id, page)
 
 
 DIED = "The server process running this response stopped before it finished."
