@@ -55,6 +55,7 @@ STORE_ERRORS: Meanings = {
         code="invalid_value",
     ),
     ResponseMissing: errors.response_not_found,
+    ResponseRunning: errors.previous_response_running,  # only chains read a running one
     LeaseLost: lambda _: errors.InvalidRequest(
         "This response lost its hold on the conversation (its lease expired and another "
         "response took it); nothing was stored. Please retry.",
