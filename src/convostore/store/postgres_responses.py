@@ -30,7 +30,7 @@ from convostore.store.base import (
     StoredItem,
     StoredResponse,
 )
-from convostore.store.postgres_errors import postgres_unavailable
+from convostore.store.postgres_tx import Database
 
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 
@@ -111,13 +111,10 @@ def _item_columns(
     )
 
 
-@postgres_unavailable
 class PostgresResponses:
     """save, read, delete and list stored responses; scans for export and retention."""
 
-    @property
-    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
-        raise NotImplementedError
+    db: Database  # provided by PostgresStore
 
     async def save_response(
         self,
@@ -130,7 +127,7 @@ class PostgresResponses:
         holder: str | None = None,
     ) -> None:
         now = int(time.time())
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             conv: int | None = None
             if conversation_id is not None:
                 conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
@@ -145,7 +142,7 @@ class PostgresResponses:
                 await _insert_response(conn, owner, record, inputs, outputs, conv, now)
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
-        async with self.pool.acquire() as conn:
+        async with self.db.transaction() as conn:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:
                 raise ResponseMissing(response_id)
@@ -160,7 +157,7 @@ class PostgresResponses:
         )
 
     async def delete_response(self, owner: Owner, response_id: str) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             pk = await conn.fetchval(
                 "UPDATE responses SET deleted = true, body = '\\x7b7d'::bytea"
                 " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted RETURNING pk",
@@ -176,7 +173,7 @@ class PostgresResponses:
         self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
         after, limit, descending = page.after, page.limit, page.descending
-        async with self.pool.acquire() as conn:
+        async with self.db.transaction() as conn:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:
                 raise ResponseMissing(response_id)
@@ -199,7 +196,7 @@ class PostgresResponses:
         )
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
-        async with self.pool.acquire() as conn:
+        async with self.db.transaction() as conn:
             head = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if head is None:
                 raise ResponseMissing(response_id)
@@ -209,7 +206,7 @@ class PostgresResponses:
         return [StoredItem(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             await _insert_response(conn, owner, record, (), (), None, int(time.time()))
             await conn.execute(
                 f"UPDATE responses SET expires_at = {_NOW} + $2::float8 WHERE id = $1",
@@ -218,7 +215,7 @@ class PostgresResponses:
             )
 
     async def renew_response(self, response_id: str, status: str, seconds: float) -> bool:
-        result = await self.pool.execute(
+        result = await self.db.execute(
             f"UPDATE responses SET status = $2, expires_at = {_NOW} + $3::float8"
             " WHERE id = $1 AND status IN ('queued', 'in_progress')"
             f" AND expires_at >= {_NOW}",
@@ -239,7 +236,7 @@ class PostgresResponses:
         holder: str | None = None,
     ) -> bool:
         now = int(time.time())
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             # The response row first: a cancel from another process waits on it, or wins.
             pk = await conn.fetchval(
                 "UPDATE responses SET status = $4, body = $5, expires_at = NULL"
@@ -269,7 +266,7 @@ class PostgresResponses:
         return True
 
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
-        async with self.pool.acquire() as conn:
+        async with self.db.transaction() as conn:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:
                 raise ResponseMissing(response_id)
@@ -292,10 +289,7 @@ class PostgresResponses:
             sql += " AND project = $3"
             args.append(project)
         out: list[tuple[int, ResponseDump]] = []
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
+        async with self.db.transaction() as conn:
             rows = await conn.fetch(sql + " ORDER BY pk LIMIT $2", *args)
             items = await conn.fetch(
                 f"SELECT r.resp, r.id, r.type, {_BODY}, r.mask, r.output FROM response_items r"
@@ -320,7 +314,7 @@ class PostgresResponses:
 
     async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
         skipped: list[str] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             for dump in dumps:
                 record = dump.record
                 pk = await conn.fetchval(
@@ -359,7 +353,7 @@ class PostgresResponses:
         elif exclude_projects:
             sql += " AND project <> ALL($3::text[])"
             args.append(list(exclude_projects))
-        status = await self.pool.execute(
+        status = await self.db.execute(
             f"DELETE FROM responses WHERE root_id IN ({sql} LIMIT $2)", *args
         )
         return int(status.rpartition(" ")[2])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 
 from convostore.store.base import (
     AfterMissing,
@@ -28,8 +27,8 @@ from convostore.store.base import (
     ResponseRunning,
     StoredItem,
     StoredResponse,
-    unavailable_on,
 )
+from convostore.store.sqlite_tx import Transactions
 
 _ITEMS = (
     "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask FROM response_items r"
@@ -55,36 +54,34 @@ _OWNED = (
 RUNNING = ("queued", "in_progress")
 
 
-@unavailable_on(sqlite3.OperationalError)
 class SQLiteResponses:
     """save, read, delete and list stored responses; scans for export and retention."""
 
-    def _owned(self, owner: Owner, response_id: str) -> tuple[int, str, int, bytes, str | None]:
+    async def _owned(
+        self, owner: Owner, response_id: str
+    ) -> tuple[int, str, int, bytes, str | None]:
         """The response's row; a background one whose process died (expired) is marked
         failed here, by whoever reads it first."""
-        db = self.db
-        row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
+        async with self.transactions.read() as db:
+            row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
         if row is None:
             raise ResponseMissing(response_id)
         pk, status, created_at, body, previous_id, expires_at = row
         # No expires_at while running: imported from a dump taken mid-run, so dead too.
         if status in RUNNING and (expires_at is None or expires_at < time.time()):
-            with self._write() as writing:
+            async with self.transactions.write() as writing:
                 writing.execute(
                     "UPDATE responses SET status = 'failed', expires_at = NULL"
                     " WHERE pk = ? AND status IN ('queued', 'in_progress')"
                     " AND coalesce(expires_at, 0) < ?",
                     (pk, time.time()),
                 )
-            row = db.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
+                row = writing.execute(_OWNED, (response_id, owner.project, owner.user)).fetchone()
             pk, status, created_at, body, previous_id, expires_at = row
         return pk, status, created_at, body, previous_id
 
     @property
-    def db(self) -> sqlite3.Connection:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def transactions(self) -> Transactions:
         raise NotImplementedError
 
     @staticmethod
@@ -109,7 +106,7 @@ class SQLiteResponses:
         conversation_id: str | None = None,
         holder: str | None = None,
     ) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             conv: int | None = None
             if conversation_id is not None:
                 items = [*inputs, *outputs]
@@ -128,16 +125,18 @@ class SQLiteResponses:
                 _insert_response(db, owner, record, inputs, outputs, conv, int(time.time()))
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
-        db = self.db
-        pk, status, created_at, body, previous_id = self._owned(owner, response_id)
-        output = db.execute(_ITEMS + " WHERE r.resp = ? AND r.output ORDER BY r.seq", (pk,))
+        pk, status, created_at, body, previous_id = await self._owned(owner, response_id)
+        async with self.transactions.read() as db:
+            output = db.execute(
+                _ITEMS + " WHERE r.resp = ? AND r.output ORDER BY r.seq", (pk,)
+            ).fetchall()
         return StoredResponse(
             ResponseRecord(response_id, created_at, status, body, previous_id),
             [StoredItem(*r) for r in output],
         )
 
     async def delete_response(self, owner: Owner, response_id: str) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             row = db.execute(
                 "UPDATE responses SET deleted = 1, body = x'7b7d'"
                 " WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted RETURNING pk",
@@ -151,33 +150,35 @@ class SQLiteResponses:
         self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
         after, limit, descending = page.after, page.limit, page.descending
-        db = self.db
-        pk = self._owned(owner, response_id)[0]
+        pk = (await self._owned(owner, response_id))[0]
         order, compare = ("DESC", "<") if descending else ("ASC", ">")
         sql = _ITEMS + " WHERE r.resp = ? AND NOT r.output"
         args: list[object] = [pk]
-        if after is not None:
-            anchor = db.execute(
-                "SELECT seq FROM response_items WHERE resp = ? AND output = 0 AND id = ?",
-                (pk, after),
-            ).fetchone()
-            if anchor is None:
-                raise AfterMissing(after)
-            sql += f" AND r.seq {compare} ?"
-            args.append(anchor[0])
-        rows = db.execute(f"{sql} ORDER BY r.seq {order} LIMIT ?", (*args, limit + 1)).fetchall()
+        async with self.transactions.read() as db:
+            if after is not None:
+                anchor = db.execute(
+                    "SELECT seq FROM response_items WHERE resp = ? AND output = 0 AND id = ?",
+                    (pk, after),
+                ).fetchone()
+                if anchor is None:
+                    raise AfterMissing(after)
+                sql += f" AND r.seq {compare} ?"
+                args.append(anchor[0])
+            rows = db.execute(
+                f"{sql} ORDER BY r.seq {order} LIMIT ?", (*args, limit + 1)
+            ).fetchall()
         return ItemPage([StoredItem(*r) for r in rows[:limit]], len(rows) > limit)
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
-        db = self.db
-        if self._owned(owner, response_id)[1] in RUNNING:
+        if (await self._owned(owner, response_id))[1] in RUNNING:
             raise ResponseRunning(response_id)
-        rows = db.execute(_HISTORY, (response_id, owner.project, owner.user)).fetchall()
+        async with self.transactions.read() as db:
+            rows = db.execute(_HISTORY, (response_id, owner.project, owner.user)).fetchall()
         rows.sort(key=lambda r: (-r[0], r[1]))
         return [StoredItem(r[2], r[3], r[4], r[5]) for r in rows]
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             _insert_response(db, owner, record, (), (), None, int(time.time()))
             db.execute(
                 "UPDATE responses SET expires_at = ? WHERE id = ?",
@@ -185,7 +186,7 @@ class SQLiteResponses:
             )
 
     async def renew_response(self, response_id: str, status: str, seconds: float) -> bool:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             cursor = db.execute(
                 "UPDATE responses SET status = ?, expires_at = ?"
                 " WHERE id = ? AND status IN ('queued', 'in_progress') AND expires_at >= ?",
@@ -203,7 +204,7 @@ class SQLiteResponses:
         conversation_id: str | None = None,
         holder: str | None = None,
     ) -> bool:
-        with self._write() as db:
+        async with self.transactions.write() as db:
             row = db.execute(
                 "UPDATE responses SET status = ?, body = ?, expires_at = NULL"
                 " WHERE id = ? AND project = ? AND user_key = ?"
@@ -234,8 +235,8 @@ class SQLiteResponses:
         return True
 
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
-        pk = self._owned(owner, response_id)[0]
-        with self._write() as db:
+        pk = (await self._owned(owner, response_id))[0]
+        async with self.transactions.write() as db:
             db.execute(
                 "UPDATE responses SET status = 'cancelled', expires_at = NULL"
                 " WHERE pk = ? AND status IN ('queued', 'in_progress')",
@@ -246,37 +247,37 @@ class SQLiteResponses:
     async def scan_responses(
         self, *, project: str | None, after_pk: int, limit: int
     ) -> list[tuple[int, ResponseDump]]:
-        db = self.db
-        sql = (
-            "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
-            " status, body FROM responses WHERE pk > ? AND NOT deleted"
-        )
-        args: list[object] = [after_pk]
-        if project is not None:
-            sql += " AND project = ?"
-            args.append(project)
-        out: list[tuple[int, ResponseDump]] = []
-        for pk, rid, proj, user, created, updated, previous, root, status, body in db.execute(
-            sql + " ORDER BY pk LIMIT ?", (*args, limit)
-        ).fetchall():
-            inputs: list[StoredItem] = []
-            outputs: list[StoredItem] = []
-            for r in db.execute(
-                "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask, r.output"
-                " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
-                " WHERE r.resp = ? ORDER BY r.seq",
-                (pk,),
-            ):
-                (outputs if r[4] else inputs).append(StoredItem(r[0], r[1], r[2], r[3]))
-            record = ResponseRecord(rid, created, status, body, previous)
-            out.append(
-                (pk, ResponseDump(Owner(proj, user), record, updated, root, inputs, outputs))
+        async with self.transactions.read() as db:
+            sql = (
+                "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
+                " status, body FROM responses WHERE pk > ? AND NOT deleted"
             )
+            args: list[object] = [after_pk]
+            if project is not None:
+                sql += " AND project = ?"
+                args.append(project)
+            out: list[tuple[int, ResponseDump]] = []
+            for pk, rid, proj, user, created, updated, previous, root, status, body in db.execute(
+                sql + " ORDER BY pk LIMIT ?", (*args, limit)
+            ).fetchall():
+                inputs: list[StoredItem] = []
+                outputs: list[StoredItem] = []
+                for r in db.execute(
+                    "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask, r.output"
+                    " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+                    " WHERE r.resp = ? ORDER BY r.seq",
+                    (pk,),
+                ):
+                    (outputs if r[4] else inputs).append(StoredItem(r[0], r[1], r[2], r[3]))
+                record = ResponseRecord(rid, created, status, body, previous)
+                out.append(
+                    (pk, ResponseDump(Owner(proj, user), record, updated, root, inputs, outputs))
+                )
         return out
 
     async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
         skipped: list[str] = []
-        with self._write() as db:
+        async with self.transactions.write() as db:
             for dump in dumps:
                 record = dump.record
                 cursor = db.execute(
@@ -321,7 +322,7 @@ class SQLiteResponses:
         elif exclude_projects:
             sql += f" AND project NOT IN ({','.join('?' * len(exclude_projects))})"
             args.extend(exclude_projects)
-        with self._write() as db:
+        async with self.transactions.write() as db:
             roots = [r[0] for r in db.execute(sql + " LIMIT ?", (*args, limit))]
             if not roots:
                 return 0
