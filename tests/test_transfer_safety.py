@@ -62,7 +62,7 @@ def test_keys_move_with_the_conversations(api: Api, backend: str, tmp_path: Path
     records = [orjson.loads(line) for line in data.splitlines()]
     assert records[0]["object"] == "api_key" and records[0]["project"] == "acme"
     assert secret not in data.decode() and "sk-cs-" not in records[0]["hash"]
-    assert records[-1] == {"object": "export.end", "version": 1, "counts": {"api_key": 1, "conversation": 5, "item": 5}}
+    assert records[-1] == {"object": "export.end", "version": 1, "counts": {"api_key": 1, "conversation": 5, "item": 5, "response.export": 0}}
     target = other_store(backend, tmp_path)
     copy = Api(make_app(target, key_cache_seconds=0))
     try:

@@ -164,7 +164,7 @@ def test_cli_round_trip_between_backends(api: Api, backend: str, tmp_path: Path,
     one = cli("export", "--db", db_of(api.app.store), "--conversation", made[1])
     *records, end = [orjson.loads(line) for line in one.stdout.splitlines()]
     assert [r["id"] for r in records] == [made[1]]  # no keys when conversations are picked
-    assert end == {"object": "export.end", "version": 1, "counts": {"api_key": 0, "conversation": 1, "item": 2}}
+    assert end == {"object": "export.end", "version": 1, "counts": {"api_key": 0, "conversation": 1, "item": 2, "response.export": 0}}
     api.run(api.app.store.open())
 
 
