@@ -152,12 +152,15 @@ def serve(**options: Any) -> None:
         # One format for every line, applied by uvicorn in each worker too (logformat.py).
         "log_config": dict_config(settings.log_level, settings.log_format),
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
-        # httptools with a header deadline, a header size cap and a connection cap
-        # (convostore.api.protocol; the body's deadline is in api/request.py).
+        # httptools with idle and header deadlines, a header size cap, connection caps and
+        # a send timeout (convostore.api.protocol; the body's deadline is in api/request.py).
         "http": functools.partial(
             GuardedHttpToolsProtocol,
             header_timeout=settings.request_timeout_seconds,
+            idle_timeout=settings.idle_connection_seconds,
+            send_timeout=settings.send_timeout_seconds,
             max_connections=settings.max_connections,
+            max_connections_per_peer=settings.max_connections_per_peer,
         ),
     }
     if settings.workers == 1:

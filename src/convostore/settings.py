@@ -182,8 +182,33 @@ class Settings:
     )
     max_connections: int = setting(
         2048,
-        "Most open client connections per server process; a request arriving on a connection "
-        "beyond it gets 503 with Retry-After and the connection is closed. 0: no limit.",
+        "Most open client connections per server process. Past it a new connection takes "
+        "the place of the oldest one that has not sent a byte yet, or, when there is none, "
+        "gets 503 too_many_connections with Retry-After; a connection already admitted is "
+        "always served. 0: no limit.",
+    )
+    max_connections_per_peer: int = setting(
+        256,
+        "Most open connections from one client IP address per server process; the next one "
+        "gets 503 too_many_connections with Retry-After. Behind a reverse proxy every client "
+        "has the proxy's address: raise it above the proxy's pool, or 0 for no limit.",
+    )
+    idle_connection_seconds: float = setting(
+        5.0,
+        "A new connection must send its first byte within this many seconds or is closed "
+        "(sockets that say nothing cost nothing to open); at most request_timeout_seconds.",
+    )
+    send_timeout_seconds: float = setting(
+        30.0,
+        "An answer the client stops reading (no byte taken for this many seconds while the "
+        "socket's send buffer is full) is abandoned and the connection closed, freeing its "
+        "memory.",
+    )
+    page_max_bytes: int = setting(
+        8 * 1024 * 1024,
+        "Most bytes of stored items one page of list items or search holds: a page stops "
+        "before the item that would cross it (a page always holds at least one item) and "
+        "says has_more, so clients that page by has_more get every item.",
     )
     # -- POST /v1/responses in front of a model server (issue 10, docs/responses.md) --
     upstream: str = setting(
@@ -227,8 +252,12 @@ class Settings:
             raise SettingsError(
                 "request_timeout_seconds must be above 0 and shutdown_grace_seconds not negative"
             )
-        if self.max_connections < 0:
-            raise SettingsError(f"max_connections cannot be negative, got {self.max_connections}")
+        if self.max_connections < 0 or self.max_connections_per_peer < 0:
+            raise SettingsError("max_connections and max_connections_per_peer cannot be negative")
+        if self.idle_connection_seconds <= 0 or self.send_timeout_seconds <= 0:
+            raise SettingsError("idle_connection_seconds and send_timeout_seconds must be above 0")
+        if self.page_max_bytes < 1024:
+            raise SettingsError(f"page_max_bytes must be at least 1024, got {self.page_max_bytes}")
         self._check_upstream()
         if self.retention_days < 0:
             raise SettingsError(f"retention_days cannot be negative, got {self.retention_days}")

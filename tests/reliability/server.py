@@ -27,9 +27,17 @@ def scale(short: int, full: int) -> int:
 
 
 class Server:
-    def __init__(self, db: str | Path, log: Path, *args: str, port: int | None = None):
-        self.db = str(db)
+    def __init__(
+        self,
+        db: str | Path,
+        log: Path,
+        *args: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.env = env  # added to this process's environment for the server
         self.log = log
+        self.db = str(db)
         self.args = args
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -43,7 +51,11 @@ class Server:
         ]  # fmt: skip
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
         deadline = time.monotonic() + timeout
         while True:

@@ -2,21 +2,30 @@
 protocol plus the guards a server facing real networks needs.
 
 uvicorn bounds the time a kept-alive connection may stay idle between requests, but not
-the time a client may take to send a request's line and headers, nor their size: a
-client that opens a connection and sends nothing, or one header byte a minute, would
-hold it for ever, and enough of them exhaust the process's file descriptors. Here:
+the time a client may take to send a request's line and headers, nor their size, nor the
+number of connections one peer holds, nor the time a reader may leave an answer unread: a
+client that opens connections and sends nothing, or reads nothing, would hold them for
+ever. Here (docs/reliability.md, "Connections"):
 
+* a new connection must send its first byte within ``idle_timeout`` seconds (much shorter
+  than the header deadline: a socket that says nothing is the cheapest attack there is);
 * a request's line and headers must arrive within ``header_timeout`` seconds of the
   connection opening (or of the request's first byte on a kept-alive connection); a
   slower client gets 408 if it sent anything, and the connection is closed;
 * they may take at most ``max_header_bytes``; more gets 431 and a closed connection;
-* beyond ``max_connections`` open connections, a request gets 503 with ``Retry-After``
-  and its connection is closed, instead of the process running out of descriptors;
+* connections are admitted when they open, never refused later: a request on a
+  connection already admitted is always served. A peer (IP address) holding
+  ``max_connections_per_peer`` connections gets 503 ``too_many_connections`` on its next
+  one. Beyond ``max_connections`` in all, the new connection takes the place of the
+  oldest one that has not sent a byte yet (closed, as its idle deadline would); only when
+  there is none is the new one refused with 503;
+* an answer the client stops reading (the socket's send buffer full, no byte taken for
+  ``send_timeout`` seconds) is abandoned and the connection aborted, which frees its memory;
 * what the HTTP parser refuses gets a 400 envelope, not uvicorn's plain text.
 
-The header deadline costs a float per request: each connection notes when its headers are
-due, and one timer per server sweeps the connections a few times per deadline period
-(a timer armed and cancelled per request cost a few microseconds of every request).
+The deadlines cost a float per request: each connection notes when its headers are due,
+and one timer per server sweeps the connections a few times per deadline period (a timer
+armed and cancelled per request cost a few microseconds of every request).
 
 Every answer made here is the OpenAI error envelope (D17), built by
 :func:`convostore.api.render.error` like every other. The body of a request is guarded
@@ -38,11 +47,59 @@ from convostore.api import render
 log = logging.getLogger("convostore")
 
 MAX_HEADER_BYTES = 64 * 1024
+REFUSED_LINGER = 1.0  # seconds a refused connection waits for the request it will not serve
+REFUSED_LINGERING_MAX = 1024  # beyond this many waiting, a refused connection closes at once
+WARN_EVERY = 10.0  # seconds between two log lines about refused or evicted connections
+
+
+class ServerGuard:
+    """What the connections of one server share: their count per peer, the connections
+    that have not sent a byte yet (oldest first), and the sweep timer's state."""
+
+    __slots__ = (
+        "__weakref__",
+        "admitted",
+        "evicted",
+        "fresh",
+        "last_warning",
+        "lingering",
+        "peers",
+        "refused",
+    )
+
+    def __init__(self) -> None:
+        self.admitted = 0  # connections open and admitted (refused ones wait outside)
+        self.lingering = 0  # refused connections waiting REFUSED_LINGER for their request
+        self.peers: dict[str, int] = {}
+        # connections admitted that have not sent a byte, in the order they came (a dict
+        # keeps insertion order: the first key is the oldest)
+        self.fresh: dict[GuardedHttpToolsProtocol, None] = {}
+        self.refused = 0
+        self.evicted = 0
+        self.last_warning = -WARN_EVERY
+
+    def oldest_fresh(self) -> GuardedHttpToolsProtocol | None:
+        for connection in self.fresh:
+            return connection
+        return None
+
+    def note(self, now: float) -> None:
+        """One warning line every WARN_EVERY seconds at most, whatever the flood."""
+        if now - self.last_warning >= WARN_EVERY and (self.refused or self.evicted):
+            log.warning(
+                "connections: refused %d, closed %d idle ones to admit new ones "
+                "(caps: see docs/reliability.md)",
+                self.refused,
+                self.evicted,
+            )
+            self.refused = self.evicted = 0
+            self.last_warning = now
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` with a header deadline, a header size cap and a
-    connection cap (see the module docstring)."""
+    """:class:`HttpToolsProtocol` with an idle deadline, a header deadline, a header size
+    cap, connection caps (per peer and in all) and a send timeout (see the module
+    docstring)."""
 
     def __init__(
         self,
@@ -52,20 +109,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         header_timeout: float = 30.0,
+        idle_timeout: float = 5.0,
+        send_timeout: float = 30.0,
         max_header_bytes: int = MAX_HEADER_BYTES,
         max_connections: int = 0,
+        max_connections_per_peer: int = 0,
     ) -> None:
         super().__init__(config, server_state, app_state or {}, _loop)
         self.header_timeout = header_timeout
+        self.idle_timeout = min(idle_timeout, header_timeout)
+        self.send_timeout = send_timeout
         self.max_header_bytes = max_header_bytes
         self.max_connections = max_connections
+        self.max_connections_per_peer = max_connections_per_peer
         #: When the headers being awaited are due (the loop's clock), None when not waiting.
         self._header_deadline: float | None = None
+        #: When the first request's headers are due (the deadline once a byte came).
+        self._headers_due = 0.0
         self._awaiting_headers = (
             True  # between a request's first byte (or the connection) and its headers
         )
         self._header_bytes = 0
         self._rejected = False
+        self._guard: ServerGuard | None = None
+        self._admitted = False
+        self._lingering = False
+        self._peer = ""
+        #: While the send buffer is full: since when no byte left it, and its size then.
+        self._stalled_since: float | None = None
+        self._stalled_size = 0
 
     # -- the header deadline --------------------------------------------------------------
 
@@ -80,6 +152,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
         if self.transport.is_closing() or not self._awaiting_headers:
+            return
+        if self._rejected:  # refused when it came, and its request never did
+            self.transport.close()
             return
         if self.cycle is not None and not self.cycle.response_complete:
             # A pipelined request waits behind one in progress: give it another period.
@@ -101,20 +176,102 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._rejected = True
         self._disarm()
         log.warning("closing a connection from %s: %s", _peer(self.client), error.message)
-        body = render.error(error)
-        head = [STATUS_LINE[error.status]]
-        head.extend(
-            name + b": " + value + b"\r\n"
-            for name, value in (
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(h for h in error.headers if h[0] != b"connection"),
-                (b"connection", b"close"),
-            )
-        )
         if not self.transport.is_closing():
-            self.transport.write(b"".join(head) + b"\r\n" + body)
+            self.transport.write(_answer(error))
             self.transport.close()
+
+    # -- admission: connection caps -------------------------------------------------------
+
+    def _admit(self) -> None:
+        """Count the connection for its peer; refuse it, or make room for it, over a cap."""
+        guard = self._guard = _guards.get(self.server_state)
+        if guard is None:
+            guard = self._guard = _guards[self.server_state] = ServerGuard()
+            interval = min(1.0, self.idle_timeout / 4, self.header_timeout / 4)
+            _sweep(self.loop, self.connections, interval)
+        self._peer = peer = self.client[0] if self.client else ""
+        count = guard.peers.get(peer, 0)
+        if self.max_connections_per_peer and count >= self.max_connections_per_peer:
+            self._refuse(
+                f"Too many connections from your address: this server process holds at most "
+                f"{self.max_connections_per_peer} per client address. Please retry."
+            )
+            return
+        if self.max_connections and guard.admitted >= self.max_connections:
+            oldest = guard.oldest_fresh()
+            if oldest is None:
+                self._refuse(
+                    f"Too many connections: this server process holds at most "
+                    f"{self.max_connections}. Please retry."
+                )
+                return
+            guard.fresh.pop(oldest, None)
+            guard.evicted += 1
+            oldest.transport.close()  # it said nothing yet: as its idle deadline would
+            guard.note(self.loop.time())
+        guard.fresh[self] = None
+        guard.admitted += 1
+        guard.peers[peer] = count + 1
+        self._admitted = True
+
+    def _refuse(self, message: str) -> None:
+        """503 at once, without waiting for the request: the connection holds nothing but
+        its socket, for at most REFUSED_LINGER seconds (its request, if it comes, is read
+        and dropped, so the close does not reset the answer away)."""
+        self._rejected = True
+        assert self._guard is not None
+        self._guard.refused += 1
+        self._guard.note(self.loop.time())
+        error = errors.ServiceUnavailable(message, code="too_many_connections")
+        self.transport.write(_answer(error))
+        if self._guard.lingering >= REFUSED_LINGERING_MAX:
+            self.transport.close()
+            return
+        self._guard.lingering += 1
+        self._lingering = True
+        self._header_deadline = self.loop.time() + REFUSED_LINGER
+
+    def _release(self) -> None:
+        guard = self._guard
+        if guard is None:
+            return
+        self._guard = None
+        guard.fresh.pop(self, None)
+        if self._lingering:
+            guard.lingering -= 1
+        if not self._admitted:
+            return
+        guard.admitted -= 1
+        count = guard.peers.get(self._peer, 0) - 1
+        if count > 0:
+            guard.peers[self._peer] = count
+        else:
+            guard.peers.pop(self._peer, None)
+
+    # -- the send timeout -------------------------------------------------------------------
+
+    def _send_stalled(self, now: float) -> None:
+        """The sweep's look at a connection whose send buffer is full."""
+        size = self.transport.get_write_buffer_size()
+        if size < self._stalled_size:  # the client took some: it is reading, slowly
+            self._stalled_since, self._stalled_size = now, size
+        elif self._stalled_since is not None and now - self._stalled_since >= self.send_timeout:
+            log.warning(
+                "aborting a connection from %s: its answer was not read for %g seconds",
+                _peer(self.client),
+                self.send_timeout,
+            )
+            self._stalled_since = None
+            self.transport.abort()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._stalled_since = self.loop.time()
+        self._stalled_size = self.transport.get_write_buffer_size()
+
+    def resume_writing(self) -> None:
+        self._stalled_since = None
+        super().resume_writing()
 
     # -- uvicorn's callbacks ----------------------------------------------------------------
 
@@ -128,18 +285,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # The request cycles write through this: a response's head and body leave together.
         self.transport = OneSend(transport, self.loop)  # type: ignore[assignment]
         self._arm()
-        if self.server_state not in _sweeping:
-            _sweeping[self.server_state] = True
-            _sweep(self.loop, self.connections, min(1.0, self.header_timeout / 4))
+        self._headers_due = self._header_deadline or 0.0
+        self._header_deadline = self.loop.time() + self.idle_timeout
+        self._admit()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stalled_since = None
+        self._release()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
+            if self._guard is not None and not self.transport.is_closing():
+                self.transport.close()  # refused: its request is read, and dropped
             return
         if self._awaiting_headers:
+            if self._header_bytes == 0 and self._guard is not None:
+                # The first byte: from the idle deadline to the header deadline.
+                if self._guard.fresh.pop(self, 0) is None:
+                    self._header_deadline = self._headers_due
             self._header_bytes += len(data)
         super().data_received(data)
         if (
@@ -163,15 +328,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.url) + sum(len(n) + len(v) for n, v in self.headers) > self.max_header_bytes:
             # All of them came in one read, before data_received could count them.
             self._reject(_headers_too_large(self.max_header_bytes))
-            return
-        if self.max_connections and len(self.connections) > self.max_connections:
-            self._reject(
-                errors.ServiceUnavailable(
-                    f"Too many connections: this server process holds at most "
-                    f"{self.max_connections}. Please retry.",
-                    code="too_many_connections",
-                )
-            )
             return
         super().on_headers_complete()
 
@@ -238,19 +394,39 @@ class OneSend:
         return getattr(self.real, name)
 
 
-# The servers (uvicorn's per-server state) whose connections a sweep timer watches.
-_sweeping: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# Each server's (uvicorn's per-server state) shared connection state; the first
+# connection of a server starts its sweep timer.
+_guards: weakref.WeakKeyDictionary[Any, ServerGuard] = weakref.WeakKeyDictionary()
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], interval: float) -> None:
-    """Time out the connections whose headers are overdue, then look again in ``interval``."""
+    """Time out the connections whose first byte or headers are overdue, abort those
+    whose answer is not read, then look again in ``interval``."""
     now = loop.time()
     for connection in list(connections):
         deadline = getattr(connection, "_header_deadline", None)
         if deadline is not None and deadline <= now:
             connection._headers_too_slow()
+        elif getattr(connection, "_stalled_since", None) is not None:
+            connection._send_stalled(now)
     if not loop.is_closed():
         loop.call_later(interval, _sweep, loop, connections, interval)
+
+
+def _answer(error: errors.ApiError) -> bytes:
+    """``error`` as a whole HTTP answer that closes its connection."""
+    body = render.error(error)
+    head = [STATUS_LINE[error.status]]
+    head.extend(
+        name + b": " + value + b"\r\n"
+        for name, value in (
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *(h for h in error.headers if h[0] != b"connection"),
+            (b"connection", b"close"),
+        )
+    )
+    return b"".join(head) + b"\r\n" + body
 
 
 def _headers_too_large(limit: int) -> errors.HeadersTooLarge:
