@@ -66,7 +66,7 @@ async def explain(
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ANALYZE")
-        args: tuple[Any, ...] = ("conv_big", OWNER.project, OWNER.user, 21)
+        args: tuple[Any, ...] = ("conv_big", OWNER.project, OWNER.user, 21, 8 << 20)
         if after:
             args += (f"msg_conv_big_{BIG // 2:05d}",)
         sql = PAGE_SQL[after, descending]
@@ -189,8 +189,8 @@ def test_conversation_lookups_use_the_id_without_statistics(pg_server: PostgresS
             )
             texts = []
             for sql, args in [
-                (PAGE_SQL[False, True], ("conv_big", OWNER.project, OWNER.user, 21)),
-                (PAGE_SQL[True, False], ("conv_big", OWNER.project, OWNER.user, 21, "msg_x")),
+                (PAGE_SQL[False, True], ("conv_big", OWNER.project, OWNER.user, 21, 8 << 20)),
+                (PAGE_SQL[True, False], ("conv_big", OWNER.project, OWNER.user, 21, 8 << 20, "msg_x")),
                 (_GET_ITEM, ("conv_big", OWNER.project, OWNER.user, "msg_x")),
                 (_APPEND, ("conv_big", OWNER.project, OWNER.user, 0, ["msg_y"], ["message"], [b"{}"], [0])),
             ]:

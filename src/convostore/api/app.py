@@ -128,6 +128,7 @@ class ConvoStore:
             clock=clock,
             idempotency_seconds=settings.idempotency_hours * 3600,
             limits=self.limits,
+            page_max_bytes=settings.page_max_bytes,
         )
         self.auth = Authenticator(
             store,

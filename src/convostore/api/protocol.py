@@ -301,10 +301,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()  # refused: its request is read, and dropped
             return
         if self._awaiting_headers:
-            if self._header_bytes == 0 and self._guard is not None:
-                # The first byte: from the idle deadline to the header deadline.
-                if self._guard.fresh.pop(self, 0) is None:
-                    self._header_deadline = self._headers_due
+            # The connection's first byte: from the idle deadline to the header deadline.
+            if (
+                self._header_bytes == 0
+                and self._guard is not None
+                and self._guard.fresh.pop(self, 0) is None
+            ):
+                self._header_deadline = self._headers_due
             self._header_bytes += len(data)
         super().data_received(data)
         if (

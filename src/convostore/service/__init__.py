@@ -36,13 +36,15 @@ def build_services(
     clock: Clock = SYSTEM,
     idempotency_seconds: float = 24 * 3600,
     limits: Limits | None = None,
+    page_max_bytes: int | None = None,
 ) -> Services:
+    """``page_max_bytes``: the byte budget of a page of items or search hits (None: none)."""
     materializer = Materializer(store, registry or Registry(), limits or Limits())
     idempotency = Idempotency(store, idempotency_seconds)
     return Services(
         Conversations(store, materializer, idempotency),
-        Items(store, materializer, idempotency),
-        Listing(store),
+        Items(store, materializer, idempotency, page_max_bytes),
+        Listing(store, page_max_bytes),
         Responses(store, materializer, upstream, clock=clock),
         idempotency,
         StoredResponses(store),

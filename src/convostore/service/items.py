@@ -7,6 +7,7 @@ propagates as the store's fact and becomes the API's error in one place
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from convostore.service import bodies
@@ -16,10 +17,17 @@ from convostore.store.base import ConversationRow, ItemPage, Owner, PageQuery, S
 
 
 class Items:
-    def __init__(self, store: Store, materializer: Materializer, idempotency: Idempotency):
+    def __init__(
+        self,
+        store: Store,
+        materializer: Materializer,
+        idempotency: Idempotency,
+        page_max_bytes: int | None = None,
+    ):
         self.store = store
         self.materializer = materializer
         self.idempotency = idempotency
+        self.page_max_bytes = page_max_bytes  # a page stops there and says has_more
 
     async def create(
         self,
@@ -47,6 +55,8 @@ class Items:
         return await self.idempotency.once(owner, key, write)
 
     async def list(self, owner: Owner, conversation_id: str, page: PageQuery) -> ItemPage:
+        if self.page_max_bytes is not None:
+            page = replace(page, max_bytes=self.page_max_bytes)
         return await self.store.list_items(owner, conversation_id, page)
 
     async def get(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:

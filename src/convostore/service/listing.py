@@ -83,8 +83,9 @@ def conversation_filter(
 
 
 class Listing:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, page_max_bytes: int | None = None):
         self.store = store
+        self.page_max_bytes = page_max_bytes  # of a search page (conversations are small)
 
     async def conversations(
         self,
@@ -109,4 +110,6 @@ class Listing:
             if not sep or not item_id or "\x00" in after:
                 raise errors.search_after_not_found(after)
             anchor = (conversation_id, item_id)
-        return await self.store.search_items(owner, query, after=anchor, limit=limit)
+        return await self.store.search_items(
+            owner, query, after=anchor, limit=limit, max_bytes=self.page_max_bytes
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -58,6 +58,9 @@ class PageQuery:
     descending: bool
     # The conversation list only (D24): the page just before this id, in the same order.
     before: str | None = field(default=None, kw_only=True)
+    #: Most bytes of item bodies in the page once it holds one (None: no budget; the
+    #: service sets --page-max-bytes, issue 15).
+    max_bytes: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,25 @@ class LeaseLost(StoreError):
 
 
 StoreClass = TypeVar("StoreClass", bound=type)
+Row = TypeVar("Row")
+
+
+def fill_page(
+    rows: Iterable[Row], limit: int, max_bytes: int | None, size: Callable[[Row], int]
+) -> tuple[list[Row], bool]:
+    """The page of ``rows`` (read lazily, in order) and whether more follow: it stops at
+    ``limit`` rows, or before the row whose ``size`` would take the page past
+    ``max_bytes`` (never before its first row), so a page of huge items holds few."""
+    page: list[Row] = []
+    total = 0
+    for row in rows:
+        if len(page) == limit:
+            return page, True
+        total += size(row)
+        if page and max_bytes is not None and total > max_bytes:
+            return page, True
+        page.append(row)
+    return page, False
 
 
 def unavailable_on(*kinds: type[BaseException]) -> Callable[[StoreClass], StoreClass]:
@@ -398,7 +420,9 @@ class Store(Protocol):
         ...
 
     async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
-        """Raises ConversationMissing, AfterMissing."""
+        """At most ``paging.limit`` items, and no more than ``paging.max_bytes`` of bodies
+        once the page holds one (:func:`fill_page`): memory bounded whatever the items'
+        sizes. Raises ConversationMissing, AfterMissing."""
         ...
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
@@ -447,10 +471,17 @@ class Store(Protocol):
         ...
 
     async def search_items(
-        self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
+        self,
+        owner: Owner,
+        query: SearchQuery,
+        *,
+        after: tuple[str, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> SearchPage:
         """Items of the owner's conversations whose text matches, newest stored first.
-        ``after`` is (conversation id, item id) of a previous hit. Raises AfterMissing."""
+        ``after`` is (conversation id, item id) of a previous hit; ``max_bytes`` bounds the
+        page as in :meth:`list_items`. Raises AfterMissing."""
         ...
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:

@@ -54,8 +54,9 @@ from convostore.store.base import (
     PageQuery,
     Remembered,
     StoredItem,
+    fill_page,
 )
-from convostore.store.postgres_ext import PostgresExtensions
+from convostore.store.postgres_ext import NO_BUDGET, PostgresExtensions, fitting_size, within_bytes
 from convostore.store.postgres_leases import PostgresLeases
 from convostore.store.postgres_responses import PostgresResponses
 from convostore.store.postgres_tx import Database
@@ -137,16 +138,21 @@ def _page_sql(after: bool, descending: bool) -> str:
     ``after`` item's position (NULL when it is not in the conversation).
     """
     order, compare = ("DESC", "<") if descending else ("ASC", ">")
-    anchor_join = " LEFT JOIN items a ON a.conv = c.pk AND a.id = $5" if after else ""
+    anchor_join = " LEFT JOIN items a ON a.conv = c.pk AND a.id = $6" if after else ""
     anchor = "a.seq" if after else "NULL::bigint"
     bound = f" AND i.seq {compare} a.seq" if after else ""
     return (
-        f"SELECT {anchor} AS anchor, p.id, p.type, p.body, p.mask, p.seq"
+        f"SELECT {anchor} AS anchor, p.id, p.type, p.fitting, p.mask, p.seq"
         f" FROM conversations c{anchor_join}"
         " LEFT JOIN LATERAL ("
-        " SELECT i.id, i.type, i.body, i.mask, i.seq FROM items i"
-        f" WHERE i.conv = c.pk{bound} ORDER BY i.seq {order} LIMIT $4"
-        ") p ON true"
+        + within_bytes(
+            "SELECT i.id, i.type, i.body, i.mask, i.seq FROM items i"
+            f" WHERE i.conv = c.pk{bound} ORDER BY i.seq {order} LIMIT $4",
+            f"seq {order}",
+            "$5",
+            "t.id, t.type, t.fitting, t.mask, t.seq",
+        )
+        + ") p ON true"
         " WHERE c.id = $1 AND c.project = $2 AND c.user_key = $3"
     )
 
@@ -424,7 +430,10 @@ class PostgresStore(PostgresExtensions, PostgresLeases, PostgresResponses):
 
     async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
         after, limit, descending = paging.after, paging.limit, paging.descending
-        args: list[Any] = [conversation_id, owner.project, owner.user, limit + 1]
+        max_bytes = paging.max_bytes
+        args: list[Any] = [
+            conversation_id, owner.project, owner.user, limit + 1, max_bytes or NO_BUDGET
+        ]  # fmt: skip
         if after is not None:
             args.append(after)
         rows = await self.db.fetch(PAGE_SQL[after is not None, descending], *args)
@@ -437,8 +446,9 @@ class PostgresStore(PostgresExtensions, PostgresLeases, PostgresResponses):
         # The nested loop emits the index order; SQL only promises it with an outer ORDER BY,
         # so make it independent of the plan (an O(n) check on sorted input).
         rows.sort(key=lambda row: int(row["seq"]), reverse=descending)
-        items = [StoredItem(r["id"], r["type"], r["body"], r["mask"]) for r in rows[:limit]]
-        return ItemPage(items, len(rows) > limit)
+        page, has_more = fill_page(rows, limit, max_bytes, fitting_size)
+        items = [StoredItem(r["id"], r["type"], r["fitting"], r["mask"]) for r in page]
+        return ItemPage(items, has_more)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
         row = await self.db.fetchrow(_GET_ITEM, conversation_id, owner.project, owner.user, item_id)

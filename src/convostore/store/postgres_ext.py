@@ -33,13 +33,38 @@ from convostore.store.base import (
     SearchQuery,
     SearchTooCostly,
     StoredItem,
+    fill_page,
 )
 from convostore.store.postgres_tx import Database
 
 _ANCHOR = listing.numbered(listing.anchor_sql())
 
+NO_BUDGET = 1 << 62  # max_bytes None: no page budget
+
+
+def fitting_size(row: Any) -> int:
+    """A row's body size for fill_page; past the budget (the SQL's NULL) as good as infinite."""
+    body = row["fitting"]
+    return NO_BUDGET if body is None else len(body)
+
+
+def within_bytes(page: str, order: str, budget: str, columns: str) -> str:
+    """``page`` (a query with a ``body`` column, in ``order``) cut at ``budget`` bytes of
+    bodies (store.base.fill_page): the rows that fit, the first always, then one row whose
+    ``fitting`` body is NULL when more follow (select ``fitting``, never ``body``). The
+    sizes come from the values' headers (``octet_length`` does not detoast), so bodies
+    past the budget are never read. ``columns``: of ``page``, ``fitting`` for the body."""
+    return (
+        f"SELECT {columns} FROM (SELECT q.*,"
+        f" CASE WHEN q.upto <= {budget} OR q.n = 1 THEN q.body END AS fitting FROM ("
+        f"SELECT r.*, sum(octet_length(r.body)) OVER w AS upto, row_number() OVER w AS n"
+        f" FROM ({page}) r WINDOW w AS (ORDER BY r.{order} ROWS UNBOUNDED PRECEDING)) q"
+        f" WHERE q.upto - octet_length(q.body) <= {budget} OR q.n <= 2) t ORDER BY t.{order}"
+    )
+
+
 _SEARCH = (
-    "SELECT s.pk, c.id, i.id, i.type, i.body, i.mask FROM item_search s"
+    "SELECT s.pk, c.id AS conversation_id, i.id, i.type, i.body, i.mask FROM item_search s"
     " JOIN conversations c ON c.pk = s.conv"
     " JOIN items i ON i.conv = s.conv AND i.seq = s.seq"
     " WHERE s.tsv @@ to_tsquery('simple', $1) AND c.project = $2 AND c.user_key = $3{bound}"
@@ -116,7 +141,13 @@ class PostgresExtensions:
         return ConversationPage(listing.listed(rows), more)
 
     async def search_items(
-        self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
+        self,
+        owner: Owner,
+        query: SearchQuery,
+        *,
+        after: tuple[str, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> SearchPage:
         tag = search_text.owner_tag(owner.project, owner.user)
         args: list[Any] = [search_text.tsquery(tag, query), owner.project, owner.user, limit + 1]
@@ -136,8 +167,9 @@ class PostgresExtensions:
             )
         except TimeoutError:  # asyncpg cancelled the query on the server
             raise SearchTooCostly(f"the search ran past {self.search_time_limit:g} s") from None
-        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
-        return SearchPage(hits, len(rows) > limit)
+        page, has_more = fill_page(rows, limit, max_bytes, lambda r: len(r[4]))
+        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page]
+        return SearchPage(hits, has_more)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(scan, id_list="= ANY(?::text[])")

@@ -43,6 +43,7 @@ from convostore.store.base import (
     PageQuery,
     Remembered,
     StoredItem,
+    fill_page,
 )
 from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_health import Corruption, guarded
@@ -363,7 +364,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses):
                     if descending
                     else "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq LIMIT ?"
                 )
-                rows = db.execute(sql, (pk, limit + 1)).fetchall()
+                rows = db.execute(sql, (pk, limit + 1))
             else:
                 found = db.execute(
                     "SELECT c.pk, a.seq FROM conversations c LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
@@ -380,9 +381,10 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses):
                     if descending
                     else "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
                 )
-                rows = db.execute(sql, (pk, seq, limit + 1)).fetchall()
-        has_more = len(rows) > limit
-        return ItemPage([StoredItem(*r) for r in rows[:limit]], has_more)
+                rows = db.execute(sql, (pk, seq, limit + 1))
+            # The cursor reads row by row: a page stopped by max_bytes never loads the rest.
+            page, has_more = fill_page(rows, limit, paging.max_bytes, lambda r: len(r[2]))
+        return ItemPage([StoredItem(*r) for r in page], has_more)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
         async with self.transactions.read() as db:

@@ -35,6 +35,7 @@ from convostore.store.base import (
     SearchQuery,
     StoredItem,
     StoreUnavailable,
+    fill_page,
 )
 from convostore.store.sqlite_maintenance import Maintenance
 from convostore.store.sqlite_search import Searcher
@@ -104,7 +105,13 @@ class SQLiteExtensions:
         return ConversationPage(listing.listed(rows), more)
 
     async def search_items(
-        self, owner: Owner, query: SearchQuery, *, after: tuple[str, str] | None, limit: int
+        self,
+        owner: Owner,
+        query: SearchQuery,
+        *,
+        after: tuple[str, str] | None,
+        limit: int,
+        max_bytes: int | None = None,
     ) -> SearchPage:
         await self._indexed(owner)
         tag = search_text.owner_tag(owner.project, owner.user)
@@ -122,8 +129,9 @@ class SQLiteExtensions:
                 args.append(found[0])
         args.append(limit + 1)
         rows = await self.searcher.fetch(_SEARCH.format(bound=bound), args)
-        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows[:limit]]
-        return SearchPage(hits, len(rows) > limit)
+        page, has_more = fill_page(rows, limit, max_bytes, lambda r: len(r[4]))
+        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page]
+        return SearchPage(hits, has_more)
 
     async def _indexed(self, owner: Owner) -> None:
         """Once every item of ``owner`` committed before now is in the search index (a
