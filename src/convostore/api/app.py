@@ -365,7 +365,9 @@ def create_app(
     settings: Settings | None = None, store: Store | None = None, clock: Clock = SYSTEM
 ) -> ConvoStore:
     """The app to serve, over the store the settings name unless one is given."""
+    from convostore.memory import return_large_buffers
     from convostore.store.factory import store_for
 
+    return_large_buffers()  # a large request must not raise the process's memory for good
     settings = settings or Settings()
     return ConvoStore(settings, store or store_for(settings), clock=clock)
