@@ -65,7 +65,9 @@ class Victim:
     def round(self, client: httpx.Client) -> None:
         start = time.perf_counter()
         try:
-            made = client.post("/conversations", json={"items": [{"role": "user", "content": "hi"}]})
+            made = client.post(
+                "/conversations", json={"items": [{"role": "user", "content": "hi"}]}
+            )
             if made.status_code != 200:
                 self.figures.failures.append(f"create {made.status_code} {made.text[:200]}")
                 return
