@@ -10,18 +10,23 @@ sockets with the default caps). Figures: docs/reliability.md, "Tenants".
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
 from tests.reliability.server import FULL, Server, scale
 from tests.reliability.tenants import (
+    ATTACKER_KEY,
     KEYS_ENV,
     Victim,
     closed_by_server,
+    headers,
     idle_sockets,
     sources,
 )
@@ -126,5 +131,61 @@ def test_a_kept_alive_connection_is_served_when_new_ones_are_refused(tmp_path: P
             for sock in attack:
                 sock.close()
         victim.verify()
+    finally:
+        server.terminate()
+
+
+def test_pages_nobody_reads_hold_little_memory_and_are_dropped(tmp_path: Path) -> None:
+    """M3: pages of big items asked for and never read: each is cut at the page budget,
+    the unread answers are abandoned after the send timeout (a page larger than the
+    kernel's socket buffers waits in the server's memory until then), and the victim is
+    served meanwhile."""
+    item_mib, items, unread = scale(3, 8), scale(8, 12), 6
+    budget = scale(7, 17) << 20  # two items a page
+    page = 2 * (item_mib << 20)
+    server = start(
+        tmp_path, "--page-max-bytes", str(budget), "--send-timeout-seconds", str(scale(2, 30))
+    )
+    try:
+        with httpx.Client(base_url=server.url, headers=headers(ATTACKER_KEY), timeout=60) as c:
+            conversation = c.post("/conversations", json={}).json()["id"]
+            for _ in range(items):
+                made = c.post(
+                    f"/conversations/{conversation}/items",
+                    json={"items": [{"role": "user", "content": "x" * (item_mib << 20)}]},
+                )
+                assert made.status_code == 200
+        request = (
+            f"GET /v1/conversations/{conversation}/items?limit=100 HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: Bearer {ATTACKER_KEY}\r\n\r\n"
+        ).encode()
+        victim = Victim(server)
+        before = server.rss_kib()
+        held = []
+        with victim.running():
+            for peer in sources(unread):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.bind((peer, 0))
+                sock.connect(("127.0.0.1", server.port))
+                sock.sendall(request)
+                held.append(sock)
+            try:
+                victim.wait_rounds(20)
+                deadline = time.monotonic() + 120
+                while server.output().count("its answer was not read") < unread:
+                    assert time.monotonic() < deadline, "unread answers were never dropped"
+                    time.sleep(0.1)
+                for sock in held:  # what was in flight, then the reset: not the page
+                    got = b""
+                    sock.settimeout(10)
+                    with contextlib.suppress(ConnectionResetError):
+                        while chunk := sock.recv(1 << 20):
+                            got += chunk
+                    assert len(got) < page
+            finally:
+                for sock in held:
+                    sock.close()
+        assert_unharmed(victim, before, memory_mib=unread * budget / (1 << 20) + 32)
     finally:
         server.terminate()
