@@ -179,7 +179,7 @@ def parse(body: Any, registry: Registry) -> ResponseRequest:
     _sampling(body, request)
     _text(body, request)
     _reasoning(body, request)
-    request.include = includes.parse(_list(body, "include"))
+    request.include = includes.parse(_strings(body, "include"))
     truncation = body.get("truncation")
     if truncation is not None:
         if truncation not in ("auto", "disabled"):
@@ -275,7 +275,7 @@ def _tools(body: dict[str, Any], request: ResponseRequest) -> None:
             raise errors.unsupported_parameter(
                 f"{path}.output_schema", "is not supported by this server."
             )
-        if "programmatic" in (tool.get("allowed_callers") or ()):
+        if "programmatic" in _strings(tool, "allowed_callers", f"{path}."):
             raise errors.unsupported_parameter(
                 f"{path}.allowed_callers", "'programmatic' is not supported by this server."
             )
@@ -441,6 +441,15 @@ def _list(body: dict[str, Any], key: str, prefix: str = "") -> list[Any]:
     if type(value) is not list:
         raise errors.invalid_type(prefix + key, ["array"], value)
     return value
+
+
+def _strings(body: dict[str, Any], key: str, prefix: str = "") -> list[str]:
+    """A list of strings (null: none): anything else is a 400, never a TypeError later."""
+    values = _list(body, key, prefix)
+    for index, value in enumerate(values):
+        if type(value) is not str:
+            raise errors.invalid_type(f"{prefix}{key}[{index}]", ["string"], value)
+    return values
 
 
 def _number(body: dict[str, Any], key: str, minimum: float, maximum: float) -> float | None:
