@@ -18,6 +18,7 @@ The access log is written in batches off the request path (api/observability.py)
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -28,6 +29,15 @@ FORMATS = ("json", "text")
 
 #: The id of the request being served in this context (None outside requests).
 REQUEST_ID: ContextVar[bytes | None] = ContextVar("convostore_request_id", default=None)
+
+
+def current_request_id() -> str:
+    """The id of the request being served (the one its answer carries in ``x-request-id``),
+    for code below the HTTP layer that logs what the client is not shown; a new one
+    outside a request."""
+    found = REQUEST_ID.get()
+    return found.decode("latin-1") if found else "req_" + secrets.token_hex(16)
+
 
 ACCESS_LOGGER = "convostore.access"
 

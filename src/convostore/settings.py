@@ -318,7 +318,13 @@ class Settings:
     def _check_upstream(self) -> None:
         if self.upstream and urlsplit(self.upstream).scheme not in ("http", "https"):
             raise SettingsError(
-                f"upstream must be an http:// or https:// URL, got {self.upstream!r}"
+                f"upstream must be an http:// or https:// URL, got {redact_url(self.upstream)!r}"
+            )
+        if self.upstream and "@" in urlsplit(self.upstream).netloc:
+            # httpx would send it as Basic auth in place of --upstream-key, silently.
+            raise SettingsError(
+                "upstream must not carry credentials (user:password@): give the model "
+                "server's key with --upstream-key-file or CONVOSTORE_UPSTREAM_KEY"
             )
         if self.upstream_timeout_seconds <= 0 or self.response_lease_seconds < 1:
             raise SettingsError(

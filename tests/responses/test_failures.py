@@ -4,6 +4,7 @@ After each, the conversation is free again (its lease released)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -48,22 +49,53 @@ def test_upstream_500_is_a_502_and_stores_nothing(client: OpenAI, upstream: Fake
         client.responses.create(model="qwen", conversation=conv.id, input="hi")
     assert failure.value.status_code == 502
     body = failure.value.body
-    assert isinstance(body, dict) and "CUDA out of memory" in body["message"]
+    assert isinstance(body, dict) and "CUDA" not in body["message"]  # in the log, not here
+    assert failure.value.response.headers["x-request-id"] in body["message"]
     assert body["type"] == "server_error"
     assert count(client, conv.id) == 0
     still_free(client, upstream, conv.id)
 
 
-def test_upstream_400_passes_its_message(client: OpenAI, upstream: FakeUpstream) -> None:
+def test_upstream_400_is_a_400_whose_text_goes_to_the_log(
+    client: OpenAI, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
     message = (
         "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens."
     )
     upstream.script(Reply(status=400, body=error_body(message)))
     conv = client.conversations.create()
-    with pytest.raises(openai.BadRequestError) as failure:
+    with (
+        caplog.at_level(logging.WARNING, logger="convostore"),
+        pytest.raises(openai.BadRequestError) as failure,
+    ):
         client.responses.create(model="qwen", conversation=conv.id, input="hi")
-    assert isinstance(failure.value.body, dict) and failure.value.body["message"] == message
+    body = failure.value.body
+    assert isinstance(body, dict) and "32768" not in body["message"]
+    request_id = failure.value.response.headers["x-request-id"]
+    assert request_id in body["message"]
+    assert any(request_id in r.getMessage() and message in r.getMessage() for r in caplog.records)
     assert count(client, conv.id) == 0
+
+
+def test_upstream_error_text_never_reaches_the_client(
+    client: OpenAI, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """L4: a model server whose error page echoes the request's headers (the upstream
+    key) and names an internal host: the client sees neither, the log has no key."""
+    echo = (
+        f"bad request; headers were authorization: Bearer sk-upstream-secret, host {upstream.url}"
+    )
+    for status in (400, 401, 404, 429, 500):
+        upstream.script(Reply(status=status, body=error_body(echo, "Error", status)))
+        with (
+            caplog.at_level(logging.WARNING, logger="convostore"),
+            pytest.raises(openai.APIStatusError) as failure,
+        ):
+            client.responses.create(model="qwen", input="hi")
+        text = failure.value.response.text
+        assert "sk-upstream-secret" not in text and "127.0.0.1" not in text, text
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "bad request; headers were" in logged and "sk-upstream-secret" not in logged
 
 
 def test_upstream_429_keeps_retry_after(client: OpenAI, upstream: FakeUpstream) -> None:
@@ -149,7 +181,7 @@ def test_stream_error_chunk_fails(client: OpenAI, upstream: FakeUpstream) -> Non
     events = list(client.responses.create(model="qwen", input="x", stream=True))
     assert events[-1].type == "response.failed"
     assert events[-1].response.error is not None
-    assert "engine died" in events[-1].response.error.message
+    assert "engine died" not in events[-1].response.error.message  # logged, not shown
 
 
 def test_client_disconnect_mid_stream_stores_nothing(

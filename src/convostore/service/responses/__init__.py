@@ -13,10 +13,12 @@ the append stores nothing.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -24,6 +26,7 @@ from convostore import errors, ids
 from convostore.clock import SYSTEM, Clock
 from convostore.items import include as includes
 from convostore.items.registry import Reference
+from convostore.logformat import current_request_id
 from convostore.service.materialize import Materializer
 from convostore.service.responses import (
     chat,
@@ -267,9 +270,7 @@ class Responses:
     ) -> tuple[list[StoredItem], dict[str, Any]]:
         """The output items of a model server's answer, and the Response object."""
         if not completion.get("choices"):
-            raise errors.BadGateway(
-                f"The model server at {self.config.shown} answered without any choices."
-            )
+            raise errors.BadGateway("The model server answered without any choices.")
         items, finish = output.from_completion(completion, shape_of(req), ids.new_id)
         stored = [self.stored_form(item) for item in items]
         reason = output.INCOMPLETE_REASONS.get(finish or "")
@@ -534,30 +535,65 @@ async def _calling(call: Any, config: UpstreamConfig) -> Any:
 
 
 def upstream_error(exc: UpstreamError, config: UpstreamConfig) -> errors.ApiError:
-    """What the client is told when the model server fails (nothing was stored)."""
-    where = config.shown
+    """What the client is told when the model server fails (nothing was stored).
+
+    Never the model server's own text nor its address: an error page may echo the
+    request's headers (the upstream key) or name internal hosts. The client gets a
+    generic message naming its request id; the detail goes to the log under that id,
+    with the upstream key and URL credentials redacted (issue 15, L4)."""
+    request_id = current_request_id()
+    log.warning(
+        "model server %s failed on request %s: %s: %s",
+        config.shown,
+        request_id,
+        type(exc).__name__,
+        redact(str(exc), config),
+    )
+    see = f"(request id {request_id}; the server's log has the details)"
     if isinstance(exc, UpstreamTimeout):
         return errors.GatewayTimeout(
-            f"The model server at {where} did not answer within {config.timeout_seconds:g} seconds."
+            f"The model server did not answer within {config.timeout_seconds:g} seconds {see}."
         )
     if isinstance(exc, UpstreamUnreachable):
-        return errors.BadGateway(f"Could not reach the model server at {where}: {exc}.")
+        return errors.BadGateway(f"Could not reach the model server {see}.")
     if isinstance(exc, UpstreamRefused):
-        return _refused(exc, where)
-    return errors.BadGateway(f"The model server's stream broke: {exc}.")
+        return _refused(exc, see)
+    return errors.BadGateway(f"The model server's stream broke {see}.")
 
 
-def _refused(exc: UpstreamRefused, where: str) -> errors.ApiError:
+def _refused(exc: UpstreamRefused, see: str) -> errors.ApiError:
     status = exc.status
+    code = exc.code if exc.code and _SANE_CODE.fullmatch(exc.code) else None
     if status == 429:
-        return errors.RateLimited(exc.message, retry_after=exc.retry_after or 1)
+        return errors.RateLimited(
+            f"The model server is rate limited {see}.", retry_after=exc.retry_after or 1
+        )
     if status in (401, 403):
         return errors.BadGateway(
-            f"The model server at {where} refused convostore's credentials ({status}: "
-            f"{exc.message}); check --upstream-key."
+            f"The model server refused convostore's credentials ({status}) {see}; the "
+            "operator should check --upstream-key."
         )
     if status == 404:
-        return errors.NotFound(exc.message, code=exc.code)
+        return errors.NotFound(f"The model server did not find what was asked {see}.", code=code)
     if 400 <= status < 500:
-        return errors.InvalidRequest(exc.message, code=exc.code)
-    return errors.BadGateway(f"The model server at {where} answered {status}: {exc.message}")
+        return errors.InvalidRequest(
+            f"The model server refused the request ({status}) {see}.", code=code
+        )
+    return errors.BadGateway(f"The model server answered {status} {see}.")
+
+
+_SANE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
+
+
+def redact(text: str, config: UpstreamConfig) -> str:
+    """``text`` without the upstream key, URL credentials or bearer tokens."""
+    if config.key:
+        text = text.replace(config.key, "***")
+    parts = urlsplit(config.url)
+    for secret in (parts.password, parts.username):
+        if secret:
+            text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", text)
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+|api[-_]key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+")
