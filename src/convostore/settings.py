@@ -234,6 +234,13 @@ class Settings:
         "with store false, its events passed through).",
         choices=("chat", "responses"),
     )
+    upstream_image_url_prefixes: str = setting(
+        "https:,data:image/",
+        "What an input_image's image_url must begin with to be sent to the model server, "
+        "as comma-separated prefixes (compared without case); others get 400. Model servers "
+        "fetch image URLs, so http:, file: or an intranet address would make them fetch for "
+        "a client. Empty: no image URL is sent.",
+    )
     upstream_timeout_seconds: float = setting(
         600.0,
         "Longest single wait on the model server (connecting, or the next bytes of its "
@@ -345,6 +352,11 @@ class Settings:
                 )
             rules[project.strip()] = int(days)
         return rules
+
+    @property
+    def image_url_prefixes(self) -> tuple[str, ...]:
+        """``upstream_image_url_prefixes`` as a tuple, empty entries dropped."""
+        return tuple(p.strip() for p in self.upstream_image_url_prefixes.split(",") if p.strip())
 
     @property
     def model_names(self) -> dict[str, str]:

@@ -346,6 +346,7 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
         key=settings.upstream_key,
         model_map=settings.model_names,
         timeout_seconds=settings.upstream_timeout_seconds,
+        image_url_prefixes=settings.image_url_prefixes,
         lease_seconds=settings.response_lease_seconds,
         api=settings.upstream_api,
     )

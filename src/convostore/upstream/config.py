@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+# What an input_image's image_url may begin with to be sent to the model server (issue
+# 15, L5): a model server that fetches images must not be made to fetch http://169.254…,
+# file:// or an intranet page for a client. --upstream-image-url-prefixes replaces it.
+DEFAULT_IMAGE_PREFIXES = ("https:", "data:image/")
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
@@ -17,6 +22,8 @@ class UpstreamConfig:
     timeout_seconds: float = 600.0
     lease_seconds: float = 30.0
     api: str = "chat"  # or "responses": the model server's own /responses (issue 17)
+    # what an input_image's image_url may begin with (issue 15, L5)
+    image_url_prefixes: tuple[str, ...] = DEFAULT_IMAGE_PREFIXES
 
     @property
     def configured(self) -> bool:

@@ -260,6 +260,7 @@ class Responses:
             turn,
             instructions=req.instructions,
             all_reasoning=req.reasoning_context == "all_turns",
+            image_prefixes=self.config.image_url_prefixes,
         )
         if all(m["role"] == "system" for m in out):
             raise errors.missing_parameter("input")

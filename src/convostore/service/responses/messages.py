@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convostore import errors
+from convostore.upstream.config import DEFAULT_IMAGE_PREFIXES
 
 Message = dict[str, Any]
 
@@ -55,6 +56,11 @@ def _refuse(entry: Entry, why: str, suffix: str = "") -> errors.InvalidRequest:
         param=entry.param + suffix if entry.from_input else entry.param,
         code="unsupported_item" if not entry.from_input else "invalid_value",
     )
+
+
+def image_url_allowed(url: str, prefixes: Sequence[str]) -> bool:
+    lowered = url.lstrip().lower()
+    return any(lowered.startswith(prefix.lower()) for prefix in prefixes)
 
 
 HOSTED = frozenset(
@@ -87,7 +93,11 @@ HOSTED = frozenset(
 
 
 def to_messages(
-    entries: Sequence[Entry], *, instructions: str | None, all_reasoning: bool
+    entries: Sequence[Entry],
+    *,
+    instructions: str | None,
+    all_reasoning: bool,
+    image_prefixes: Sequence[str] = DEFAULT_IMAGE_PREFIXES,
 ) -> list[Message]:
     messages: list[Message] = []
     if instructions:
@@ -108,7 +118,7 @@ def to_messages(
                 messages.append(message)
                 merge = True
             else:
-                messages.append(_input_message(entry))
+                messages.append(_input_message(entry, image_prefixes))
                 reasoning.clear()
                 merge = False
         elif kind == "function_call":
@@ -174,7 +184,7 @@ def _assistant_text(item: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def _input_message(entry: Entry) -> Message:
+def _input_message(entry: Entry, image_prefixes: Sequence[str]) -> Message:
     item = entry.item
     role = "system" if item["role"] == "developer" else item["role"]
     parts: list[dict[str, Any]] = []
@@ -184,6 +194,14 @@ def _input_message(entry: Entry) -> Message:
         if kind == "input_text":
             parts.append({"type": "text", "text": part.get("text", "")})
         elif kind == "input_image" and part.get("image_url") and role == "user":
+            if not image_url_allowed(part["image_url"], image_prefixes):
+                raise _refuse(
+                    entry,
+                    "this server sends the model server only image URLs that begin with "
+                    + ", ".join(f"'{p}'" for p in image_prefixes)
+                    + " (--upstream-image-url-prefixes).",
+                    suffix + ".image_url",
+                )
             image: dict[str, Any] = {"url": part["image_url"]}
             if part.get("detail") not in (None, "auto"):
                 image["detail"] = part["detail"]
