@@ -11,6 +11,8 @@ import pytest
 from convostore.service.keys import Keys, hash_secret
 from convostore.settings import SettingsError
 from convostore.store.base import Store
+from convostore.store.postgres import PostgresStore
+from convostore.store.sqlite import SQLiteStore
 from tests.support import Api, ManualClock, make_app
 
 
@@ -187,3 +189,27 @@ def test_revoking_the_last_key_does_not_open_the_server(keyed: tuple[Api, str, s
         api.run(keys.revoke(row.id))
     for headers in ({}, bearer(secret), bearer(beta)):
         assert api.post("/v1/conversations", headers=headers).status_code == 401
+
+
+def test_emptying_the_keys_table_does_not_open_a_keyed_server(
+    keyed: tuple[Api, str, str], store: Store
+) -> None:
+    """L7 (issue 15): fail closed. With every key row deleted behind its back, a server
+    that started with keys keeps refusing requests without one (and the gone keys)."""
+    api, first, _ = keyed
+    assert api.post("/v1/conversations", headers=bearer(first)).status_code == 200
+
+    async def empty() -> None:
+        if isinstance(store, PostgresStore):
+            async with store.pool.acquire() as conn:
+                await conn.execute("DELETE FROM api_keys")
+        else:
+            assert isinstance(store, SQLiteStore)
+            with store._write() as db:
+                db.execute("DELETE FROM api_keys")
+
+    api.run(empty())
+    assert not api.run(store.has_keys())
+    assert api.post("/v1/conversations").status_code == 401
+    assert api.post("/v1/conversations", headers=bearer(first)).status_code == 401
+    assert api.get("/v1/conversations/conv_x").status_code == 401

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 import time
@@ -31,6 +32,8 @@ from convostore.settings import DEFAULT_PROJECT
 from convostore.store.base import KeyRow, Store, StoreUnavailable
 
 __all__ = ["DEFAULT_PROJECT", "Authenticator", "Keys", "Principal", "hash_secret"]
+
+log = logging.getLogger("convostore")
 
 SECRET_PREFIX = "sk-cs-"
 _HASH_KEY = b"convostore/api-key/v1"
@@ -124,13 +127,17 @@ class Authenticator:
         """True while no key was ever created: then requests need none (loopback only).
 
         Revoked keys count, so revoking the last key locks everyone out rather than
-        opening the server."""
-        if self._env:
+        opening the server. Fail closed: once this process has seen a key it stays keyed
+        for good, so emptying the keys table (by hand, a restore, a bad migration) locks
+        everyone out instead of silently opening the server (issue 15, L7)."""
+        if not self._open:
             return False
         now = self.clock.monotonic()
         if now - self._open_checked >= self.cache_seconds:
             self._open = not await self.store.has_keys()
             self._open_checked = now
+            if not self._open:
+                log.info("API keys exist now: this server process requires one from now on")
         return self._open
 
     async def authenticate(self, secret: str | None) -> Principal | None:
