@@ -165,8 +165,14 @@ class Settings:
     )
     metrics: bool = setting(
         True,
-        "Serve Prometheus metrics at GET /metrics (without authentication: keep the port "
-        "private or turn this off).",
+        "Serve Prometheus metrics at GET /metrics (with an API key of any project on a keyed "
+        "server, see public_probes).",
+    )
+    public_probes: bool = setting(
+        False,
+        "Answer GET /readyz and GET /metrics without an API key on a keyed server, for a "
+        "scraper or orchestrator that cannot send one: they reveal every project's traffic "
+        "and item counts, so keep the port private then. GET /healthz never needs a key.",
     )
     request_timeout_seconds: float = setting(
         30.0,

@@ -146,7 +146,7 @@ class ConvoStore:
             AccessLog(log_stream, settings.log_format) if settings.access_log else None
         )
         self.request_ids = RequestIds()
-        self.probes = Probes(store, self.metrics)
+        self.probes = Probes(store, self.metrics, self.check_probe)
         self.purger: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -199,6 +199,17 @@ class ConvoStore:
                 "`convostore keys create`, set CONVOSTORE_API_KEYS, bind to 127.0.0.1, or pass "
                 "--allow-unauthenticated"
             )
+
+    async def check_probe(self, scope: dict[str, Any]) -> None:
+        """``/readyz`` and ``/metrics`` reveal the schema and every project's traffic and
+        item counts: on a keyed server they need a key (any project's) unless
+        ``public_probes``; on an open one, a loopback Host like every route (issue 15, L8).
+        ``/healthz`` says only that the process is up and needs neither."""
+        if await self.auth.is_open():
+            if self.loopback:
+                check_loopback_host(scope)
+        elif not self.settings.public_probes:
+            await self.auth.authenticate(secret_of(scope))
 
     async def shutdown(self) -> None:
         if self.purger is not None:

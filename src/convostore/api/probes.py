@@ -1,14 +1,17 @@
 """The probes: ``GET /healthz``, ``/readyz`` and ``/metrics`` (docs/observability.md).
 
-``/healthz``: the process is up (no database call). ``/readyz``: the database answers and
-its schema is at the version this server needs. ``/metrics``: Prometheus text format
-(:mod:`convostore.api.metrics`). All three answer before authentication.
+``/healthz``: the process is up (no database call), open to all. ``/readyz``: the database
+answers and its schema is at the version this server needs. ``/metrics``: Prometheus text
+format (:mod:`convostore.api.metrics`). The last two reveal every project's counts, so
+they answer only what ``check`` lets through (``ConvoStore.check_probe``: a key on a keyed
+server, a loopback Host on an open one; issue 15, L8).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,10 +28,18 @@ PATHS = ("/healthz", "/readyz", "/metrics")
 _JSON = [(b"content-type", b"application/json")]
 
 
+Check = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _anyone(scope: dict[str, Any]) -> None:
+    return None
+
+
 class Probes:
-    def __init__(self, store: Store, metrics: Metrics | None):
+    def __init__(self, store: Store, metrics: Metrics | None, check: Check = _anyone):
         self.store = store
         self.metrics = metrics  # None: metrics are off, /metrics answers 404
+        self.check = check  # raises an ApiError when /readyz and /metrics may not answer
 
     async def answer(self, path: str, scope: dict[str, Any], send: Any) -> None:
         headers = _JSON
@@ -40,6 +51,9 @@ class Probes:
             headers = [*_JSON, (b"allow", b"GET, HEAD")]
         elif path == "/healthz":
             status, body = 200, b'{"status":"ok"}'
+        elif (refused := await self.refusal(scope)) is not None:
+            status, body = refused.status, render.error(refused)
+            headers = [*_JSON, *refused.headers]
         elif path == "/readyz":
             status, body = await self.readiness()
         elif self.metrics is None:
@@ -58,6 +72,14 @@ class Probes:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+
+    async def refusal(self, scope: dict[str, Any]) -> errors.ApiError | None:
+        """Why this probe may not be answered (a key, a loopback Host), or None."""
+        try:
+            await self.check(scope)
+        except errors.ApiError as exc:
+            return exc
+        return None
 
     async def readiness(self) -> tuple[int, bytes]:
         store = self.store
