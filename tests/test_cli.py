@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -30,6 +31,19 @@ from convostore.store import migrate as migrations
 from tests.support import free_port, launched, running_server
 
 ENV_NAMES = [s.env for s in SETTINGS]
+# Secrets given by file (issue 15, L9): files the samples below name.
+_SECRETS = Path(tempfile.mkdtemp(prefix="convostore-test-secrets-"))
+SECRET_FILES = {
+    "api_keys_file": ("acme:" + "f" * 32 + "\nbeta:" + "g" * 32 + "\n", "beta:" + "h" * 32),
+    "upstream_key_file": ("sk-upstream-from-file\n", "sk-other-upstream"),
+}
+
+
+def secret_file(name: str, which: int) -> str:
+    path = _SECRETS / f"{name}.{which}"
+    if not path.exists():
+        path.write_text(SECRET_FILES[name][which])
+    return str(path)
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +80,9 @@ def sample(setting: Setting) -> tuple[Any, str]:
     if setting.type in (int, float):
         value = setting.default + 1
         return value, str(value)
+    if setting.name in SECRET_FILES:
+        value = secret_file(setting.name, 0)
+        return value, value
     value = {
         "db": "/srv/other.db",
         "host": "0.0.0.0",
@@ -88,6 +105,8 @@ def other_sample(setting: Setting) -> Any:
         return setting.default + 2
     if setting.name == "api_keys":
         return "beta:" + "q" * 32
+    if setting.name in SECRET_FILES:
+        return secret_file(setting.name, 1)
     if setting.name == "retention_projects":
         return "beta=7"
     return f"{sample(setting)[0]}-cli"
@@ -224,9 +243,25 @@ def test_bool_env_spellings() -> None:
 
 
 def test_to_env_round_trip() -> None:
-    settings = Settings.resolve({s.name: sample(s)[0] for s in SETTINGS}, {})
-    assert Settings.resolve(None, settings.to_env()) == settings
-    assert set(settings.to_env()) == set(ENV_NAMES)
+    """Everything but the secrets, which workers read from files (issue 15, L9)."""
+    samples = {s.name: sample(s)[0] for s in SETTINGS if s.name not in SECRET_FILES}
+    settings = Settings.resolve(samples, {})
+    env = settings.to_env()
+    assert {s.env for s in SETTINGS if s.secret}.isdisjoint(env)
+    assert "k" * 32 not in str(env)
+    assert Settings.resolve(None, env) == Settings.resolve(
+        {k: v for k, v in samples.items() if k not in ("api_keys", "upstream_key")}, {}
+    )
+    assert set(env) == {s.env for s in SETTINGS if not s.secret}
+    by_file = Settings.resolve(
+        {"api_keys_file": secret_file("api_keys_file", 0),
+         "upstream_key_file": secret_file("upstream_key_file", 0)}, {}
+    )  # fmt: skip
+    assert [project for project, _ in by_file.api_key_pairs] == ["acme", "beta"]
+    assert by_file.upstream_key == "sk-upstream-from-file"
+    assert Settings.resolve(None, by_file.to_env()) == by_file  # the workers read the files
+    with pytest.raises(SettingsError, match="not both"):
+        Settings.resolve({"api_keys": "acme:" + "k" * 32}, by_file.to_env())
 
 
 @pytest.mark.parametrize(

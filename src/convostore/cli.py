@@ -7,14 +7,17 @@ flags, the ``CONVOSTORE_*`` variables and the documentation always agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -30,6 +33,13 @@ log = logging.getLogger("convostore")
 
 
 def _settings(options: dict[str, Any]) -> Settings:
+    for setting in SETTINGS:
+        if setting.secret and options.get(setting.name):
+            click.echo(
+                f"warning: {setting.flag} on the command line can be read by every user of "
+                f"this machine (ps); use {setting.flag}-file or {setting.env}",
+                err=True,
+            )
     try:
         return Settings.resolve(options, os.environ)
     except SettingsError as exc:
@@ -168,8 +178,31 @@ def serve(**options: Any) -> None:
 
         uvicorn.run(create_app(settings), **common)
         return
-    os.environ.update(settings.to_env())
-    uvicorn.run("convostore.cli:worker_app", factory=True, workers=settings.workers, **common)
+    with _secrets_for_workers(settings) as env:
+        os.environ.update(env)
+        uvicorn.run("convostore.cli:worker_app", factory=True, workers=settings.workers, **common)
+
+
+@contextlib.contextmanager
+def _secrets_for_workers(settings: Settings) -> Iterator[dict[str, str]]:
+    """The environment of the worker processes: the settings less the secrets, which
+    reach them as files (issue 15, L9). A secret given on the command line or by
+    environment is written to a file only this user can read, removed at exit, and the
+    secret's own variable is taken out of this process's environment before the workers
+    inherit it."""
+    env = settings.to_env()
+    with tempfile.TemporaryDirectory(prefix="convostore-") as private:  # mode 0700
+        for setting in SETTINGS:
+            if not setting.secret:
+                continue
+            os.environ.pop(setting.env, None)
+            value = getattr(settings, setting.name)
+            if value and not getattr(settings, setting.name + "_file"):
+                path = Path(private) / setting.name
+                path.touch(mode=0o600)
+                path.write_text(value, encoding="utf-8")
+                env[setting.env + "_FILE"] = str(path)
+        yield env
 
 
 def _preflight(settings: Settings) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 from urllib.parse import urlsplit
 
@@ -104,6 +105,11 @@ class Settings:
         "API keys given by environment (for containers), as comma-separated "
         "`project:secret` pairs; they work beside the keys of `convostore keys create`.",
         secret=True,
+    )
+    api_keys_file: str = setting(
+        "",
+        "A file holding the api_keys (pairs separated by commas or lines), read at start: "
+        "unlike --api-keys, not shown by ps. Instead of api_keys, not beside it.",
     )
     key_cache_seconds: float = setting(
         1.0,
@@ -228,6 +234,11 @@ class Settings:
         "API key sent to the model server as `Authorization: Bearer …` (never shown).",
         secret=True,
     )
+    upstream_key_file: str = setting(
+        "",
+        "A file holding the upstream_key, read at start: unlike --upstream-key, not shown by "
+        "ps. Instead of upstream_key, not beside it.",
+    )
     model_map: str = setting(
         "",
         "Model names to rename before calling the model server, as comma-separated "
@@ -261,6 +272,7 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        self._read_secret_files()
         if self.request_timeout_seconds <= 0 or self.shutdown_grace_seconds < 0:
             raise SettingsError(
                 "request_timeout_seconds must be above 0 and shutdown_grace_seconds not negative"
@@ -327,6 +339,22 @@ class Settings:
                 value = redact_url(value)
             shown.append(f"{each.name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+    def _read_secret_files(self) -> None:
+        """api_keys and upstream_key from their files (issue 15, L9): a secret given on
+        the command line is visible to every user of the machine in ps."""
+        for name in ("api_keys", "upstream_key"):
+            path = getattr(self, name + "_file")
+            if not path:
+                continue
+            if getattr(self, name):
+                raise SettingsError(f"give {name} or {name}_file, not both")
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"{name}_file: cannot read {path}: {exc}") from None
+            value = ",".join(text.split()) if name == "api_keys" else text.strip()
+            object.__setattr__(self, name, value)
 
     def _check_upstream(self) -> None:
         if self.upstream and urlsplit(self.upstream).scheme not in ("http", "https"):
@@ -430,8 +458,13 @@ class Settings:
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
-        """The environment that makes :meth:`resolve` rebuild these settings (for workers)."""
-        return {each.env: each.text(getattr(self, each.name)) for each in SETTINGS}
+        """The environment that makes :meth:`resolve` rebuild these settings (for workers),
+        less the secrets: a process's environment is readable by its user in /proc and by
+        every program it starts, so workers read the secrets from files (the ``*_file``
+        settings; ``convostore serve`` writes a private one for secrets given otherwise)."""
+        return {
+            each.env: each.text(getattr(self, each.name)) for each in SETTINGS if not each.secret
+        }
 
 
 def _entries(text: str) -> Iterator[str]:

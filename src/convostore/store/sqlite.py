@@ -21,6 +21,7 @@ search indexing and checkpoints run on a background thread (sqlite_maintenance.p
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -90,6 +91,19 @@ def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None)
 _CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
+def create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600), unless it exists.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it makes beside it the database file's
+    permissions, so all three hold the conversations away from other users of the
+    machine (issue 15, L10). An existing file keeps the mode its owner gave it."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if os.stat(path).st_mode & 0o077:
+            log.warning("%s can be read by other users of this machine (chmod 600 it)", path)
+
+
 @guarded  # a damaged file: noted, 503, /readyz fails (sqlite_health.py)
 class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
@@ -155,6 +169,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses):
             existed = where.exists()
             if not existed and not self.create:
                 raise DatabaseMissing(f"no SQLite database at {where}")
+            if not existed:
+                create_private(str(where))  # 0600, before SQLite makes it (issue 15, L10)
             mode = "rwc" if self.create else "rw"
             target = f"file:{quote(str(where))}?mode={mode}"
         db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=True)
