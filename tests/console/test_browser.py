@@ -672,3 +672,28 @@ def test_open_server_and_a_page_of_another_site(tabs: Callable[..., Tab], tmp_pa
         page.reload()
         expect(page.locator("ol.rows > li")).to_have_count(1)
         tab.check_clean()
+
+
+def test_remote_images_load_only_on_a_click(tabs: Callable[..., Tab], server: Server, seeded: Seeded) -> None:
+    """Issue 15, L11: an image URL of another host is fetched only when the operator asks
+    (a tracking pixel, or a GET into the operator's network); data: images show at once."""
+    remote = "https://tracker.example/pixel.png?item=1"
+    content = [
+        {"type": "input_text", "text": "two pictures"},
+        {"type": "input_image", "image_url": remote, "detail": "auto"},
+        {"type": "input_image", "image_url": chart_png(), "detail": "auto"},
+    ]
+    with server.client(ACME) as acme:
+        conversation, _ = create(acme, [{"type": "message", "role": "user", "content": content}], {"topic": "pixels"})
+    tab = tabs(server.origin)
+    page = tab.page
+    sign_in(page, ACME)
+    open_conversation(page, conversation)
+    expect(page.get_by_text("remote image, not loaded: https://tracker.example/pixel.png?item=1")).to_be_visible()
+    expect(page.locator('img[src^="data:image/png"]')).to_have_count(1)
+    assert page.locator(f'img[src="{remote}"]').count() == 0
+    assert not [r for r in tab.requests if "tracker.example" in r.url]
+    page.get_by_role("button", name="Load the image from tracker.example").click()
+    expect(page.locator(f'img[src="{remote}"]')).to_have_count(1)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    assert [r for r in tab.requests if "tracker.example" in r.url]  # asked for: fetched (and stopped by the test's router)

@@ -630,13 +630,26 @@ function renderPart(part) {
   return fold(part, part?.type || "part");
 }
 
-// Only http(s) and data:image URLs become images; any other (javascript:, data:text/html…)
-// is shown as text.
+// Only data:image URLs become images at once. A remote http(s) image is fetched only on a
+// click: loading it tells its host that this item was read (a tracking pixel) and sends a
+// GET from the operator's browser, inside the operator's network, to any address an item
+// names. Any other URL (javascript:, data:text/html…) is shown as text.
 function image(url, fallback) {
-  if (typeof url === "string" && !/^(https?:|data:image\/)/i.test(url)) {
+  if (typeof url !== "string") return el("p", "note", fallback);
+  if (/^data:image\//i.test(url)) return picture(url);
+  if (!/^https?:/i.test(url)) return el("p", "note", `image not shown: ${url.slice(0, 120)}`);
+  const wrap = el("p", "note remote-image", `remote image, not loaded: ${url.slice(0, 200)} `);
+  let host = "";
+  try {
+    host = new URL(url).host;
+  } catch {
     return el("p", "note", `image not shown: ${url.slice(0, 120)}`);
   }
-  if (typeof url !== "string") return el("p", "note", fallback);
+  wrap.append(button("Show", () => wrap.replaceWith(picture(url)), "quiet small", `Load the image from ${host}`));
+  return wrap;
+}
+
+function picture(url) {
   const img = el("img");
   img.alt = "image of the item";
   img.loading = "lazy";
