@@ -71,12 +71,17 @@ def test_workers_get_no_secret_in_their_environment(tmp_path: Path, how: str) ->
 
 
 def test_a_new_database_is_private(tmp_path: Path) -> None:
+    """L10: the database and the -wal and -shm files SQLite makes beside it are 0600,
+    whatever the umask lets through."""
     path = tmp_path / "private.db"
     store = SQLiteStore(path)
+    modes: dict[str, int] = {}
 
     async def use() -> None:
         await store.open()
         await store.migrate()
+        for file in tmp_path.iterdir():  # while open: -wal and -shm exist
+            modes[file.name] = stat.S_IMODE(file.stat().st_mode)
         await store.close()
 
     old = os.umask(0o022)  # a usual umask: files would be world-readable
@@ -84,10 +89,8 @@ def test_a_new_database_is_private(tmp_path: Path) -> None:
         asyncio.run(use())
     finally:
         os.umask(old)
-    made = [p for p in tmp_path.iterdir() if p.name.startswith("private.db")]
-    assert made
-    for file in made:
-        assert stat.S_IMODE(file.stat().st_mode) & 0o077 == 0, (file, oct(file.stat().st_mode))
+    assert {"private.db", "private.db-wal", "private.db-shm"} <= set(modes), modes
+    assert all(mode & 0o077 == 0 for mode in modes.values()), {k: oct(v) for k, v in modes.items()}
 
 
 def test_upstream_with_credentials_is_refused() -> None:
