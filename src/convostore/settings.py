@@ -195,7 +195,8 @@ class Settings:
     max_connections: int = setting(
         2048,
         "Most open client connections per server process. Past it a new connection takes "
-        "the place of the oldest one that has not sent a byte yet, or, when there is none, "
+        "the place of the oldest one whose first request has not begun (silent, or its "
+        "headers unfinished), or, when there is none, "
         "gets 503 too_many_connections with Retry-After; a connection already admitted is "
         "always served. 0: no limit.",
     )

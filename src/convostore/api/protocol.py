@@ -17,8 +17,9 @@ ever. Here (docs/reliability.md, "Connections"):
   connection already admitted is always served. A peer (IP address) holding
   ``max_connections_per_peer`` connections gets 503 ``too_many_connections`` on its next
   one. Beyond ``max_connections`` in all, the new connection takes the place of the
-  oldest one that has not sent a byte yet (closed, as its idle deadline would); only when
-  there is none is the new one refused with 503;
+  oldest one that has not finished the headers of its first request (silent, or sending
+  them a byte at a time: closed, as its deadline would); only when there is none is the
+  new one refused with 503;
 * an answer the client stops reading (the socket's send buffer full, no byte taken for
   ``send_timeout`` seconds) is abandoned and the connection aborted, which frees its memory;
 * what the HTTP parser refuses gets a 400 envelope, not uvicorn's plain text.
@@ -53,33 +54,33 @@ WARN_EVERY = 10.0  # seconds between two log lines about refused or evicted conn
 
 
 class ServerGuard:
-    """What the connections of one server share: their count per peer, the connections
-    that have not sent a byte yet (oldest first), and the sweep timer's state."""
+    """What the connections of one server share: their count per peer, and the
+    connections that have not finished their first request's headers (oldest first)."""
 
     __slots__ = (
         "__weakref__",
         "admitted",
         "evicted",
-        "fresh",
         "last_warning",
         "lingering",
         "peers",
         "refused",
+        "unstarted",
     )
 
     def __init__(self) -> None:
         self.admitted = 0  # connections open and admitted (refused ones wait outside)
         self.lingering = 0  # refused connections waiting REFUSED_LINGER for their request
         self.peers: dict[str, int] = {}
-        # connections admitted that have not sent a byte, in the order they came (a dict
-        # keeps insertion order: the first key is the oldest)
-        self.fresh: dict[GuardedHttpToolsProtocol, None] = {}
+        # connections admitted whose first request's headers are not complete, in the
+        # order they came (a dict keeps insertion order: the first key is the oldest)
+        self.unstarted: dict[GuardedHttpToolsProtocol, None] = {}
         self.refused = 0
         self.evicted = 0
         self.last_warning = -WARN_EVERY
 
-    def oldest_fresh(self) -> GuardedHttpToolsProtocol | None:
-        for connection in self.fresh:
+    def oldest_unstarted(self) -> GuardedHttpToolsProtocol | None:
+        for connection in self.unstarted:
             return connection
         return None
 
@@ -134,6 +135,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._guard: ServerGuard | None = None
         self._admitted = False
         self._lingering = False
+        self._silent = True  # no byte came yet (the idle deadline applies)
         self._peer = ""
         #: While the send buffer is full: since when no byte left it, and its size then.
         self._stalled_since: float | None = None
@@ -198,18 +200,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
             return
         if self.max_connections and guard.admitted >= self.max_connections:
-            oldest = guard.oldest_fresh()
+            oldest = guard.oldest_unstarted()
             if oldest is None:
                 self._refuse(
                     f"Too many connections: this server process holds at most "
                     f"{self.max_connections}. Please retry."
                 )
                 return
-            guard.fresh.pop(oldest, None)
+            guard.unstarted.pop(oldest, None)
             guard.evicted += 1
-            oldest.transport.close()  # it said nothing yet: as its idle deadline would
+            oldest.transport.close()  # no request of it began: as its deadline would
             guard.note(self.loop.time())
-        guard.fresh[self] = None
+        guard.unstarted[self] = None
         guard.admitted += 1
         guard.peers[peer] = count + 1
         self._admitted = True
@@ -236,7 +238,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if guard is None:
             return
         self._guard = None
-        guard.fresh.pop(self, None)
+        guard.unstarted.pop(self, None)
         if self._lingering:
             guard.lingering -= 1
         if not self._admitted:
@@ -301,12 +303,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()  # refused: its request is read, and dropped
             return
         if self._awaiting_headers:
-            # The connection's first byte: from the idle deadline to the header deadline.
-            if (
-                self._header_bytes == 0
-                and self._guard is not None
-                and self._guard.fresh.pop(self, 0) is None
-            ):
+            if self._silent:  # its first byte: from the idle deadline to the header deadline
+                self._silent = False
                 self._header_deadline = self._headers_due
             self._header_bytes += len(data)
         super().data_received(data)
@@ -326,6 +324,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._awaiting_headers = False
+        if self._guard is not None:
+            self._guard.unstarted.pop(self, None)  # a request began: never evicted now
         if self._rejected:
             return
         if len(self.url) + sum(len(n) + len(v) for n, v in self.headers) > self.max_header_bytes:
