@@ -278,10 +278,13 @@ def test_no_upstream_configured(store: Store) -> None:
 
 
 def test_the_upstream_key_is_a_secret() -> None:
-    settings = Settings(upstream="http://user:pw@127.0.0.1:8001/v1", upstream_key="sk-very-secret")
+    settings = Settings(upstream="http://127.0.0.1:8001/v1", upstream_key="sk-very-secret")
     shown = repr(settings)
-    assert "sk-very-secret" not in shown and "pw@" not in shown
+    assert "sk-very-secret" not in shown
     assert "upstream_key='***'" in shown
+    with pytest.raises(ValueError, match="credentials") as refused:  # issue 15, L4
+        Settings(upstream="http://user:pw@127.0.0.1:8001/v1")
+    assert "pw@" not in str(refused.value)
     with pytest.raises(ValueError, match="model_map"):
         Settings(model_map="gpt-4o")
     with pytest.raises(ValueError, match="upstream"):
