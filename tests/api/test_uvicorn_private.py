@@ -30,6 +30,9 @@ HOOKS = {
     "on_headers_complete": ["self"],
     "on_body": ["self", "body"],
     "on_message_complete": ["self"],
+    # the send timeout (issue 15): the transport calls these when its buffer fills, drains
+    "pause_writing": ["self"],
+    "resume_writing": ["self"],
 }
 
 
