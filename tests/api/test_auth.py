@@ -205,7 +205,7 @@ def test_emptying_the_keys_table_does_not_open_a_keyed_server(
                 await conn.execute("DELETE FROM api_keys")
         else:
             assert isinstance(store, SQLiteStore)
-            with store._write() as db:
+            async with store.transactions.write() as db:
                 db.execute("DELETE FROM api_keys")
 
     api.run(empty())
