@@ -48,12 +48,17 @@ _EXTENSIONS = [
     (re.compile(r"^/(?:openai/)?v1/conversations$"), "GET", "conversation_list"),
     (re.compile(r"^/(?:openai/)?v1/conversations/search$"), "GET", "search"),
     (re.compile(r"^/(?:healthz|readyz)$"), "GET", "probe"),
+    (re.compile(r"^/(?:openai/)?v1/conversations/[^/]+/fork$"), "POST", "fork"),
 ]
 
 
 def _check_extension(kind: str, body: Any) -> None:
     if kind == "probe":
         assert body["status"] in ("ok", "ready"), body
+        return
+    if kind == "fork":  # the new conversation, as the list extension shows it (docs/fork.md)
+        spec_schema.validate("ConversationResource", body)
+        assert set(body) == {"id", "object", "created_at", "metadata", "item_count", "last_active_at"}, body
         return
     assert set(body) == spec_schema.LIST_KEYS and body["object"] == "list", body
     assert isinstance(body["has_more"], bool)

@@ -316,6 +316,11 @@ def after_not_found(item_id: str) -> NotFound:
     return NotFound(f"No item found with id '{clip(item_id)}'", param="after")
 
 
+def until_not_found(item_id: str) -> NotFound:
+    """A fork's ``until`` naming no item of the conversation: worded like D8's ``after``."""
+    return NotFound(f"No item found with id '{item_id}'", param="until")
+
+
 def item_already_in_conversation() -> InvalidRequest:
     return InvalidRequest(
         "Item already in conversation", param="items", code="item_already_in_conversation"

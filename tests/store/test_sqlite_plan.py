@@ -65,6 +65,10 @@ async def run_hot_paths(store: SQLiteStore) -> None:
         await store.list_items(OWNER, "conv_x", PageQuery("msg_10", 20, descending))
     await store.find_items(OWNER, ["msg_1", "msg_2", "msg_nope"])
     await store.delete_item(OWNER, "conv_x", "msg_4")
+    for until in ("msg_10", None):  # a fork reads the (conv, seq) range it copies (issue 18)
+        await store.fork_conversation(
+            OWNER, "conv_x", new_id=f"conv_f{until}", created_at=1, metadata=None, until=until
+        )
     await store.delete_conversation(OWNER, "conv_0001")
     # Stored responses (issue 17): many, a chain, some by reference to a conversation.
     previous = None

@@ -79,6 +79,13 @@ def build_router() -> Router:
     router.add(
         "GET", "/conversations/search", listing.search, operationId="searchConversationItems"
     )
+    # Issue 18: fork a conversation at an item (docs/fork.md).
+    router.add(
+        "POST",
+        "/conversations/{conversation_id}/fork",
+        conversations.fork,
+        operationId="forkConversation",
+    )
     # convostore's own OpenAPI document, generated from this table (issue 6); no key needed.
     router.add_root("GET", "/openapi.json", openapi.serve, public=True, operationId="getOpenAPI")
     # POST /v1/responses in front of a model server (issue 10, docs/responses.md).

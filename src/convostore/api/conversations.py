@@ -32,3 +32,11 @@ async def delete(services: Services, request: Request) -> bytes:
     conversation_id = request.params[0]
     await services.conversations.delete(owner_of(request), conversation_id)
     return render.deleted_conversation(conversation_id)
+
+
+async def fork(services: Services, request: Request) -> bytes:
+    """Fork a conversation at an item (an extension, docs/fork.md)."""
+    row = await services.conversations.fork(
+        owner_of(request), request.params[0], await request.json()
+    )
+    return render.listed_conversation(row)

@@ -591,6 +591,7 @@ function renderItem(item, state) {
   head.append(
     itemId,
     button("Copy id", () => copy(item.id, "item id"), "quiet small", `Copy id of item ${item.id}`),
+    button("Fork from here", () => forkAt(state, item.id), "quiet small", `Fork the conversation at item ${item.id}`),
     button("Delete", () => deleteItem(state, item.id), "danger small", `Delete item ${item.id}`),
   );
   node.append(head);
@@ -749,6 +750,25 @@ async function deleteItem(state, itemId) {
   const focus = next?.querySelector("button.danger") || $("h1", main);
   if (focus.tagName === "H1") focus.tabIndex = -1;
   focus.focus();
+}
+
+// A new conversation with the items up to this one (POST …/fork, docs/fork.md); the
+// console opens it, and this one stays as it is.
+async function forkAt(state, itemId) {
+  const yes = await ask({
+    title: "Fork from here?",
+    text: `A new conversation will hold the items of ${state.id} up to and including ${itemId}. This one stays as it is.`,
+    ok: "Fork",
+  });
+  if (!yes) return;
+  let forked;
+  try {
+    forked = await api(`conversations/${enc(state.id)}/fork`, { method: "POST", body: { until: itemId } });
+  } catch (error) {
+    return fail(error);
+  }
+  location.hash = `#/c/${enc(forked.id)}`;
+  say(`Forked into ${forked.id} (${plural(forked.item_count, "item")}).`);
 }
 
 async function deleteConversation(id) {

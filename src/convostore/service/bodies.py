@@ -64,6 +64,12 @@ SCHEMAS: dict[str, Any] = {
         "required": ["items"],
         "properties": {"items": _ITEMS},
     },
+    # The fork extension (issue 18, docs/fork.md): absent metadata copies the source's.
+    "ForkConversationBody": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"until": {"type": "string"}, "metadata": _NULLABLE_METADATA},
+    },
 }
 
 
@@ -98,6 +104,7 @@ _COMPILED = _compile(SCHEMAS)
 CREATE_CONVERSATION = Body("CreateConversationBody", _COMPILED["CreateConversationBody"])
 UPDATE_CONVERSATION = Body("UpdateConversationBody", _COMPILED["UpdateConversationBody"])
 CREATE_ITEMS = Body("CreateConversationItemsBody", _COMPILED["CreateConversationItemsBody"])
+FORK_CONVERSATION = Body("ForkConversationBody", _COMPILED["ForkConversationBody"])
 _METADATA = _COMPILED["Metadata"]
 
 

@@ -11,7 +11,7 @@ from convostore import ids
 from convostore.service import bodies
 from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
-from convostore.store.base import ConversationRow, Owner, Store
+from convostore.store.base import ConversationRow, ListedConversation, Owner, Store
 
 
 class Conversations:
@@ -75,3 +75,18 @@ class Conversations:
 
     async def delete(self, owner: Owner, conversation_id: str) -> None:
         await self.store.delete_conversation(owner, conversation_id)
+
+    async def fork(self, owner: Owner, conversation_id: str, body: Any) -> ListedConversation:
+        """A new conversation with the items up to ``until`` (all without it), their ids
+        kept (D21), and the given metadata or the source's (docs/fork.md)."""
+        body = bodies.FORK_CONVERSATION.check({} if body is None else body)
+        until = body.get("until")
+        metadata = bodies.stored_metadata(body["metadata"]) if "metadata" in body else None
+        return await self.store.fork_conversation(
+            owner,
+            conversation_id,
+            new_id=ids.new_conversation_id(),
+            created_at=int(time.time()),
+            metadata=metadata,
+            until=until,
+        )

@@ -32,6 +32,7 @@ from convostore.store.base import (
     SearchAfterMissing,
     SearchTooCostly,
     StoreError,
+    UntilMissing,
 )
 
 Meanings = Mapping[type[StoreError], Callable[[str], errors.ApiError]]
@@ -39,6 +40,7 @@ Meanings = Mapping[type[StoreError], Callable[[str], errors.ApiError]]
 STORE_ERRORS: Meanings = {
     ConversationMissing: errors.conversation_not_found,
     ItemMissing: errors.item_not_in_conversation,
+    UntilMissing: errors.until_not_found,
     AfterMissing: errors.after_not_found,
     ConversationAfterMissing: errors.conversation_after_not_found,
     ConversationBeforeMissing: errors.conversation_before_not_found,

@@ -109,6 +109,10 @@ class ItemMissing(StoreError):
     """The conversation holds no item with that id."""
 
 
+class UntilMissing(ItemMissing):
+    """A fork's ``until`` names no item of the source conversation (issue 18)."""
+
+
 class AfterMissing(StoreError):
     """The ``after`` cursor names no item of the conversation."""
 
@@ -650,4 +654,22 @@ class Store(Protocol):
     ) -> int:
         """Delete up to ``limit`` response trees whose last activity is before
         ``updated_before``. Returns the number of responses deleted."""
+        ...
+
+    # -- forks (issue 18) ---------------------------------------------------------------------
+
+    async def fork_conversation(
+        self,
+        owner: Owner,
+        source_id: str,
+        *,
+        new_id: str,
+        created_at: int,
+        metadata: bytes | None,
+        until: str | None,
+    ) -> ListedConversation:
+        """A new conversation of the owner holding the source's items up to and including
+        ``until`` (all when None), in order, with their ids, in one transaction; its
+        metadata is ``metadata``, or the source's when None. Raises ConversationMissing,
+        ItemMissing (``until`` not in the source)."""
         ...

@@ -57,6 +57,7 @@ from convostore.store.base import (
     fill_page,
 )
 from convostore.store.postgres_ext import NO_BUDGET, PostgresExtensions, fitting_size, within_bytes
+from convostore.store.postgres_fork import PostgresFork
 from convostore.store.postgres_leases import PostgresLeases
 from convostore.store.postgres_responses import PostgresResponses
 from convostore.store.postgres_tx import Database
@@ -198,7 +199,7 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     )
 
 
-class PostgresStore(PostgresExtensions, PostgresLeases, PostgresResponses):
+class PostgresStore(PostgresExtensions, PostgresLeases, PostgresResponses, PostgresFork):
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgres"

@@ -47,6 +47,7 @@ from convostore.store.base import (
     fill_page,
 )
 from convostore.store.sqlite_ext import SQLiteExtensions
+from convostore.store.sqlite_fork import SQLiteFork
 from convostore.store.sqlite_health import Corruption, guarded
 from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
@@ -105,7 +106,7 @@ def create_private(path: str) -> None:
 
 
 @guarded  # a damaged file: noted, 503, /readyz fails (sqlite_health.py)
-class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses):
+class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteFork):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
     backend = "sqlite"

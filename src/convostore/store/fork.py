@@ -1,0 +1,46 @@
+"""Forking a conversation (issue 18, docs/fork.md): the SQL both backends share, written
+with ``?`` marks (:func:`convostore.store.listing.numbered` numbers them for PostgreSQL).
+
+A fork is three set-based statements in one transaction, never a loop over items:
+
+1. :data:`SOURCE` finds the source conversation of the owner, its ``next_seq`` and the
+   position of the ``until`` item (NULL when absent or not in the conversation). On
+   PostgreSQL it takes a share lock on the source row: appends and item deletes lock that
+   row before they touch items, so they wait for the copy, and the copy is exact.
+2. :data:`CREATE` inserts the new conversation under the owner of the source, with the
+   given metadata or the source's.
+3. :data:`COPY` copies the items up to the bound with ``INSERT … SELECT`` over the
+   ``(conv, seq)`` range of the source, keeping ids, bodies, masks and positions (a
+   position is only an order inside one conversation, and deleted items already leave
+   gaps). Search indexing follows from the items' insert triggers, as for any append.
+
+The new conversation's ``next_seq`` is one past the last copied position, and its
+``item_count`` is the number of rows the copy inserted (set by :data:`COUNT`).
+"""
+
+from __future__ import annotations
+
+SOURCE = (
+    "SELECT c.pk, c.next_seq, a.seq FROM conversations c"
+    " LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
+    " WHERE c.id = ? AND c.project = ? AND c.user_key = ?"
+)
+
+CREATE = (
+    "INSERT INTO conversations"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
+    " SELECT ?, project, user_key, ?, ?, coalesce({metadata}, metadata), ?, 0"
+    " FROM conversations WHERE pk = ? RETURNING pk, metadata"
+)
+
+COPY = (
+    "INSERT INTO items (conv, seq, id, type, body, mask)"
+    " SELECT ?, seq, id, type, body, mask FROM items WHERE conv = ? AND seq <= ? ORDER BY seq"
+)
+
+COUNT = "UPDATE conversations SET item_count = ? WHERE pk = ?"
+
+
+def bound(next_seq: int, until_seq: int | None) -> int:
+    """The last position copied: the ``until`` item's, or every position reserved so far."""
+    return until_seq if until_seq is not None else next_seq - 1
