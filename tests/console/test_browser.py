@@ -70,7 +70,10 @@ def chromium() -> str | None:
 
 
 def unavailable(reason: str) -> None:
-    message = reason + " (.ci/run installs Debian's chromium; pip install -e '.[test]' installs Playwright)"
+    message = (
+        reason
+        + " (.ci/run installs Debian's chromium; pip install -e '.[test]' installs Playwright)"
+    )
     if os.environ.get("CI"):
         pytest.fail("CI runs the browser tests and they cannot run: " + message)
     pytest.skip(message)
@@ -84,7 +87,9 @@ def browser() -> Iterator[Browser]:
     if path is None:
         unavailable("no Chromium found (CONVOSTORE_CHROMIUM, chromium on PATH, /usr/bin/chromium)")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        launched = playwright.chromium.launch(
+            executable_path=path, args=CHROMIUM_ARGS, headless=True
+        )
         yield launched
         launched.close()
 
@@ -130,17 +135,33 @@ def filler(n: int) -> dict[str, Any]:
         return {"type": "reasoning", "id": f"rs_{n:048x}", "summary": summary}
     if kind == 2:
         arguments = json.dumps({"city": f"city {n}", "unit": "celsius"})
-        return {"type": "function_call", "call_id": f"call_f{n}", "name": "get_weather", "arguments": arguments}
+        return {
+            "type": "function_call",
+            "call_id": f"call_f{n}",
+            "name": "get_weather",
+            "arguments": arguments,
+        }
     if kind == 3:
-        return {"type": "function_call_output", "call_id": f"call_f{n - 1}", "output": json.dumps({"temperature": n % 30})}
+        return {
+            "type": "function_call_output",
+            "call_id": f"call_f{n - 1}",
+            "output": json.dumps({"temperature": n % 30}),
+        }
     if kind == 4:
-        return message("assistant", f"It is {n % 30} degrees in city {n - 2}.", phase="final_answer")
+        return message(
+            "assistant", f"It is {n % 30} degrees in city {n - 2}.", phase="final_answer"
+        )
     return message("assistant", f"Checking the forecast for city {n}.", phase="commentary")
 
 
 def chart_png(width: int = 240, height: int = 120) -> str:
     """A small bar chart as a PNG data URL, made here (no image file in the repository)."""
-    bars = [(0.35, (11, 98, 196)), (0.8, (46, 160, 67)), (0.55, (240, 136, 62)), (0.95, (180, 35, 24))]
+    bars = [
+        (0.35, (11, 98, 196)),
+        (0.8, (46, 160, 67)),
+        (0.55, (240, 136, 62)),
+        (0.95, (180, 35, 24)),
+    ]
     rows = []
     for y in range(height):
         row = bytearray(b"\x00")  # filter: none
@@ -152,10 +173,17 @@ def chart_png(width: int = 240, height: int = 120) -> str:
         rows.append(bytes(row))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b"")
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
@@ -173,8 +201,16 @@ def big_conversation() -> list[dict[str, Any]]:
         message("user", "Hostile links:")
         | {
             "content": [
-                {"type": "input_image", "image_url": "javascript:window.__pwned=3", "detail": "auto"},
-                {"type": "input_file", "file_url": "javascript:window.__pwned=4", "filename": "x.pdf"},
+                {
+                    "type": "input_image",
+                    "image_url": "javascript:window.__pwned=3",
+                    "detail": "auto",
+                },
+                {
+                    "type": "input_file",
+                    "file_url": "javascript:window.__pwned=4",
+                    "filename": "x.pdf",
+                },
             ]
         },
         *(payload for _, payload in VALID if payload.get("type") not in NO_OUTPUT_SCHEMA),
@@ -183,19 +219,26 @@ def big_conversation() -> list[dict[str, Any]]:
     while len(items) < 297:
         items.append(filler(n))
         n += 1
-    items.insert(160, {"type": "function_call", "call_id": "call_late", "name": "slow_tool", "arguments": "{}"})
+    items.insert(
+        160,
+        {"type": "function_call", "call_id": "call_late", "name": "slow_tool", "arguments": "{}"},
+    )
     items.insert(250, message("user", "Is the zanzibar ferry running today?"))
     items.append(message("assistant", "This is the very last item.", phase="final_answer"))
     assert len(items) == 300
     return items
 
 
-def create(client: httpx.Client, items: list[dict[str, Any]], metadata: dict[str, str]) -> tuple[str, list[str]]:
+def create(
+    client: httpx.Client, items: list[dict[str, Any]], metadata: dict[str, str]
+) -> tuple[str, list[str]]:
     made = client.post("/conversations", json={"metadata": metadata, "items": items[:20]})
     assert made.status_code == 200, made.text
     conversation = made.json()["id"]
     for start in range(20, len(items), 20):
-        added = client.post(f"/conversations/{conversation}/items", json={"items": items[start : start + 20]})
+        added = client.post(
+            f"/conversations/{conversation}/items", json={"items": items[start : start + 20]}
+        )
         assert added.status_code == 200, added.text
     return conversation, all_ids(client, conversation)
 
@@ -221,7 +264,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def seeded(server: Server) -> Seeded:
     with server.client(ACME) as acme, server.client(BETA) as beta:
-        billing = [create(acme, [message("user", f"Refund for order {n}")], {"topic": "billing", "n": str(n)})[0] for n in range(3)]
+        billing = [
+            create(
+                acme, [message("user", f"Refund for order {n}")], {"topic": "billing", "n": str(n)}
+            )[0]
+            for n in range(3)
+        ]
         big, ids = create(acme, big_conversation(), {"topic": "weather", "agent": "travel"})
         secret, _ = create(beta, [message("user", "beta's secret plans")], {"topic": "weather"})
     return Seeded(
@@ -264,7 +312,9 @@ def tabs(browser: Browser) -> Iterator[Callable[..., Tab]]:
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
         # Hermetic: nothing leaves the machine (items may hold image URLs of other hosts).
-        context.route(re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort())
+        context.route(
+            re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort()
+        )
         page = context.new_page()
         tab = Tab(page, [], [])
         page.on("request", lambda request: tab.requests.append(request))
@@ -273,9 +323,11 @@ def tabs(browser: Browser) -> Iterator[Callable[..., Tab]]:
         # "Failed to load resource", and is expected.
         page.on(
             "console",
-            lambda msg: tab.problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            else None,
+            lambda msg: (
+                tab.problems.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                else None
+            ),
         )
         page.goto(origin + "/console")
         return tab
@@ -315,19 +367,25 @@ def scroll_to_end(page: Page) -> None:
 
 
 def top_level_ids(page: Page) -> list[str]:
-    ids: list[str] = page.evaluate("[...document.querySelectorAll('ol.items > li.item')].map(li => li.dataset.id)")
+    ids: list[str] = page.evaluate(
+        "[...document.querySelectorAll('ol.items > li.item')].map(li => li.dataset.id)"
+    )
     return ids
 
 
 def every_shown_id(page: Page) -> list[str]:
-    ids: list[str] = page.evaluate("[...document.querySelectorAll('li.item')].map(li => li.dataset.id)")
+    ids: list[str] = page.evaluate(
+        "[...document.querySelectorAll('li.item')].map(li => li.dataset.id)"
+    )
     return ids
 
 
 # -- the tests ----------------------------------------------------------------------------------
 
 
-def test_sign_in_list_filters_and_isolation(tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path) -> None:
+def test_sign_in_list_filters_and_isolation(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path
+) -> None:
     tab = tabs(server.origin)
     page = tab.page
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -351,7 +409,10 @@ def test_sign_in_list_filters_and_isolation(tabs: Callable[..., Tab], server: Se
     expect(page.locator(".list .more")).to_have_text("4 conversations, all shown")
     # Each row previews its first user message's text (issue 19), as text, never markup.
     expect(rows.locator(".preview")).to_have_text(
-        ['<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>', *(f"Refund for order {n}" for n in (2, 1, 0))]
+        [
+            '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>',
+            *(f"Refund for order {n}" for n in (2, 1, 0)),
+        ]
     )
     assert page.evaluate("window.__pwned") is None
     shot(page, tmp_path, "list")
@@ -404,13 +465,18 @@ def test_sign_in_list_filters_and_isolation(tabs: Callable[..., Tab], server: Se
     tab.check_clean()
 
 
-def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path) -> None:
+def test_conversation_of_300_items(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path
+) -> None:
     tab = tabs(server.origin)
     page = tab.page
     sign_in(page, ACME)
     open_conversation(page, seeded.big)
     expect(page.locator("li.item").first).to_be_visible()
-    assert page.locator(".outputs").first.evaluate("list => getComputedStyle(list).listStyleType") == "none"
+    assert (
+        page.locator(".outputs").first.evaluate("list => getComputedStyle(list).listStyleType")
+        == "none"
+    )
     # Endless scroll: not loaded whole, pages of 50 as the end comes near.
     shown = len(every_shown_id(page))
     assert 50 <= shown < 300 and shown % 50 == 0, shown
@@ -419,7 +485,9 @@ def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, see
     chart = page.locator('li.role-user img[src^="data:image/png"]').first
     assert chart.evaluate("i => i.naturalWidth") == 240
     shot(page, tmp_path, "conversation")
-    page.locator('li[data-type="function_call"]').filter(has_text="get_forecast").scroll_into_view_if_needed()
+    page.locator('li[data-type="function_call"]').filter(
+        has_text="get_forecast"
+    ).scroll_into_view_if_needed()
     page.wait_for_function(IMAGES_SHOWN)
     shot(page, tmp_path, "conversation-tools")
 
@@ -431,7 +499,9 @@ def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, see
     previews = [url for url in item_pages if "limit=10&" in url or url.endswith("limit=10")]
     assert len(previews) == 1
     item_pages = [url for url in item_pages if url not in previews]
-    assert len(item_pages) == 6 and all("limit=50" in url and "order=asc" in url for url in item_pages)
+    assert len(item_pages) == 6 and all(
+        "limit=50" in url and "order=asc" in url for url in item_pages
+    )
     assert sum("after=" in url for url in item_pages) == 5
 
     # Every item is there once, and in order (outputs sit under their calls).
@@ -442,26 +512,52 @@ def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, see
 
     # Rendered for people: stored text is text, never markup.
     xss = page.locator(f'li[data-id="{seeded.xss}"] .text')
-    expect(xss).to_have_text('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>')
+    expect(xss).to_have_text(
+        '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    )
     assert page.evaluate("window.__pwned") is None
     assert page.locator('img[src="x"]').count() == 0
     assert page.locator('[src^="javascript:"], [href^="javascript:"]').count() == 0
     expect(page.get_by_text("image not shown: javascript:window.__pwned=3")).to_be_visible()
     # Calls and outputs paired by call_id, whichever page each was on.
-    expect(page.locator(f'li[data-id="{seeded.late_call}"] > .outputs > li[data-id="{seeded.late_output}"]')).to_have_count(1)
-    expect(page.locator(f'li[data-id="{seeded.late_output}"]')).not_to_have_class(re.compile("orphan"))
+    expect(
+        page.locator(
+            f'li[data-id="{seeded.late_call}"] > .outputs > li[data-id="{seeded.late_output}"]'
+        )
+    ).to_have_count(1)
+    expect(page.locator(f'li[data-id="{seeded.late_output}"]')).not_to_have_class(
+        re.compile("orphan")
+    )
     expect(page.locator(f'li[data-id="{seeded.lone_output}"]')).to_have_class(re.compile("orphan"))
-    pairs = page.locator('li[data-type="function_call"] > .outputs > li[data-type="function_call_output"]')
+    pairs = page.locator(
+        'li[data-type="function_call"] > .outputs > li[data-type="function_call_output"]'
+    )
     assert pairs.count() >= 40
     first_call = page.locator('li[data-type="function_call"]').filter(has_text="get_weather").first
-    expect(first_call.locator(".field pre").first).to_contain_text('"unit": "celsius"')  # pretty JSON
-    expect(page.locator('li[data-type="custom_tool_call"] > .outputs > li[data-type="custom_tool_call_output"]')).to_have_count(1)
-    expect(page.locator('li[data-type="mcp_approval_request"] > .outputs > li[data-type="mcp_approval_response"]')).to_have_count(1)
+    expect(first_call.locator(".field pre").first).to_contain_text(
+        '"unit": "celsius"'
+    )  # pretty JSON
+    expect(
+        page.locator(
+            'li[data-type="custom_tool_call"] > .outputs > li[data-type="custom_tool_call_output"]'
+        )
+    ).to_have_count(1)
+    expect(
+        page.locator(
+            'li[data-type="mcp_approval_request"] > .outputs > li[data-type="mcp_approval_response"]'
+        )
+    ).to_have_count(1)
     # MCP call, reasoning summary, phases, images, folded JSON.
-    expect(page.locator('li[data-type="mcp_call"] .kind')).to_have_text("mcp_call deepwiki.ask_question")
+    expect(page.locator('li[data-type="mcp_call"] .kind')).to_have_text(
+        "mcp_call deepwiki.ask_question"
+    )
     expect(page.locator('li[data-type="mcp_call"]')).to_contain_text("Pagination uses cursor pages")
-    expect(page.locator('li[data-type="reasoning"] .text', has_text="Thinking about city 0.")).to_have_count(1)
-    expect(page.locator('li[data-type="reasoning"] .text', has_text="Checking the weather")).to_have_count(1)
+    expect(
+        page.locator('li[data-type="reasoning"] .text', has_text="Thinking about city 0.")
+    ).to_have_count(1)
+    expect(
+        page.locator('li[data-type="reasoning"] .text', has_text="Checking the weather")
+    ).to_have_count(1)
     expect(page.locator("li.role-assistant .badge", has_text="final_answer").first).to_be_visible()
     expect(page.locator("li.role-assistant .badge", has_text="commentary").first).to_be_visible()
     images = page.locator('li.item img[src^="data:image/png"]')
@@ -482,7 +578,9 @@ def test_conversation_of_300_items(tabs: Callable[..., Tab], server: Server, see
     tab.check_clean()
 
 
-def test_search_and_open_a_hit(tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path) -> None:
+def test_search_and_open_a_hit(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path
+) -> None:
     tab = tabs(server.origin)
     page = tab.page
     sign_in(page, ACME)
@@ -508,9 +606,13 @@ def test_search_and_open_a_hit(tabs: Callable[..., Tab], server: Server, seeded:
     tab.check_clean()
 
 
-def test_delete_edit_download_with_the_keyboard(tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path) -> None:
+def test_delete_edit_download_with_the_keyboard(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path
+) -> None:
     with server.client(ACME) as acme:
-        conversation, ids = create(acme, [message("user", f"line {n}") for n in range(5)], {"topic": "scratch"})
+        conversation, ids = create(
+            acme, [message("user", f"line {n}") for n in range(5)], {"topic": "scratch"}
+        )
         tab = tabs(server.origin)
         page = tab.page
         sign_in(page, ACME)
@@ -537,7 +639,9 @@ def test_delete_edit_download_with_the_keyboard(tabs: Callable[..., Tab], server
         page.get_by_role("button", name="Delete item", exact=True).click()
         expect(victim).to_have_count(0)
         expect(page.locator("#status")).to_have_text(f"Deleted item {ids[2]}.")
-        expect(page.locator(f'li[data-id="{ids[3]}"]').get_by_role("button", name="Delete")).to_be_focused()
+        expect(
+            page.locator(f'li[data-id="{ids[3]}"]').get_by_role("button", name="Delete")
+        ).to_be_focused()
         assert acme.get(f"/conversations/{conversation}/items/{ids[2]}").status_code == 404
         assert all_ids(acme, conversation) == [ids[0], ids[1], ids[3], ids[4]]
         expect(page.locator(".loaded")).to_have_text("4 items loaded")
@@ -556,7 +660,10 @@ def test_delete_edit_download_with_the_keyboard(tabs: Callable[..., Tab], server
         page.get_by_role("button", name="Save").click()
         expect(page.locator("dialog")).not_to_be_visible()
         expect(page.locator(".conv-head .chip")).to_have_text(["topic: edited", "owner: ops"])
-        assert acme.get(f"/conversations/{conversation}").json()["metadata"] == {"topic": "edited", "owner": "ops"}
+        assert acme.get(f"/conversations/{conversation}").json()["metadata"] == {
+            "topic": "edited",
+            "owner": "ops",
+        }
 
         # Download as JSON lines: every item, in order, as the API has it.
         with page.expect_download() as download_info:
@@ -579,7 +686,9 @@ def test_delete_edit_download_with_the_keyboard(tabs: Callable[..., Tab], server
     tab.check_clean()
 
 
-def test_phone_width_and_dark_mode(tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path) -> None:
+def test_phone_width_and_dark_mode(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path
+) -> None:
     phone = tabs(server.origin, width=375, height=812)
     page = phone.page
     sign_in(page, ACME)
@@ -644,7 +753,10 @@ def test_open_server_and_a_page_of_another_site(tabs: Callable[..., Tab], tmp_pa
     """On an open loopback server the console needs no key, and a page of another site (or
     of another port of the same host) that the operator visits cannot write through the
     operator's browser."""
-    with running_server(tmp_path / "open.db") as base, another_site(base.removesuffix("/v1")) as port:
+    with (
+        running_server(tmp_path / "open.db") as base,
+        another_site(base.removesuffix("/v1")) as port,
+    ):
         origin = base.removesuffix("/v1")
         tab = tabs(origin)
         page = tab.page
@@ -656,7 +768,9 @@ def test_open_server_and_a_page_of_another_site(tabs: Callable[..., Tab], tmp_pa
         for attacker in (f"http://localhost:{port}/", f"http://127.0.0.1:{port}/"):
             evil = page.context.new_page()
             evil.goto(attacker)
-            expect(evil).to_have_title("sent")  # the browser sent it (no-cors: the answer is opaque)
+            expect(evil).to_have_title(
+                "sent"
+            )  # the browser sent it (no-cors: the answer is opaque)
             with evil.expect_navigation():
                 evil.evaluate("document.getElementById('f').submit()")
             assert "Cross-site request refused" in evil.content(), attacker
@@ -674,7 +788,9 @@ def test_open_server_and_a_page_of_another_site(tabs: Callable[..., Tab], tmp_pa
         tab.check_clean()
 
 
-def test_remote_images_load_only_on_a_click(tabs: Callable[..., Tab], server: Server, seeded: Seeded) -> None:
+def test_remote_images_load_only_on_a_click(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded
+) -> None:
     """Issue 15, L11: an image URL of another host is fetched only when the operator asks
     (a tracking pixel, or a GET into the operator's network); data: images show at once."""
     remote = "https://tracker.example/pixel.png?item=1"
@@ -684,16 +800,55 @@ def test_remote_images_load_only_on_a_click(tabs: Callable[..., Tab], server: Se
         {"type": "input_image", "image_url": chart_png(), "detail": "auto"},
     ]
     with server.client(ACME) as acme:
-        conversation, _ = create(acme, [{"type": "message", "role": "user", "content": content}], {"topic": "pixels"})
+        conversation, _ = create(
+            acme, [{"type": "message", "role": "user", "content": content}], {"topic": "pixels"}
+        )
     tab = tabs(server.origin)
     page = tab.page
     sign_in(page, ACME)
     open_conversation(page, conversation)
-    expect(page.get_by_text("remote image, not loaded: https://tracker.example/pixel.png?item=1")).to_be_visible()
+    expect(
+        page.get_by_text("remote image, not loaded: https://tracker.example/pixel.png?item=1")
+    ).to_be_visible()
     expect(page.locator('img[src^="data:image/png"]')).to_have_count(1)
     assert page.locator(f'img[src="{remote}"]').count() == 0
     assert not [r for r in tab.requests if "tracker.example" in r.url]
     page.get_by_role("button", name="Load the image from tracker.example").click()
     expect(page.locator(f'img[src="{remote}"]')).to_have_count(1)
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
-    assert [r for r in tab.requests if "tracker.example" in r.url]  # asked for: fetched (and stopped by the test's router)
+    assert [
+        r for r in tab.requests if "tracker.example" in r.url
+    ]  # asked for: fetched (and stopped by the test's router)
+
+
+def test_fork_from_here(
+    tabs: Callable[..., Tab], server: Server, seeded: Seeded, tmp_path: Path
+) -> None:
+    """Issue 18: an item's "Fork from here" makes a new conversation up to that item and
+    opens it; the first one is left as it was."""
+    with server.client(ACME) as acme:
+        conversation, ids = create(
+            acme, [message("user", f"step {n}") for n in range(4)], {"topic": "branch"}
+        )
+        tab = tabs(server.origin)
+        page = tab.page
+        sign_in(page, ACME)
+        open_conversation(page, conversation)
+        expect(page.locator("li.item")).to_have_count(4)
+        page.locator(f'li[data-id="{ids[1]}"]').get_by_role(
+            "button", name="Fork the conversation at item"
+        ).click()
+        expect(page.locator("dialog")).to_contain_text(f"up to and including {ids[1]}")
+        page.locator("#dialog-ok").click()
+        expect(page.locator("#status")).to_contain_text("Forked into conv_")
+        expect(page.locator("#status")).to_contain_text("(2 items)")
+        forked = re.search(r"conv_[0-9a-f]+", page.locator("#status").inner_text())
+        assert forked is not None and forked.group(0) != conversation
+        expect(page.locator(".cid")).to_have_text(forked.group(0))
+        expect(page.locator("li.item")).to_have_count(2)
+        assert all_ids(acme, forked.group(0)) == ids[:2]
+        assert all_ids(acme, conversation) == ids
+        assert acme.get(f"/conversations/{forked.group(0)}").json()["metadata"] == {
+            "topic": "branch"
+        }
+    tab.check_clean()
