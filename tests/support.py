@@ -58,7 +58,9 @@ def _check_extension(kind: str, body: Any) -> None:
         return
     if kind == "fork":  # the new conversation, as the list extension shows it (docs/fork.md)
         spec_schema.validate("ConversationResource", body)
-        assert set(body) == {"id", "object", "created_at", "metadata", "item_count", "last_active_at"}, body
+        assert set(body) == {
+            "id", "object", "created_at", "metadata", "item_count", "last_active_at", "safety_identifier"
+        }, body
         return
     assert set(body) == spec_schema.LIST_KEYS and body["object"] == "list", body
     assert isinstance(body["has_more"], bool)

@@ -118,6 +118,18 @@ def test_fork_of_a_fork_and_delete_fork_keeps_source(api: Api) -> None:
     assert {h["conversation_id"] for h in hits} == {conv, second["id"]}
 
 
+def test_fork_keeps_the_source_safety_identifier(api: Api) -> None:
+    """D22: a fork serves the same end user, so it carries the source's identifier."""
+    made = api.post("/v1/conversations", json={"safety_identifier": "user-123", "items": [{"role": "user", "content": "hi"}]})
+    forked = fork(api, made.json()["id"])
+    assert forked["safety_identifier"] == "user-123"
+    listed = api.get("/v1/conversations").json()["data"]
+    assert {c["id"]: c["safety_identifier"] for c in listed}[forked["id"]] == "user-123"
+    assert fork(api, api.new_conversation())["safety_identifier"] is None
+    explicit = api.post(f"/v1/conversations/{made.json()['id']}/fork", json={"until": None})
+    assert explicit.status_code == 200 and explicit.json()["item_count"] == 1  # null: all items
+
+
 def test_fork_of_an_empty_conversation_and_after_deletes(api: Api) -> None:
     empty = api.new_conversation()
     forked = fork(api, empty)

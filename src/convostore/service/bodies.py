@@ -68,7 +68,10 @@ SCHEMAS: dict[str, Any] = {
     "ForkConversationBody": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"until": {"type": "string"}, "metadata": _NULLABLE_METADATA},
+        "properties": {
+            "until": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "metadata": _NULLABLE_METADATA,
+        },
     },
 }
 

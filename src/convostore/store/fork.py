@@ -8,7 +8,8 @@ A fork is three set-based statements in one transaction, never a loop over items
    PostgreSQL it takes a share lock on the source row: appends and item deletes lock that
    row before they touch items, so they wait for the copy, and the copy is exact.
 2. :data:`CREATE` inserts the new conversation under the owner of the source, with the
-   given metadata or the source's.
+   given metadata or the source's, and the source's ``safety_identifier`` (D22: the same
+   end user).
 3. :data:`COPY` copies the items up to the bound with ``INSERT … SELECT`` over the
    ``(conv, seq)`` range of the source, keeping ids, bodies, masks and positions (a
    position is only an order inside one conversation, and deleted items already leave
@@ -28,9 +29,11 @@ SOURCE = (
 
 CREATE = (
     "INSERT INTO conversations"
-    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count)"
-    " SELECT ?, project, user_key, ?, ?, coalesce({metadata}, metadata), ?, 0"
-    " FROM conversations WHERE pk = ? RETURNING pk, metadata"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count,"
+    " safety_identifier)"
+    " SELECT ?, project, user_key, ?, ?, coalesce({metadata}, metadata), ?, 0,"
+    " safety_identifier FROM conversations WHERE pk = ? RETURNING pk, metadata,"
+    " safety_identifier"
 )
 
 COPY = (

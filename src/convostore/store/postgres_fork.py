@@ -51,4 +51,6 @@ class PostgresFork:
             status = await conn.execute(_COPY, pk, source, last)
             copied = int(status.rpartition(" ")[2])
             await conn.execute(_COUNT, copied, pk)
-        return ListedConversation(new_id, created_at, created[1], created_at, copied)
+        return ListedConversation(
+            new_id, created_at, created[1], created_at, copied, safety_identifier=created[2]
+        )

@@ -42,9 +42,11 @@ class SQLiteFork:
             if until is not None and until_seq is None:
                 raise UntilMissing(until)
             last = fork.bound(int(next_seq), until_seq)
-            pk, stored_metadata = db.execute(
+            pk, stored_metadata, safety = db.execute(
                 _CREATE, (new_id, created_at, created_at, metadata, last + 1, source)
             ).fetchone()
             copied = db.execute(fork.COPY, (pk, source, last)).rowcount
             db.execute(fork.COUNT, (copied, pk))
-        return ListedConversation(new_id, created_at, stored_metadata, created_at, copied)
+        return ListedConversation(
+            new_id, created_at, stored_metadata, created_at, copied, safety_identifier=safety
+        )
