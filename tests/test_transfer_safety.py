@@ -127,7 +127,7 @@ def test_a_dump_cut_mid_line_commits_the_lines_before_and_says_so_then_resumes(a
         assert (report.imported, report.keys) == (7, 1)
         message = str(failed.value)
         assert "line 9 is cut short" in message and "through line 8" in message
-        assert "imported 7 conversations (7 items) and 1 API keys" in message
+        assert "imported 7 conversations (7 items), 1 API keys" in message
         assert "run the same import again" in message
         assert copy.run(target.count_conversations(project=None, ids=None)) == 7
         again = copy.run(transfer.import_lines(target, lines))  # resumes
@@ -194,7 +194,7 @@ def test_sqlite_to_postgres_by_the_cli_keeps_keys(tmp_path: Path, pg_url: str) -
     assert cli("migrate", "--db", pg_url).returncode == 0
     imported = cli("import", str(dump_file), "--db", pg_url)
     assert imported.returncode == 0, imported.stderr
-    assert "imported 1 conversations (0 items) and 1 API keys" in imported.stderr
+    assert "imported 1 conversations (0 items), 1 API keys" in imported.stderr
     with running_server(pg_url) as base:
         listed = httpx.get(f"{base}/conversations", headers={"authorization": f"Bearer {secret}"})
         assert listed.status_code == 200 and [c["id"] for c in listed.json()["data"]] == [made]

@@ -21,6 +21,11 @@ async def dump(store: Store, **kwargs: Any) -> bytes:
     return b"".join([chunk async for chunk in transfer.export_lines(store, **kwargs)])
 
 
+async def whole_dump(store: Store) -> bytes:
+    """What `convostore export` writes: keys, conversations, responses, the trailer."""
+    return b"".join([chunk async for chunk in transfer.export_dump(store)])
+
+
 def populate(api: Api) -> list[str]:
     """Conversations of several owners and shapes: empty, with gaps, copies, odd metadata."""
     made = [api.new_conversation()]
@@ -223,9 +228,11 @@ def test_stored_responses_round_trip(api: Api, backend: str, tmp_path: Path) -> 
     api.run(store.save_response(owner, record("resp_1", None), [item("msg_a")], [item("msg_b")], conversation_id=conversation_id))
     api.run(store.save_response(owner, record("resp_2", "resp_1"), [item("msg_c")], [item("msg_d")]))
     api.run(store.save_response(Owner("default", "bob"), record("resp_3", None), [item("msg_e")], []))
-    first = api.run(dump(store))
+    first = api.run(whole_dump(store))
+    # The trailer counts the responses, so a dump cut among them is caught (issue 19).
+    assert orjson.loads(first.splitlines()[-1])["counts"]["response.export"] == 3
     lines = [orjson.loads(line) for line in first.splitlines()]
-    assert [line["object"] for line in lines] == ["conversation.export"] + ["response.export"] * 3
+    assert [line["object"] for line in lines] == ["conversation.export"] + ["response.export"] * 3 + ["export.end"]
     assert [i["id"] for i in lines[1]["input"] + lines[1]["output"]] == ["msg_a", "msg_b"]
     assert (lines[2]["previous_response_id"], lines[2]["root_id"]) == ("resp_1", "resp_1")
     assert api.run(dump(store, ids=[conversation_id])).count(b"response.export") == 0
@@ -234,7 +241,7 @@ def test_stored_responses_round_trip(api: Api, backend: str, tmp_path: Path) -> 
     try:
         report = other.run(transfer.import_lines(target, first.splitlines(keepends=True)))
         assert (report.imported, report.responses, report.skipped_responses) == (1, 3, 0)
-        assert other.run(dump(target)) == first
+        assert other.run(whole_dump(target)) == first
         history = other.run(target.response_history(owner, "resp_2"))
         assert [i.id for i in history] == ["msg_a", "msg_b", "msg_c", "msg_d"]
         again = other.run(transfer.import_lines(target, first.splitlines(keepends=True)))
