@@ -48,7 +48,7 @@ from convostore.store.base import (
 )
 from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_fork import SQLiteFork
-from convostore.store.sqlite_health import Corruption, guarded
+from convostore.store.sqlite_health import Corruption
 from convostore.store.sqlite_leases import SQLiteLeases
 from convostore.store.sqlite_maintenance import Maintenance
 from convostore.store.sqlite_responses import SQLiteResponses
@@ -105,7 +105,6 @@ def create_private(path: str) -> None:
             log.warning("%s can be read by other users of this machine (chmod 600 it)", path)
 
 
-@guarded  # a damaged file: noted, 503, /readyz fails (sqlite_health.py)
 class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteFork):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
@@ -196,11 +195,13 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteFork):
             group_commit=self.group_commit,
             lock_timeout=self.busy_timeout_ms / 1000,
             waiting=waiting,
-            guard=self.corruption.refuse_writes,
+            corruption=self.corruption,  # a damaged file: noted, 503, /readyz fails
         )
         if self._maintenance is not None:
             self._maintenance.start()
-        self._searcher = Searcher(self.path, db, time_limit=self.search_time_limit)
+        self._searcher = Searcher(
+            self.path, db, time_limit=self.search_time_limit, corruption=self.corruption
+        )
         self._db = db
 
     async def close(self) -> None:

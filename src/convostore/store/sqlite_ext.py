@@ -37,6 +37,7 @@ from convostore.store.base import (
     StoreUnavailable,
     fill_page,
 )
+from convostore.store.sqlite_health import Corruption
 from convostore.store.sqlite_maintenance import Maintenance
 from convostore.store.sqlite_search import Searcher
 from convostore.store.sqlite_tx import Transactions, unavailable
@@ -66,6 +67,7 @@ class SQLiteExtensions:
 
     path: str
     _maintenance: Maintenance | None
+    corruption: Corruption
 
     @property
     def searcher(self) -> Searcher:
@@ -144,7 +146,7 @@ class SQLiteExtensions:
             return
         maintenance = self._maintenance
         if maintenance is None or not maintenance.running:  # :memory:, or stopped
-            while batch := _extract(self.db, who):
+            while batch := _extract(self.db, who, self.corruption):
                 async with self.transactions.alone() as db:
                     search_index.store(db, batch)
             return
@@ -275,15 +277,17 @@ class SQLiteExtensions:
         async with self.transactions.read() as db:
             if self.path == ":memory:":
                 return int(db.execute("SELECT count(*) FROM items").fetchone()[0])
-        with unavailable():
+        with unavailable(self.corruption):
             return await asyncio.to_thread(_count_items, self.path)
 
     def pool_use(self) -> PoolUse:
         return PoolUse(1, 0, 1)
 
 
-def _extract(db: sqlite3.Connection, who: tuple[str, str]) -> list[search_index.Extracted]:
-    with unavailable():
+def _extract(
+    db: sqlite3.Connection, who: tuple[str, str], corruption: Corruption | None
+) -> list[search_index.Extracted]:
+    with unavailable(corruption):
         return search_index.extract(db, who)
 
 

@@ -14,15 +14,12 @@ of a live database (one read transaction; in WAL mode writers go on meanwhile).
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 from convostore.store.base import StoreUnavailable
@@ -33,7 +30,6 @@ LOG_EVERY_SECONDS = 60.0
 # sqlite3.DatabaseError.sqlite_errorcode (primary code) of a damaged file.
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
-_Class = TypeVar("_Class", bound=type)
 
 
 def is_corruption(exc: BaseException) -> bool:
@@ -87,30 +83,6 @@ class Corruption:
     def refuse_writes(self) -> None:
         if self.reason is not None:
             raise StoreUnavailable(f"the database file is corrupt ({self.reason})")
-
-
-def guarded(cls: _Class) -> _Class:
-    """Every public coroutine method of ``cls``: a corruption error is noted on the
-    store's :class:`Corruption` and answered as :class:`StoreUnavailable` (503)."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        async def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return await method(self, *args, **kwargs)
-            except sqlite3.DatabaseError as exc:
-                if not is_corruption(exc):
-                    raise
-                self.corruption.noticed(exc)
-                raise StoreUnavailable(f"the database file is corrupt ({exc})") from exc
-
-        return checked
-
-    for name in dir(cls):
-        member = getattr(cls, name)
-        if not name.startswith("_") and inspect.iscoroutinefunction(member):
-            setattr(cls, name, wrap(member))
-    return cls
 
 
 def integrity_problems(path: str | Path, *, limit: int = 100) -> list[str]:

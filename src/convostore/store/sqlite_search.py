@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from convostore.store.base import SearchTooCostly
+from convostore.store.sqlite_health import Corruption
 from convostore.store.sqlite_tx import unavailable
 
 THREADS = 4
@@ -25,8 +26,16 @@ PROGRESS_STEPS = 10_000  # SQLite VM instructions between two looks at the clock
 
 
 class Searcher:
-    def __init__(self, path: str, db: sqlite3.Connection, *, time_limit: float):
+    def __init__(
+        self,
+        path: str,
+        db: sqlite3.Connection,
+        *,
+        time_limit: float,
+        corruption: Corruption | None = None,
+    ):
         self.path = path
+        self.corruption = corruption
         self.db = db
         self.time_limit = time_limit
         self._local = threading.local()
@@ -37,7 +46,7 @@ class Searcher:
             self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="convostore-search")
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
-        with unavailable():
+        with unavailable(self.corruption):
             if self._pool is None:
                 return self._run(self.db, sql, args)
             loop = asyncio.get_running_loop()

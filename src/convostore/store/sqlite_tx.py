@@ -29,22 +29,30 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 
 from convostore.store.base import StoreUnavailable
+from convostore.store.sqlite_health import Corruption, is_corruption
 
 FIRST_RETRY = 0.0005
 LAST_RETRY = 0.01
 
 
 @contextmanager
-def unavailable() -> Iterator[None]:
-    """The driver's operational errors, raised inside, as :class:`StoreUnavailable`."""
+def unavailable(corruption: Corruption | None = None) -> Iterator[None]:
+    """The driver's operational errors, raised inside, as :class:`StoreUnavailable`; a
+    damaged file (SQLITE_CORRUPT, SQLITE_NOTADB) is also noted on ``corruption``, which
+    then fails ``/readyz`` and refuses every later write (sqlite_health.py)."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
-        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        if corruption is not None and is_corruption(exc):
+            corruption.noticed(exc)
+            raise StoreUnavailable(f"the database file is corrupt ({exc})") from exc
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 class _Group:
@@ -80,12 +88,12 @@ class Transactions:
         group_commit: bool,
         lock_timeout: float,
         waiting: threading.Event | None = None,
-        guard: Callable[[], None] | None = None,
+        corruption: Corruption | None = None,
     ):
         db.execute("PRAGMA busy_timeout = 0")
         self.db = db
-        #: Called before every write; raises to refuse it (a file known to be damaged).
-        self.guard = guard or (lambda: None)
+        #: A damaged file, once noticed: every later write is refused before it runs.
+        self.corruption = corruption
         #: Set while a write waits for the lock (the background indexer then holds off).
         self.waiting = waiting or threading.Event()
         self.group_commit = group_commit
@@ -98,7 +106,7 @@ class Transactions:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[sqlite3.Connection]:
         """Reads; they return once what they saw is committed."""
-        with unavailable():
+        with unavailable(self.corruption):
             yield self.db
             if self.group is not None:
                 await self.group.committed()
@@ -107,12 +115,13 @@ class Transactions:
     async def write(self) -> AsyncIterator[sqlite3.Connection]:
         """A write: in this turn's transaction (group commit), or alone. Undone alone if
         it raises; returns once committed."""
-        self.guard()
+        if self.corruption is not None:
+            self.corruption.refuse_writes()
         if not self.group_commit:
             async with self.alone() as db:
                 yield db
             return
-        with unavailable():
+        with unavailable(self.corruption):
             group = self.group or await self._open_group()
             db = self.db
             db.execute("SAVEPOINT write")
@@ -135,7 +144,7 @@ class Transactions:
     async def alone(self) -> AsyncIterator[sqlite3.Connection]:
         """A transaction of its own (a write without group commit, a migration), once
         this turn's group, if any, has committed."""
-        with unavailable():
+        with unavailable(self.corruption):
             async with self._opening:
                 while self.group is not None:
                     await self.group.committed()
