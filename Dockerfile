@@ -34,6 +34,6 @@ VOLUME ["/var/lib/convostore"]
 EXPOSE 8000
 
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python3", "-c", "import os, sys, urllib.request; port = os.environ.get('CONVOSTORE_PORT', '8000'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=2).status == 200 else 1)"]
+    CMD ["python3", "-c", "import os, re, sys, urllib.request; port = os.environ.get('CONVOSTORE_PORT', '8000'); path = os.environ.get('CONVOSTORE_API_KEYS_FILE'); pairs = open(path).read() if path else os.environ.get('CONVOSTORE_API_KEYS', ''); key = next((p.partition(':')[2] for p in re.split('[,\\n]', pairs) if ':' in p), ''); headers = {'Authorization': 'Bearer ' + key} if key else {}; request = urllib.request.Request(f'http://127.0.0.1:{port}/readyz', headers=headers); sys.exit(0 if urllib.request.urlopen(request, timeout=2).status == 200 else 1)"]
 
 CMD ["convostore", "serve"]

@@ -56,7 +56,7 @@ def test_serve_help_examples_work_as_printed(tmp_path: Path, pg_url: str) -> Non
                 if serving.poll() is not None:
                     raise AssertionError(f"{line!r} exited {serving.returncode}: {serving.stderr.read() if serving.stderr else ''}")
                 try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass

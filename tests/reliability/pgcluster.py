@@ -46,6 +46,7 @@ class Cluster:
     def run(self, *command: str, timeout: float = 60) -> None:
         result = subprocess.run(
             _as_owner([str(self.bin / command[0]), *command[1:]]),
+            cwd=self.data.parent,  # the postgres user may not enter the test's own folder
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -200,6 +200,8 @@ def test_pages_nobody_reads_hold_little_memory_and_are_dropped(tmp_path: Path) -
             finally:
                 for sock in held:
                     sock.close()
-        assert_unharmed(victim, before, memory_mib=unread * budget / (1 << 20) + 32)
+        # The unread pages, plus the overhead every attack test allows (the background search
+        # indexer works through the attacker's text meanwhile).
+        assert_unharmed(victim, before, memory_mib=unread * budget / (1 << 20) + 48)
     finally:
         server.terminate()

@@ -31,7 +31,6 @@ LOG_EVERY_SECONDS = 60.0
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
 
-
 def is_corruption(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return (
