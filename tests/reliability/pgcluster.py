@@ -71,6 +71,10 @@ class Cluster:
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
             "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
         )  # fmt: skip
+        # The copy holds the primary's socket lock files (its sockets live in its data
+        # folder, -k): stale here, and one naming a live process stops this server's start.
+        for lock in self.data.glob(".s.PGSQL.*.lock"):
+            lock.unlink()
         self.options = list(settings)
         return self
 
