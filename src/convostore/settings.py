@@ -259,6 +259,14 @@ class Settings:
         "fetch image URLs, so http:, file: or an intranet address would make them fetch for "
         "a client. Empty: no image URL is sent.",
     )
+    context_window: str = setting(
+        "",
+        "The model's context window in tokens, for truncation auto and compaction, as "
+        "comma-separated `model=tokens` pairs (the client's model name) and an optional bare "
+        "`tokens` for every other model, e.g. `qwen2.5-7b=32768,8192`. A model not named "
+        "here is asked of the model server (vLLM's /v1/models max_model_len, llama.cpp's "
+        "/props n_ctx).",
+    )
     upstream_timeout_seconds: float = setting(
         600.0,
         "Longest single wait on the model server (connecting, or the next bytes of its "
@@ -373,6 +381,7 @@ class Settings:
                 "upstream_timeout_seconds must be above 0 and response_lease_seconds at least 1"
             )
         _ = self.model_names
+        _ = self.context_windows
 
     @property
     def retention_by_project(self) -> dict[str, int]:
@@ -406,6 +415,21 @@ class Settings:
                 )
             mapping[name.strip()] = target.strip()
         return mapping
+
+    @property
+    def context_windows(self) -> dict[str, int]:
+        """``context_window`` ``model=tokens,…,tokens`` as a dict; ``""`` is the default."""
+        windows: dict[str, int] = {}
+        for entry in _entries(self.context_window):
+            name, sep, tokens = entry.rpartition("=")
+            tokens = tokens.strip()
+            if (sep and not name.strip()) or not tokens.isdigit() or int(tokens) < 1:
+                raise SettingsError(
+                    "context_window: expected model=tokens pairs and an optional bare tokens "
+                    f"default, such as qwen2.5-7b=32768,8192, got {entry!r}"
+                )
+            windows[name.strip()] = int(tokens)
+        return windows
 
     @property
     def api_key_pairs(self) -> list[tuple[str, str]]:

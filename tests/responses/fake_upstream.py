@@ -53,6 +53,12 @@ class FakeUpstream:
         self.abandoned = 0  # delayed answers whose client went away while they waited
         self.lock = threading.Lock()
         self.url = ""
+        # Issue 18: a window to report (vLLM's GET /v1/models max_model_len), and a
+        # tokenizer (POST /tokenize, 4 bytes a token) when ``tokenizer`` is set.
+        self.max_model_len: int | None = None
+        self.tokenizer = False
+        self.tokenized = 0  # texts sent to /tokenize
+        self.model_lists = 0  # GET /v1/models answered
 
     def script(self, *replies: Reply) -> None:
         with self.lock:
@@ -77,6 +83,18 @@ class FakeUpstream:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if scope["path"] == "/v1/models" and self.max_model_len is not None:
+            self.model_lists += 1
+            listed = {"id": MODEL, "object": "model", "max_model_len": self.max_model_len}
+            await _json(send, 200, {"object": "list", "data": [listed]})
+            return
+        if scope["path"] == "/tokenize" and self.tokenizer:
+            asked = orjson.loads(body)
+            with self.lock:
+                self.tokenized += 1
+            count = fake_tokens(asked["prompt"])
+            await _json(send, 200, {"count": count, "tokens": list(range(count))})
+            return
         if scope["path"] not in ("/v1/chat/completions", "/v1/responses"):
             await _json(send, 404, {"error": {"message": "not found", "type": "NotFoundError"}})
             return
@@ -147,6 +165,11 @@ async def _json(send: Any, status: int, body: dict[str, Any], headers: Any = ())
         }
     )
     await send({"type": "http.response.body", "body": raw})
+
+
+def fake_tokens(text: str) -> int:
+    """The scripted model server's tokenizer: 4 UTF-8 bytes a token, rounded up."""
+    return -(-len(text.encode()) // 4)
 
 
 # -- answers shaped like vLLM's ------------------------------------------------------------------

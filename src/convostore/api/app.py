@@ -90,6 +90,7 @@ def build_router() -> Router:
     router.add_root("GET", "/openapi.json", openapi.serve, public=True, operationId="getOpenAPI")
     # POST /v1/responses in front of a model server (issue 10, docs/responses.md).
     router.add("POST", "/responses", responses.create, operationId="createResponse")
+    router.add("POST", "/responses/compact", responses.compact, operationId="compactResponse")
     # Stored responses (issue 17, docs/responses.md).
     router.add("GET", "/responses/{response_id}", responses.retrieve, operationId="getResponse")
     router.add("DELETE", "/responses/{response_id}", responses.delete, operationId="deleteResponse")
@@ -367,6 +368,7 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
         image_url_prefixes=settings.image_url_prefixes,
         lease_seconds=settings.response_lease_seconds,
         api=settings.upstream_api,
+        context_windows=settings.context_windows,
     )
 
 

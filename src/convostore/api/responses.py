@@ -30,6 +30,13 @@ async def create(services: Services, request: Request) -> bytes | StreamingBody:
     return StreamingBody(_sse(outcome.events()), outcome.aclose)
 
 
+async def compact(services: Services, request: Request) -> bytes:
+    """Compact a history into one compaction item written by the model server (issue 18,
+    docs/responses.md "Truncation and compaction")."""
+    body = await request.json()
+    return orjson.dumps(await services.responses.compact(owner_of(request), body))
+
+
 async def _discard(outcome: Completed | EventStream | NativeEventStream) -> None:
     if not isinstance(outcome, Completed):
         await outcome.aclose()

@@ -24,6 +24,8 @@ class UpstreamConfig:
     api: str = "chat"  # or "responses": the model server's own /responses (issue 17)
     # what an input_image's image_url may begin with (issue 15, L5)
     image_url_prefixes: tuple[str, ...] = DEFAULT_IMAGE_PREFIXES
+    # the context window per client model name, "" for every other (--context-window)
+    context_windows: dict[str, int] = field(default_factory=dict)
 
     @property
     def configured(self) -> bool:
@@ -36,6 +38,12 @@ class UpstreamConfig:
     @property
     def responses_url(self) -> str:
         return self.url.rstrip("/") + "/responses"
+
+    @property
+    def root_url(self) -> str:
+        """The model server's root: ``url`` without a trailing ``/v1``, where vLLM, SGLang
+        and llama.cpp serve ``/tokenize`` and llama.cpp ``/props``."""
+        return self.url.rstrip("/").removesuffix("/v1")
 
     @property
     def shown(self) -> str:

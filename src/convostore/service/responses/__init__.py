@@ -30,12 +30,15 @@ from convostore.logformat import current_request_id
 from convostore.service.materialize import Materializer
 from convostore.service.responses import (
     chat,
+    compaction,
+    context,
     history,
     messages,
     native,
     output,
     request,
     resource,
+    window,
 )
 from convostore.service.responses.background import Runner
 from convostore.service.responses.lease import Lease
@@ -95,6 +98,13 @@ class Responses:
             upstream = ChatUpstream(self.config)
         self.upstream = upstream
         self.background = Runner(store, self.config.lease_seconds)
+        self.context = context.Context(
+            store,
+            self.config,
+            upstream,
+            self.stored_form,
+            lambda call: _calling(call, self.config),
+        )
 
     async def aclose(self) -> None:
         await self.background.aclose()
@@ -125,7 +135,7 @@ class Responses:
                 outcome = await self._native(owner, req, identity, inputs, lease)
                 handed_over = isinstance(outcome, NativeEventStream)
                 return outcome
-            chat_messages = await self._messages(owner, req, inputs)
+            chat_messages, inputs = await self._messages(owner, req, inputs)
             body_out = chat.body(
                 req, chat_messages, self.config.model_for(req.model), stream=req.stream
             )
@@ -142,6 +152,12 @@ class Responses:
         finally:
             if lease is not None and not handed_over:
                 await lease.release()
+
+    async def compact(self, owner: Owner, body: Any) -> dict[str, Any]:
+        """``POST /v1/responses/compact`` (:mod:`.compact`)."""
+        from convostore.service.responses.compact import compact
+
+        return await compact(self, owner, body)
 
     # -- the steps --------------------------------------------------------------------------
 
@@ -183,6 +199,12 @@ class Responses:
         if req.background:
             raise errors.unsupported_parameter(
                 "background", "is not supported by this server with --upstream-api responses yet."
+            )
+        if context.managed(req):
+            raise errors.unsupported_parameter(
+                "truncation" if req.truncation == "auto" else "context_management",
+                "is not supported by this server with --upstream-api responses: the model "
+                "server's own /responses is given the whole history.",
             )
         held = await self._history(owner, req)
         history.check_tool_outputs(history.entries(held, inputs))
@@ -252,19 +274,26 @@ class Responses:
 
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
-    ) -> list[dict[str, Any]]:
-        held = await self._history(owner, req)
-        turn = history.entries(held, inputs)
-        history.check_tool_outputs(turn)
-        out = messages.to_messages(
-            turn,
-            instructions=req.instructions,
-            all_reasoning=req.reasoning_context == "all_turns",
-            image_prefixes=self.config.image_url_prefixes,
-        )
+    ) -> tuple[list[dict[str, Any]], list[StoredItem]]:
+        """The messages the model is sent, and the input as it will be stored (with
+        truncation or compaction on, :mod:`.context` decides both)."""
+        if context.managed(req):
+            managed = await self.context.turn(owner, req, inputs)
+            out, inputs = managed.messages, managed.inputs
+        else:
+            held = window.since_compaction(await self._history(owner, req))
+            turn = history.entries(held, inputs)
+            compaction.apply_updates(req, [entry.item for entry in turn])
+            history.check_tool_outputs(turn)
+            out = messages.to_messages(
+                turn,
+                instructions=req.instructions,
+                all_reasoning=req.reasoning_context == "all_turns",
+                image_prefixes=self.config.image_url_prefixes,
+            )
         if all(m["role"] == "system" for m in out):
             raise errors.missing_parameter("input")
-        return out
+        return out, inputs
 
     def _outcome(
         self, req: ResponseRequest, identity: resource.Identity, completion: dict[str, Any]

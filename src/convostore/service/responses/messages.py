@@ -15,9 +15,12 @@ The rules (docs/responses.md, "What the model sees"):
   llama.cpp take a model's earlier reasoning back); earlier turns' reasoning is left
   out, as chat templates do, unless ``reasoning.context`` is ``all_turns``. Reasoning with
   only ``encrypted_content`` (made by OpenAI) cannot be read by another model: left out.
-* ``compaction`` items hold OpenAI-encrypted summaries of what came before them; leaving
-  them out would silently drop that context, so a conversation that holds one is refused
-  (400) until the item is deleted.
+* ``compaction`` items convostore made (:mod:`.compaction`) become a user message holding
+  their summary. Those made by OpenAI hold encrypted summaries of what came before them;
+  leaving them out would silently drop that context, so a conversation that holds one is
+  refused (400) until the item is deleted.
+* ``configuration_update`` items are settings, not content: not shown to the model
+  (:func:`.compaction.apply_updates` reads them).
 * Items that record OpenAI's hosted tools (web and file search, code interpreter, image
   generation, computer use, MCP, shell, apply_patch, tool search, programs, custom
   tools) have no Chat Completions form. In the conversation's history they are left
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convostore import errors
+from convostore.service.responses import compaction
 from convostore.upstream.config import DEFAULT_IMAGE_PREFIXES
 
 Message = dict[str, Any]
@@ -143,6 +147,12 @@ def to_messages(
             text = reasoning_text(item)
             if text and (all_reasoning or index > last_user):
                 reasoning.append(text)
+        elif kind == "compaction" and compaction.is_ours(item):
+            messages.append(compaction.as_message(item))
+            reasoning.clear()
+            merge = False
+        elif kind == "configuration_update":
+            continue  # read by compaction.apply_updates, not shown to the model
         elif kind == "compaction":
             raise _refuse(
                 entry,

@@ -62,7 +62,6 @@ KNOWN = frozenset(
 NOT_HONOURED = {
     "access_programs": "is not supported by this server.",
     "background_options": "is not supported by this server.",
-    "context_management": "is not supported by this server: nothing is compacted.",
     "image": "is not supported by this server.",
     "moderation": "is not supported by this server.",
     "prompt": "is not supported by this server: there are no stored prompts.",
@@ -130,6 +129,8 @@ class ResponseRequest:
     summary: str | None = None  # reasoning text is shown as a summary when asked for one
     reasoning_context: str = "auto"
     truncation: str = "disabled"
+    compact_threshold: int | None = None  # context_management's compaction entry (issue 18)
+    compact_at: int | None = None  # where a compaction_trigger input item stood
     obfuscate: bool = False
     forwarded: dict[str, Any] = field(default_factory=dict)
 
@@ -152,7 +153,8 @@ def parse(body: Any, registry: Registry) -> ResponseRequest:
         if key not in KNOWN:
             raise errors.unknown_parameter(key)
     model = _string(body, "model")
-    request = ResponseRequest(model=model, input=_input(body.get("input"), registry))
+    items, request_compact_at = _input(body.get("input"), registry)
+    request = ResponseRequest(model=model, input=items, compact_at=request_compact_at)
     _state(body, request)
     for key, why in NOT_HONOURED.items():
         value = body.get(key)
@@ -184,12 +186,8 @@ def parse(body: Any, registry: Registry) -> ResponseRequest:
     if truncation is not None:
         if truncation not in ("auto", "disabled"):
             raise errors.invalid_value("truncation", truncation, ("auto", "disabled"))
-        if truncation == "auto":
-            raise errors.unsupported_parameter(
-                "truncation",
-                "'auto' is not supported by this server: the whole conversation is sent, and "
-                "a model server that cannot take it answers with its context-length error.",
-            )
+        request.truncation = truncation
+    _context_management(body, request)
     options = body.get("stream_options")
     if options is not None:
         if type(options) is not dict:
@@ -231,14 +229,44 @@ def _state(body: dict[str, Any], request: ResponseRequest) -> None:
         request.previous_response_id = _string(body, "previous_response_id")
 
 
-def _input(value: Any, registry: Registry) -> list[dict[str, Any] | Reference]:
+def _input(value: Any, registry: Registry) -> tuple[list[dict[str, Any] | Reference], int | None]:
+    """The input items, and where a ``compaction_trigger`` stood (it is not an item)."""
     if value is None:
-        return []
+        return [], None
     if type(value) is str:
-        return [registry.prepare({"type": "message", "role": "user", "content": value}, "input")]
+        easy = {"type": "message", "role": "user", "content": value}
+        return [registry.prepare(easy, "input")], None
     if type(value) is not list:
         raise errors.invalid_type("input", ["string", "array"], value)
-    return [registry.prepare(raw, f"input[{index}]") for index, raw in enumerate(value)]
+    items: list[dict[str, Any] | Reference] = []
+    compact_at: int | None = None
+    for index, raw in enumerate(value):
+        if type(raw) is dict and raw.get("type") == "compaction_trigger":
+            for key in raw:
+                if key not in ("type", "id"):
+                    raise errors.unknown_parameter(f"input[{index}].{key}")
+            compact_at = len(items)
+            continue
+        items.append(registry.prepare(raw, f"input[{index}]"))
+    return items, compact_at
+
+
+def _context_management(body: dict[str, Any], request: ResponseRequest) -> None:
+    """``[{"type": "compaction", "compact_threshold": N}]``: compact past N tokens."""
+    for index, entry in enumerate(_list(body, "context_management")):
+        path = f"context_management[{index}]"
+        if type(entry) is not dict:
+            raise errors.invalid_type(path, ["object"], entry)
+        for key in entry:
+            if key not in ("type", "compact_threshold"):
+                raise errors.unknown_parameter(f"{path}.{key}")
+        if entry.get("type") != "compaction":
+            raise errors.invalid_value(f"{path}.type", entry.get("type"), ("compaction",))
+        threshold = entry.get("compact_threshold")
+        if threshold is not None:
+            request.compact_threshold = _integer(entry, "compact_threshold", 1, None)
+        elif request.compact_threshold is None:
+            request.compact_threshold = 0  # 0: the window decides (compaction.default_threshold)
 
 
 def _tools(body: dict[str, Any], request: ResponseRequest) -> None:

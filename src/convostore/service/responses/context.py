@@ -1,0 +1,181 @@
+"""A turn's messages when the history must fit the model (issue 18): ``truncation:
+"auto"``, ``context_management`` compaction, a ``compaction_trigger``, and
+``POST /v1/responses/compact``.
+
+The history is read bounded (:func:`.window.read_recent`) and counted
+(:class:`convostore.upstream.tokens.Tokens`). When compaction is due (the view passes the
+threshold, or the input holds a trigger) the model server summarises the view and a
+``compaction`` item (:mod:`.compaction`) takes the trigger's place in this turn's input
+(before the input, for a threshold): it is stored with the input, and the model sees from
+it on, now and on later turns. Then, with ``truncation: "auto"``, the oldest items that do
+not fit are left out of what is sent (:func:`.window.fit`); the stored conversation never
+changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from convostore import errors
+from convostore.service.responses import compaction, history, messages, output, window
+from convostore.service.responses.request import ResponseRequest
+from convostore.store.base import Owner, Store, StoredItem
+from convostore.upstream import ChatUpstream, UpstreamConfig
+from convostore.upstream.tokens import Tokens
+
+THRESHOLD_SHARE = 0.8  # compact_threshold absent: compact past this share of the budget
+FIXED_OVERHEAD = 16  # the generation prompt and the like, beside the messages
+
+
+@dataclass(slots=True)
+class Turn:
+    """What a managed turn sends, and its input as it will be stored (a compaction item
+    may stand in it)."""
+
+    messages: list[dict[str, Any]]
+    inputs: list[StoredItem]
+    compacted: StoredItem | None = None
+    usage: dict[str, Any] | None = None
+
+
+def managed(req: ResponseRequest) -> bool:
+    return (
+        req.truncation == "auto" or req.compact_threshold is not None or req.compact_at is not None
+    )
+
+
+class Context:
+    def __init__(
+        self,
+        store: Store,
+        config: UpstreamConfig,
+        upstream: ChatUpstream | None,
+        stored_form: Callable[[dict[str, Any]], StoredItem],
+        calling: Callable[[Any], Any],
+    ):
+        self.store = store
+        self.config = config
+        self.upstream = upstream
+        self.stored_form = stored_form
+        self.calling = calling
+        self.tokens = Tokens(config, lambda: self._client())
+
+    def _client(self) -> Any:
+        assert self.upstream is not None
+        return self.upstream.client
+
+    async def window(self, model: str) -> int:
+        size = await self.tokens.window(model)
+        if size is None:
+            raise errors.InvalidRequest(
+                "This server does not know the context window of model "
+                f"'{model}': its model server does not report it. The operator can set it "
+                "with --context-window MODEL=TOKENS.",
+                param="model",
+                code="context_window_unknown",
+            )
+        return size
+
+    async def view(
+        self, owner: Owner, req: ResponseRequest, size: int
+    ) -> tuple[list[StoredItem], bool]:
+        """The history from the latest compaction on, read bounded for a conversation."""
+        if req.conversation_id is not None:
+            recent = await window.read_recent(self.store, owner, req.conversation_id, size)
+            return recent.items, recent.complete
+        if req.previous_response_id is not None:
+            chain = await history.read_chain(self.store, owner, req.previous_response_id)
+            return window.since_compaction(chain), True
+        return [], True
+
+    async def turn(self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]) -> Turn:
+        size = await self.window(req.model)
+        held, complete = await self.view(owner, req, size)
+        history.entries(held, inputs)  # duplicates refused before anything is called
+        budget = size - (req.max_output_tokens or 0)
+        held_items = window.decode(held)
+        input_items = window.decode(inputs)
+        compacted: StoredItem | None = None
+        usage: dict[str, Any] | None = None
+        due = req.compact_at is not None
+        if not due and req.compact_threshold is not None:
+            threshold = req.compact_threshold or int(budget * THRESHOLD_SHARE)
+            counts = await self.count(req, held_items + input_items)
+            due = sum(counts) + await self.fixed(req) > threshold
+        if due:
+            at = 0 if req.compact_at is None else req.compact_at
+            summarised = held_items + input_items[:at]
+            compacted, usage = await self.compact(req, summarised, size, complete)
+            inputs = [*inputs[:at], compacted, *inputs[at:]]
+            held_items, held, complete = [], [], True
+            input_items = window.decode(inputs)
+            shown = input_items[at:]
+        else:
+            shown = input_items
+        compaction.apply_updates(req, held_items + shown)
+        if req.truncation == "auto":
+            counts = await self.count(req, held_items)
+            fixed = await self.fixed(req) + sum(await self.count(req, shown))
+            cut = window.fit(held_items, counts, shown, fixed, budget, complete)
+            held_items = held_items[cut:]
+            held = held[cut:]
+        elif not complete:
+            raise window.too_long()  # disabled: the model server would refuse it
+        entries = [
+            messages.Entry(item, "conversation", f"conversation item '{stored.id}'")
+            for item, stored in zip(held_items, held, strict=True)
+        ]
+        base = len(inputs) - len(shown)
+        entries += [
+            messages.Entry(item, f"input[{base + i}]", f"'input[{base + i}]'")
+            for i, item in enumerate(shown)
+        ]
+        history.check_tool_outputs(entries)
+        out = messages.to_messages(
+            entries,
+            instructions=req.instructions,
+            all_reasoning=req.reasoning_context == "all_turns",
+            image_prefixes=self.config.image_url_prefixes,
+        )
+        return Turn(out, inputs, compacted, usage)
+
+    async def count(self, req: ResponseRequest, items: Sequence[dict[str, Any]]) -> list[int]:
+        return await self.tokens.count(req.model, [window.item_text(item) for item in items])
+
+    async def fixed(self, req: ResponseRequest) -> int:
+        """Tokens of what every request carries beside the items."""
+        texts = [req.instructions or ""]
+        if req.tools:
+            texts.append(orjson.dumps(req.tools).decode())
+        if req.text.get("format", {}).get("type") != "text":
+            texts.append(orjson.dumps(req.text["format"]).decode())
+        return sum(await self.tokens.count(req.model, texts)) + FIXED_OVERHEAD
+
+    async def compact(
+        self,
+        req: ResponseRequest,
+        items: list[dict[str, Any]],
+        size: int,
+        complete: bool,
+    ) -> tuple[StoredItem, dict[str, Any] | None]:
+        """A compaction item summarising ``items`` (oldest left out if they do not fit)."""
+        wanted = compaction.summary_tokens(size)
+        counts = await self.count(req, items)
+        prompt = await self.tokens.count(req.model, [compaction.PROMPT])
+        cut = window.fit(items, counts, [], prompt[0] + FIXED_OVERHEAD, size - wanted, complete)
+        kept = items[cut:]
+        entries = [messages.Entry(item, "conversation", "conversation item") for item in kept]
+        text = compaction.transcript(
+            messages.to_messages(entries, instructions=None, all_reasoning=True)
+        )
+        body = compaction.summary_body(self.config.model_for(req.model), text, wanted)
+        assert self.upstream is not None
+        answer = await self.calling(self.upstream.complete(body))
+        summary = compaction.summary_of(answer)
+        if summary is None:
+            raise errors.BadGateway("The model server answered the compaction without a summary.")
+        return self.stored_form(compaction.new_item(summary)), output.usage(answer.get("usage"))
