@@ -76,9 +76,15 @@ def refused(http: httpx.Client, body: Any, status: int = 400, **kwargs: Any) -> 
             None,
         ),
         (
-            {"model": "m", "input": "hi", "truncation": "auto"},
+            {"model": "m", "input": "hi", "truncation": "middle"},
             "truncation",
-            "unsupported_parameter",
+            "invalid_value",
+            None,
+        ),
+        (
+            {"model": "m", "input": "hi", "context_management": [{"type": "trim"}]},
+            "context_management[0].type",
+            "invalid_value",
             None,
         ),
         (
