@@ -346,3 +346,76 @@ def test_configuration_update_after_compaction_is_honoured(
         model=MODEL, conversation=conv.id, input="three", reasoning={"effort": "high"}
     )
     assert upstream.last["reasoning_effort"] == "high"
+
+
+def test_streamed_turns_are_truncated_too(client: OpenAI, upstream: FakeUpstream) -> None:
+    from tests.responses.fake_upstream import chunks
+
+    conv = client.conversations.create()
+    for turn in range(12):
+        upstream.script(Reply(chunks=chunks([f"Streamed {turn} ", "more " * 80])))
+        with client.responses.stream(
+            model=MODEL,
+            conversation=conv.id,
+            input=f"Ask {turn} " + "words " * 60,
+            truncation="auto",
+            max_output_tokens=MAX_OUTPUT,
+        ) as stream:
+            final = stream.get_final_response()
+        assert final.status == "completed"
+        assert request_tokens(upstream.last) <= WINDOW - MAX_OUTPUT
+    assert "Ask 0 " not in str(upstream.last["messages"])
+    assert len(all_items(client, conv.id)) == 24
+
+
+def test_without_a_tokenizer_the_estimate_keeps_within(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    upstream.tokenizer = False
+    conv = client.conversations.create()
+    for turn in range(15):
+        upstream.script(Reply(body=completion(f"R{turn} " + "ok " * 90)))
+        client.responses.create(
+            model=MODEL,
+            conversation=conv.id,
+            input=f"Q{turn} " + "please " * 50,
+            truncation="auto",
+            max_output_tokens=MAX_OUTPUT,
+        )
+        assert request_tokens(upstream.last) <= WINDOW - MAX_OUTPUT
+    assert upstream.tokenized == 0
+    assert "Q0 " not in str(upstream.last["messages"])
+
+
+def test_disabled_sends_the_whole_history_as_before(client: OpenAI, upstream: FakeUpstream) -> None:
+    conv = client.conversations.create()
+    for turn in range(20):
+        upstream.script(Reply(body=completion(f"R{turn} " + "ok " * 90)))
+        client.responses.create(model=MODEL, conversation=conv.id, input=f"Q{turn} " + "x " * 99)
+    assert request_tokens(upstream.last) > WINDOW
+    assert upstream.last["messages"][0]["content"].startswith("Q0 ")
+    assert upstream.tokenized == 0 and upstream.model_lists == 0
+
+
+def test_a_compaction_given_as_input_starts_the_view(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    conv = client.conversations.create()
+    upstream.script(Reply(body=completion("old answer")))
+    client.responses.create(model=MODEL, conversation=conv.id, input="old question")
+    upstream.script(summary_reply("Earlier: an old question."))
+    made = client.responses.compact(model=MODEL, input="old question").output[-1]
+    upstream.script(Reply(body=completion("new answer")))
+    client.responses.create(
+        model=MODEL,
+        conversation=conv.id,
+        input=[
+            {"type": "compaction", "encrypted_content": made.encrypted_content},
+            {"role": "user", "content": "new question"},
+        ],
+    )
+    assert [m["content"] for m in upstream.last["messages"]] == [
+        "Summary of the earlier part of this conversation:\n\nEarlier: an old question.",
+        "new question",
+    ]
+    assert len(all_items(client, conv.id)) == 5

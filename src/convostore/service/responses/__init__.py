@@ -38,7 +38,6 @@ from convostore.service.responses import (
     output,
     request,
     resource,
-    window,
 )
 from convostore.service.responses.background import Runner
 from convostore.service.responses.lease import Lease
@@ -281,8 +280,8 @@ class Responses:
             managed = await self.context.turn(owner, req, inputs)
             out, inputs = managed.messages, managed.inputs
         else:
-            held = window.since_compaction(await self._history(owner, req))
-            turn = history.entries(held, inputs)
+            turn = history.entries(await self._history(owner, req), inputs)
+            turn = turn[max(0, compaction.latest([entry.item for entry in turn])) :]
             compaction.apply_updates(req, [entry.item for entry in turn])
             history.check_tool_outputs(turn)
             out = messages.to_messages(

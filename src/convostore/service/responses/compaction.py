@@ -46,6 +46,14 @@ def is_ours_stored(item: StoredItem) -> bool:
     return item.type == "compaction" and _MARK in item.body and is_ours(orjson.loads(item.body))
 
 
+def latest(items: Sequence[dict[str, Any]]) -> int:
+    """The index of the latest compaction item convostore made in ``items``, or -1."""
+    for index in range(len(items) - 1, -1, -1):
+        if is_ours(items[index]):
+            return index
+    return -1
+
+
 def new_item(summary: str) -> dict[str, Any]:
     return {"type": "compaction", "encrypted_content": PREFIX + summary}
 

@@ -116,6 +116,10 @@ class Context:
             shown = input_items[at:]
         else:
             shown = input_items
+        start = compaction.latest(shown)
+        if start >= 0:  # a compaction item given as input: the view starts there too
+            held_items, held, complete = [], [], True
+            shown = shown[start:]
         compaction.apply_updates(req, held_items + shown)
         if req.truncation == "auto":
             counts = await self.count(req, held_items)
