@@ -88,7 +88,8 @@ async def measure(store: Store, turns: int) -> dict[str, Any]:
     whole: dict[int, list[float]] = {length: [] for length in LENGTHS}
     sent: dict[int, int] = {}
     for round_ in range(turns + 1):  # lengths alternate: drift on a shared machine cancels
-        for length, conversation in conversations.items():
+        order = list(conversations.items())
+        for length, conversation in order if round_ % 2 else order[::-1]:
             req = ResponseRequest(model="m", input=[], conversation_id=conversation)
             req.truncation = "auto"
             req.max_output_tokens = 256

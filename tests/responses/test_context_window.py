@@ -103,8 +103,8 @@ def test_fifty_turns_with_truncation_never_exceed_the_window(
     stored = all_items(client, conv.id)
     assert len(stored) == 100
     assert "Question 0:" in str(stored[0])
-    # counting is bounded: each text is tokenized once, the turn it is new
-    assert upstream.tokenized <= 50 * 8
+    # counting is bounded: each text is tokenized once, the turn it is new (82 here)
+    assert 0 < upstream.tokenized <= len(stored) + 1  # the 100 items, and instructions
     assert upstream.model_lists == 1
 
 

@@ -12,7 +12,8 @@ text is (issue 18).
   / 3, rounded up, plus the overhead: above the real count for English, code and the
   usual multilingual tokenizers (about 4 bytes a token), so a window filled by estimate
   is never overfilled by them.
-* Cost: counts are kept per text (an LRU of :data:`CACHE_SIZE` entries), so an item is
+* Cost: what is learnt of a model is kept for :data:`MODELS` model names at most; counts
+  are kept per text (an LRU of :data:`CACHE_SIZE` entries), so an item is
   sent to the tokenizer once, the turn it is new; a turn sends at most
   :data:`CALLS_PER_TURN` texts to the tokenizer, concurrently, and estimates the rest
   (not kept: they are counted properly on a later turn). All of it is awaited I/O: the
@@ -34,7 +35,8 @@ from convostore.upstream.config import UpstreamConfig
 
 MESSAGE_OVERHEAD = 8
 BYTES_PER_TOKEN = 3
-CACHE_SIZE = 200_000
+CACHE_SIZE = 100_000
+MODELS = 256  # model names remembered (a client chooses them: the memory stays bounded)
 CALLS_PER_TURN = 8
 RETRY_SECONDS = 60.0
 
@@ -50,8 +52,8 @@ class Tokens:
     def __init__(self, config: UpstreamConfig, client: Callable[[], httpx.AsyncClient]):
         self.config = config
         self._client = client
-        self._windows: dict[str, tuple[int | None, float]] = {}  # model → (window, when)
-        self._tokenizer: dict[str, float] = {}  # model → when /tokenize was found missing
+        self._windows: OrderedDict[str, tuple[int | None, float]] = OrderedDict()
+        self._tokenizer: OrderedDict[str, float] = OrderedDict()  # model → when found missing
         self._counts: OrderedDict[tuple[str, int, int], int] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self.tokenize_calls = 0  # for benchmarks and tests: texts sent to /tokenize
@@ -74,6 +76,9 @@ class Tokens:
                 ):
                     known = (await self._discover(upstream), time.monotonic())
                     self._windows[upstream] = known
+                    if len(self._windows) > MODELS:
+                        forgotten, _ = self._windows.popitem(last=False)
+                        self._locks.pop(forgotten, None)
         return known[0] if known[0] is not None else self.config.context_windows.get("")
 
     async def _discover(self, upstream: str) -> int | None:
@@ -149,6 +154,8 @@ class Tokens:
             return None
         if response.status_code in (404, 405, 501):
             self._tokenizer[upstream] = time.monotonic()
+            if len(self._tokenizer) > MODELS:
+                self._tokenizer.popitem(last=False)
             return None
         try:
             answer = orjson.loads(response.content) if response.status_code == 200 else None

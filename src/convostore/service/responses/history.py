@@ -12,7 +12,8 @@ a duplicate, every ``function_call`` needs a ``function_call_output`` with its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,15 +37,47 @@ READ_ATTEMPTS = 3
 
 async def read_history(store: Store, owner: Owner, conversation_id: str) -> list[StoredItem]:
     """Every item of the conversation, oldest first, following ``after`` cursors."""
+    return (await read_items(store, owner, conversation_id, descending=False)).items
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    items: list[StoredItem]  # in list order
+    cut: bool  # stopped because ``weigh`` passed ``limit``: older items were not read
+
+
+async def read_items(
+    store: Store,
+    owner: Owner,
+    conversation_id: str,
+    *,
+    descending: bool,
+    last: Callable[[StoredItem], bool] | None = None,
+    weigh: Callable[[StoredItem], int] | None = None,
+    limit: int = 0,
+) -> Read:
+    """The conversation's items in list order, page by page, until the last page, an item
+    ``last`` accepts (kept), or the items' ``weigh`` passing ``limit`` (the item that
+    passes it kept). A cursor whose item is deleted meanwhile starts the read again (at
+    most :data:`READ_ATTEMPTS`)."""
     for _ in range(READ_ATTEMPTS):
         items: list[StoredItem] = []
+        total = 0
         after: str | None = None
         try:
             while True:
-                page = await store.list_items(owner, conversation_id, PageQuery(after, PAGE, False))
-                items.extend(page.items)
+                query = PageQuery(after, PAGE, descending)
+                page = await store.list_items(owner, conversation_id, query)
+                for item in page.items:
+                    items.append(item)
+                    if last is not None and last(item):
+                        return Read(items, False)
+                    if weigh is not None:
+                        total += weigh(item)
+                        if total > limit:
+                            return Read(items, True)
                 if not page.has_more or not page.items:
-                    return items
+                    return Read(items, False)
                 after = page.items[-1].id
         except AfterMissing:
             continue  # the cursor's item was deleted while we read: read again

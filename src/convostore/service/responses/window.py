@@ -23,12 +23,10 @@ from typing import Any
 import orjson
 
 from convostore import errors
-from convostore.service.responses import compaction
-from convostore.store.base import AfterMissing, Owner, PageQuery, Store, StoredItem
+from convostore.service.responses import compaction, history
+from convostore.store.base import Owner, Store, StoredItem
 from convostore.upstream.tokens import BYTES_PER_TOKEN, MESSAGE_OVERHEAD
 
-PAGE = 100
-READ_ATTEMPTS = 3
 READ_FACTOR = 2  # read back to about this many windows (in estimated tokens)
 _NOT_TEXT = frozenset(("id", "type", "status", "call_id", "role", "created_by"))
 
@@ -78,29 +76,16 @@ def _rough(item: StoredItem) -> int:
 async def read_recent(store: Store, owner: Owner, conversation_id: str, window: int) -> Recent:
     """The conversation's newest items back to its latest compaction, or to about
     :data:`READ_FACTOR` windows' worth of tokens, oldest first."""
-    limit = window * READ_FACTOR
-    for _ in range(READ_ATTEMPTS):
-        newest_first: list[StoredItem] = []
-        total = 0
-        after: str | None = None
-        try:
-            while True:
-                page = await store.list_items(owner, conversation_id, PageQuery(after, PAGE, True))
-                for item in page.items:
-                    newest_first.append(item)
-                    if item.type == "compaction" and compaction.is_ours_stored(item):
-                        return Recent(newest_first[::-1], True)
-                    total += _rough(item)
-                    if total > limit:
-                        return Recent(newest_first[::-1], False)
-                if not page.has_more or not page.items:
-                    return Recent(newest_first[::-1], True)
-                after = page.items[-1].id
-        except AfterMissing:
-            continue  # the cursor's item was deleted while we read: read again
-    raise errors.ServiceUnavailable(
-        "The conversation changed too often while it was read; please retry."
+    read = await history.read_items(
+        store,
+        owner,
+        conversation_id,
+        descending=True,
+        last=compaction.is_ours_stored,
+        weigh=_rough,
+        limit=window * READ_FACTOR,
     )
+    return Recent(read.items[::-1], not read.cut)
 
 
 def since_compaction(history: list[StoredItem]) -> list[StoredItem]:
