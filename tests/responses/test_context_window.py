@@ -419,3 +419,33 @@ def test_a_compaction_given_as_input_starts_the_view(
         "new question",
     ]
     assert len(all_items(client, conv.id)) == 5
+
+
+def test_a_refused_input_costs_no_summary(client: OpenAI, upstream: FakeUpstream) -> None:
+    conv = client.conversations.create(items=[{"role": "user", "content": "earlier"}])
+    before = len(upstream.requests)
+    with httpx.Client() as http:
+        answer = http.post(
+            str(client.base_url) + "responses",
+            json={
+                "model": MODEL,
+                "conversation": conv.id,
+                "input": [
+                    {"type": "compaction_trigger"},
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "input_image",
+                                "image_url": "http://10.0.0.1/x.png",
+                                "detail": "auto",
+                            }
+                        ],
+                    },
+                ],
+            },
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "input[1].content[0].image_url"
+    assert len(upstream.requests) == before
+    assert len(all_items(client, conv.id)) == 1

@@ -107,7 +107,17 @@ class Context:
             counts = await self.count(req, held_items + input_items)
             due = sum(counts) + await self.fixed(req) > threshold
         if due:
+            # an input the model server cannot take is refused before the summary is paid for
             at = 0 if req.compact_at is None else req.compact_at
+            messages.to_messages(
+                [
+                    _input_entry(item, i + (req.compact_at is not None and i >= at))
+                    for i, item in enumerate(input_items)
+                ],
+                instructions=None,
+                all_reasoning=False,
+                image_prefixes=self.config.image_url_prefixes,
+            )
             summarised = held_items + input_items[:at]
             compacted, usage = await self.compact(req, summarised, size, complete)
             inputs = [*inputs[:at], compacted, *inputs[at:]]
@@ -133,11 +143,9 @@ class Context:
             messages.Entry(item, "conversation", f"conversation item '{stored.id}'")
             for item, stored in zip(held_items, held, strict=True)
         ]
-        base = len(inputs) - len(shown)
-        entries += [
-            messages.Entry(item, f"input[{base + i}]", f"'input[{base + i}]'")
-            for i, item in enumerate(shown)
-        ]
+        # the client's index: the compaction stands where the trigger stood, or before all
+        base = len(inputs) - len(shown) - (compacted is not None and req.compact_at is None)
+        entries += [_input_entry(item, base + i) for i, item in enumerate(shown)]
         history.check_tool_outputs(entries)
         out = messages.to_messages(
             entries,
@@ -183,3 +191,7 @@ class Context:
         if summary is None:
             raise errors.BadGateway("The model server answered the compaction without a summary.")
         return self.stored_form(compaction.new_item(summary)), output.usage(answer.get("usage"))
+
+
+def _input_entry(item: dict[str, Any], index: int) -> messages.Entry:
+    return messages.Entry(item, f"input[{index}]", f"'input[{index}]'")
