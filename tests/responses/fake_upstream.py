@@ -56,6 +56,7 @@ class FakeUpstream:
         # Issue 18: a window to report (vLLM's GET /v1/models max_model_len), and a
         # tokenizer (POST /tokenize, 4 bytes a token) when ``tokenizer`` is set.
         self.max_model_len: int | None = None
+        self.n_ctx: int | None = None  # llama.cpp's GET /props default_generation_settings
         self.tokenizer = False
         self.tokenized = 0  # texts sent to /tokenize
         self.model_lists = 0  # GET /v1/models answered
@@ -87,6 +88,9 @@ class FakeUpstream:
             self.model_lists += 1
             listed = {"id": MODEL, "object": "model", "max_model_len": self.max_model_len}
             await _json(send, 200, {"object": "list", "data": [listed]})
+            return
+        if scope["path"] == "/props" and self.n_ctx is not None:
+            await _json(send, 200, {"default_generation_settings": {"n_ctx": self.n_ctx}})
             return
         if scope["path"] == "/tokenize" and self.tokenizer:
             asked = orjson.loads(body)

@@ -144,6 +144,19 @@ def test_unknown_window_is_a_clear_400(client: OpenAI, upstream: FakeUpstream) -
     assert "--context-window" in answer.json()["error"]["message"]
 
 
+def test_llama_cpp_props_give_the_window(client: OpenAI, upstream: FakeUpstream) -> None:
+    upstream.max_model_len = None  # llama.cpp lists no max_model_len: /props says n_ctx
+    upstream.n_ctx = 900
+    conv = client.conversations.create()
+    for turn in range(8):
+        upstream.script(Reply(body=completion("ok " * 60)))
+        client.responses.create(
+            model=MODEL, conversation=conv.id, input=f"q{turn} " * 100, truncation="auto"
+        )
+        assert request_tokens(upstream.last) <= 900
+    assert "q0 " not in str(upstream.last["messages"])
+
+
 @pytest.mark.parametrize("settings_overrides", [{"context_window": f"{MODEL}=600,9999"}])
 def test_the_setting_names_the_window(client: OpenAI, upstream: FakeUpstream) -> None:
     conv = client.conversations.create()
