@@ -462,3 +462,20 @@ def test_a_refused_input_costs_no_summary(client: OpenAI, upstream: FakeUpstream
     assert answer.json()["error"]["param"] == "input[1].content[0].image_url"
     assert len(upstream.requests) == before
     assert len(all_items(client, conv.id)) == 1
+
+
+def test_a_previous_response_chain_is_truncated_too(client: OpenAI, upstream: FakeUpstream) -> None:
+    previous: str | None = None
+    for turn in range(12):
+        upstream.script(Reply(body=completion(f"C{turn} " + "fine " * 80)))
+        response = client.responses.create(
+            model=MODEL,
+            input=f"P{turn} " + "again " * 60,
+            truncation="auto",
+            max_output_tokens=MAX_OUTPUT,
+            **({"previous_response_id": previous} if previous else {}),
+        )
+        previous = response.id
+        assert request_tokens(upstream.last) <= WINDOW - MAX_OUTPUT
+    assert "P0 " not in str(upstream.last["messages"])
+    assert "P11 " in upstream.last["messages"][-1]["content"]
