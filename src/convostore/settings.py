@@ -280,6 +280,17 @@ class Settings:
         "after at most this long.",
     )
 
+    response_stream_events_max: int = setting(
+        20000,
+        "Most events kept for one streamed background response (background and stream "
+        "true), which clients resume from the database; one that streams more fails.",
+    )
+    response_stream_poll_seconds: float = setting(
+        0.2,
+        "How often a client following a streamed background response run by another "
+        "server process reads the database for new events (one indexed read).",
+    )
+
     def __post_init__(self) -> None:
         self._read_secret_files()
         if self.request_timeout_seconds <= 0 or self.shutdown_grace_seconds < 0:
@@ -375,6 +386,11 @@ class Settings:
             raise SettingsError(
                 "upstream must not carry credentials (user:password@): give the model "
                 "server's key with --upstream-key-file or CONVOSTORE_UPSTREAM_KEY"
+            )
+        if self.response_stream_events_max < 16 or self.response_stream_poll_seconds <= 0:
+            raise SettingsError(
+                "response_stream_events_max must be at least 16 and "
+                "response_stream_poll_seconds above 0"
             )
         if self.upstream_timeout_seconds <= 0 or self.response_lease_seconds < 1:
             raise SettingsError(

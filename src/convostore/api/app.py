@@ -367,6 +367,8 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
         timeout_seconds=settings.upstream_timeout_seconds,
         image_url_prefixes=settings.image_url_prefixes,
         lease_seconds=settings.response_lease_seconds,
+        stream_events_max=settings.response_stream_events_max,
+        stream_poll_seconds=settings.response_stream_poll_seconds,
         api=settings.upstream_api,
         context_windows=settings.context_windows,
     )

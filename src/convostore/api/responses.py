@@ -8,13 +8,15 @@ from typing import Any
 
 import orjson
 
+from convostore import errors
 from convostore.api import render
 from convostore.api.owner import owner_of
-from convostore.api.params import include_mask, list_query
+from convostore.api.params import _INTEGER, include_mask, list_query
 from convostore.api.request import Request
 from convostore.api.streaming import StreamingBody, unless_disconnected
 from convostore.service import Services
 from convostore.service.responses import Completed, EventStream
+from convostore.service.responses.events import Follower
 from convostore.service.responses.native_stream import NativeEventStream
 
 
@@ -27,6 +29,8 @@ async def create(services: Services, request: Request) -> bytes | StreamingBody:
     )
     if isinstance(outcome, Completed):
         return orjson.dumps(outcome.response)
+    if isinstance(outcome, Follower):  # background: the events its run records
+        return StreamingBody(outcome.events(), outcome.aclose)
     return StreamingBody(_sse(outcome.events()), outcome.aclose)
 
 
@@ -37,7 +41,7 @@ async def compact(services: Services, request: Request) -> bytes:
     return orjson.dumps(await services.responses.compact(owner_of(request), body))
 
 
-async def _discard(outcome: Completed | EventStream | NativeEventStream) -> None:
+async def _discard(outcome: Completed | EventStream | NativeEventStream | Follower) -> None:
     if not isinstance(outcome, Completed):
         await outcome.aclose()
 
@@ -50,12 +54,48 @@ async def _sse(events: AsyncGenerator[dict[str, Any], None]) -> AsyncIterator[by
         await events.aclose()
 
 
-async def retrieve(services: Services, request: Request) -> bytes:
-    """A stored response, its output items as ``include`` asks (issue 17)."""
+async def retrieve(services: Services, request: Request) -> bytes | StreamingBody:
+    """A stored response, its output items as ``include`` asks (issue 17); with
+    ``stream=true``, its events after ``starting_after`` (a streamed background one)."""
+    if _flag(request, "stream"):
+        after = _sequence(request.query_value("starting_after"))
+        follower = await services.stored_responses.stream(
+            owner_of(request), request.params[0], after
+        )
+        return StreamingBody(follower.events(), follower.aclose)
     response = await services.stored_responses.retrieve(
         owner_of(request), request.params[0], include_mask(request)
     )
     return orjson.dumps(response)
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_value(name)
+    if value is None or value in ("false", "False", "0", ""):
+        return False
+    if value in ("true", "True", "1"):
+        return True
+    raise errors.InvalidRequest(
+        f"Invalid value for '{name}': expected a boolean, but got {value!r} instead.",
+        param=name,
+        code="invalid_type",
+    )
+
+
+def _sequence(value: str | None) -> int:
+    """``starting_after``: a sequence number (absent: from the first event)."""
+    if value is None or value == "":
+        return -1
+    if not _INTEGER.fullmatch(value):
+        raise errors.InvalidRequest(
+            "Invalid type for 'starting_after': expected an integer, but got a string instead.",
+            param="starting_after",
+            code="invalid_type",
+        )
+    number = int(value)
+    if number < 0:
+        raise errors.integer_out_of_range("starting_after", number, minimum=0, maximum=None)
+    return number
 
 
 async def delete(services: Services, request: Request) -> bytes:

@@ -41,13 +41,14 @@ def build_services(
     """``page_max_bytes``: the byte budget of a page of items or search hits (None: none)."""
     materializer = Materializer(store, registry or Registry(), limits or Limits())
     idempotency = Idempotency(store, idempotency_seconds)
+    responses = Responses(store, materializer, upstream, clock=clock)
     return Services(
         Conversations(store, materializer, idempotency),
         Items(store, materializer, idempotency, page_max_bytes),
         Listing(store, page_max_bytes),
-        Responses(store, materializer, upstream, clock=clock),
+        responses,
         idempotency,
-        StoredResponses(store),
+        responses.stored,
     )
 
 

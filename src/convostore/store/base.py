@@ -338,6 +338,15 @@ class StoredResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """A stored event of a streamed background response (issue 17)."""
+
+    seq: int  # its sequence_number
+    body: bytes  # the event as sent, JSON
+    terminal: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseDump:
     """A stored response as export writes it and import reads it: items whole."""
 
@@ -631,6 +640,25 @@ class Store(Protocol):
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
         """Mark a running response ``cancelled`` (nothing if it has finished); the
         response as it is now. Raises ResponseMissing."""
+        ...
+
+    # -- streamed background responses (issue 17): store/sqlite_events.py, postgres_events.py
+
+    async def append_response_events(
+        self, response_id: str, first_seq: int, bodies: Sequence[bytes]
+    ) -> bool:
+        """Store events ``first_seq``, ``first_seq + 1``… of a response, only while it runs
+        (queued or in progress). False (nothing written) when it no longer runs."""
+        ...
+
+    async def end_response_events(self, response_id: str, make: Callable[[int], bytes]) -> bool:
+        """Append the terminal event ``make(seq)``, ``seq`` following the last event stored,
+        unless a terminal event is stored already or none is (a response not streamed).
+        True when this call appended it."""
+        ...
+
+    async def response_events(self, response_id: str, after: int, limit: int) -> list[StreamEvent]:
+        """Up to ``limit`` stored events of the response with ``seq > after``, in order."""
         ...
 
     async def scan_responses(

@@ -56,6 +56,7 @@ from convostore.store.base import (
     StoredItem,
     fill_page,
 )
+from convostore.store.postgres_events import PostgresEvents
 from convostore.store.postgres_ext import NO_BUDGET, PostgresExtensions, fitting_size, within_bytes
 from convostore.store.postgres_fork import PostgresFork
 from convostore.store.postgres_leases import PostgresLeases
@@ -199,7 +200,9 @@ def _columns(items: Sequence[StoredItem]) -> tuple[list[str], list[str], list[by
     )
 
 
-class PostgresStore(PostgresExtensions, PostgresLeases, PostgresResponses, PostgresFork):
+class PostgresStore(
+    PostgresExtensions, PostgresLeases, PostgresResponses, PostgresEvents, PostgresFork
+):
     """:class:`~convostore.store.base.Store` on a PostgreSQL database."""
 
     backend = "postgres"

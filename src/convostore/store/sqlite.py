@@ -46,6 +46,7 @@ from convostore.store.base import (
     StoredItem,
     fill_page,
 )
+from convostore.store.sqlite_events import SQLiteEvents
 from convostore.store.sqlite_ext import SQLiteExtensions
 from convostore.store.sqlite_fork import SQLiteFork
 from convostore.store.sqlite_health import Corruption
@@ -105,7 +106,7 @@ def create_private(path: str) -> None:
             log.warning("%s can be read by other users of this machine (chmod 600 it)", path)
 
 
-class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteFork):
+class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents, SQLiteFork):
     """:class:`~convostore.store.base.Store` on one SQLite file."""
 
     backend = "sqlite"

@@ -21,6 +21,10 @@ class UpstreamConfig:
     model_map: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = 600.0
     lease_seconds: float = 30.0
+    # streamed background responses (issue 17): events kept per response, and how often
+    # a client following one from another process reads the database
+    stream_events_max: int = 20000
+    stream_poll_seconds: float = 0.2
     api: str = "chat"  # or "responses": the model server's own /responses (issue 17)
     # what an input_image's image_url may begin with (issue 15, L5)
     image_url_prefixes: tuple[str, ...] = DEFAULT_IMAGE_PREFIXES

@@ -12,6 +12,7 @@ the append stores nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -32,6 +33,7 @@ from convostore.service.responses import (
     chat,
     compaction,
     context,
+    events,
     history,
     messages,
     native,
@@ -43,6 +45,7 @@ from convostore.service.responses.background import Runner
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
+from convostore.service.responses.stored import StoredResponses
 from convostore.service.responses.stream import StreamMisordered, Translator
 from convostore.service.responses.writeback import record_of, write_back
 from convostore.store.base import (
@@ -104,13 +107,17 @@ class Responses:
             self.stored_form,
             lambda call: _calling(call, self.config),
         )
+        self.hub = events.Hub()  # wakes this process's followers of streamed ones
+        self.stored = StoredResponses(store, self.hub, self.config)
 
     async def aclose(self) -> None:
         await self.background.aclose()
         if self.upstream is not None:
             await self.upstream.aclose()
 
-    async def create(self, owner: Owner, body: Any) -> Completed | EventStream | NativeEventStream:
+    async def create(
+        self, owner: Owner, body: Any
+    ) -> Completed | EventStream | NativeEventStream | events.Follower:
         req = request.parse(body, self.registry)
         upstream = self.upstream
         if upstream is None:
@@ -141,6 +148,8 @@ class Responses:
             if req.background:
                 queued = await self._start_background(owner, req, identity, inputs, body_out, lease)
                 handed_over = True
+                if req.stream:  # the client follows the events the run records
+                    return self.stored.follower(owner, identity.id, -1)
                 return Completed(queued)
             if req.stream:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
@@ -330,8 +339,33 @@ class Responses:
             raise errors.previous_response_not_found(req.previous_response_id or "") from None
         upstream = self.upstream
         assert upstream is not None
+        recorder: events.Recorder | None = None
+        if req.stream:
+            # imported here: it builds on EventStream, defined below in this module
+            from convostore.service.responses import background_stream
+
+            await self.store.append_response_events(
+                identity.id, 0, background_stream.opening(queued)
+            )
+            recorder = events.Recorder(
+                self.store,
+                self.hub,
+                identity.id,
+                background_stream.OPENING,
+                self.config.stream_events_max,
+                self.config.stream_poll_seconds / 4,
+            )
 
         async def work() -> None:
+            if recorder is not None:
+                opened = await _calling(upstream.open_stream(body_out), self.config)
+                stream = background_stream.BackgroundEventStream(
+                    self, owner, req, identity, inputs, opened, None
+                )
+                stream.recorder = recorder
+                stream.holder = None if lease is None else lease.holder
+                await background_stream.run(stream)
+                return
             completion = await _calling(upstream.complete(body_out), self.config)
             stored, response = self._outcome(req, identity, completion)
             try:
@@ -369,9 +403,23 @@ class Responses:
             finally:
                 if lease is not None:
                     await lease.release()
+                if recorder is not None:
+                    await recorder.aclose()
+                    await self._end_stream(owner, identity.id)
 
         self.background.spawn(run())
         return queued
+
+    async def _end_stream(self, owner: Owner, response_id: str) -> None:
+        """After a streamed background run: its terminal event, from the stored response
+        when the run did not append one (cancelled, failed, shut down)."""
+        try:
+            response = await asyncio.shield(self.stored.finished(owner, response_id))
+            if response is not None:
+                terminal = events.terminal_of(response)
+                await asyncio.shield(events.end(self.store, self.hub, response_id, terminal))
+        except Exception:  # a follower appends it when it finds the response finished
+            log.warning("could not end the event stream of %s", response_id, exc_info=True)
 
     async def _complete(
         self,
@@ -460,8 +508,8 @@ class EventStream:
         )
         snapshot = self._snapshot
         try:
-            yield translator.event("response.created", response=snapshot("in_progress", []))
-            yield translator.event("response.in_progress", response=snapshot("in_progress", []))
+            for event in self._opening(translator):
+                yield event
             failure: errors.ApiError | None = None
             try:
                 async for chunk in self.upstream.chunks():
@@ -504,6 +552,13 @@ class EventStream:
             )
         finally:
             await self.aclose()
+
+    def _opening(self, translator: Translator) -> list[dict[str, Any]]:
+        snapshot = self._snapshot("in_progress", [])
+        return [
+            translator.event("response.created", response=snapshot),
+            translator.event("response.in_progress", response=snapshot),
+        ]
 
     def _snapshot(
         self, status: str, items: list[dict[str, Any]], failure: errors.ApiError | None = None

@@ -169,12 +169,6 @@ def parse(body: Any, registry: Registry) -> ResponseRequest:
             "Background responses are stored: 'background' needs 'store' true (the default).",
             param="store",
         )
-    if request.background and request.stream:
-        raise errors.unsupported_parameter(
-            "stream",
-            "with 'background' is not supported by this server yet: poll GET "
-            "/v1/responses/{id} instead.",
-        )
     if body.get("metadata") is not None:
         request.metadata = orjson.loads(bodies.metadata_json(body["metadata"]))
     _tools(body, request)
