@@ -41,6 +41,19 @@ def sse(base_url: str, path: str, *, post: dict[str, Any] | None = None) -> list
     return out
 
 
+def first_event(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST a streamed response, read its first event and leave."""
+    with (
+        httpx.Client(timeout=30) as http,
+        http.stream("POST", base_url + "/responses", json=body) as answer,
+    ):
+        for line in answer.iter_lines():
+            if line.startswith("data: "):
+                event: dict[str, Any] = orjson.loads(line[6:])
+                return event
+    raise AssertionError("no event")
+
+
 def numbered_from(events: list[dict[str, Any]], first: int) -> None:
     assert [e["sequence_number"] for e in events] == list(range(first, first + len(events)))
 
@@ -49,7 +62,9 @@ def test_the_stream_runs_on_without_its_client_then_resumes(
     client: OpenAI, upstream: FakeUpstream, base_url: str, store: Store
 ) -> None:
     release = threading.Event()
-    upstream.script(Reply(chunks=chunks(text=["Hel", "lo", " Ana"], finish="stop"), release=release))
+    upstream.script(
+        Reply(chunks=chunks(text=["Hel", "lo", " Ana"], finish="stop"), release=release)
+    )
     conv = client.conversations.create()
     stream = client.responses.create(
         model="qwen", input="Hi, I'm Ana", background=True, stream=True, conversation=conv.id
@@ -92,9 +107,7 @@ def test_a_resumed_stream_follows_the_live_events(
     client: OpenAI, upstream: FakeUpstream, base_url: str
 ) -> None:
     release = threading.Event()
-    upstream.script(
-        Reply(chunks=chunks(text=["a", "b", "c", "d"], finish="stop"), release=release)
-    )
+    upstream.script(Reply(chunks=chunks(text=["a", "b", "c", "d"], finish="stop"), release=release))
     first: list[dict[str, Any]] = []
     started = threading.Event()
 
@@ -218,14 +231,7 @@ def test_another_process_resumes_it(
     try:
         with running_server(db, *args) as b_base:
             body = {"model": "qwen", "input": "x", "background": True, "stream": True}
-            follow: list[dict[str, Any]] = []
-            with httpx.Client(timeout=30) as http:
-                with http.stream("POST", a_base + "/responses", json=body) as answer:
-                    for line in answer.iter_lines():
-                        if line.startswith("data: "):
-                            follow.append(orjson.loads(line[6:]))
-                            break
-            streamed_id = follow[0]["response"]["id"]
+            streamed_id = first_event(a_base, body)["response"]["id"]  # then A's client leaves
             release.set()
             on_b = sse(b_base, f"/responses/{streamed_id}?stream=true&starting_after=0")
             assert on_b[-1]["type"] == "response.completed"
@@ -233,12 +239,7 @@ def test_another_process_resumes_it(
             assert on_b[-1]["response"]["output"][0]["content"][0]["text"] == "one two"
 
             # A dies with one running: B's reader ends with response.failed.
-            with httpx.Client(timeout=30) as http:
-                with http.stream("POST", a_base + "/responses", json=body) as answer:
-                    for line in answer.iter_lines():
-                        if line.startswith("data: "):
-                            doomed_id = orjson.loads(line[6:])["response"]["id"]
-                            break
+            doomed_id = first_event(a_base, body)["response"]["id"]
             until(lambda: len(upstream.requests) == 2, "the second call")
             a.kill()
             a.wait()

@@ -215,6 +215,7 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
     probe indexes, never scan responses, response_items or items (measured before: a
     hash join scanned the whole responses table once per link)."""
     from convostore.store.base import ResponseRecord
+    from convostore.store.postgres_events import _EVENTS
     from convostore.store.postgres_responses import _HISTORY, _ITEMS
 
     url = pg_server.create()
@@ -225,7 +226,7 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
         try:
             await store.migrate()
             async with store.pool.acquire() as conn:
-                for table in ("responses", "response_items", "items"):
+                for table in ("responses", "response_items", "items", "response_events"):
                     await conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
             await store.create_conversation(OWNER, ConversationRow("conv_r", 1_700_000_000, b"{}"), [])
             previous = None
@@ -236,6 +237,9 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
                 conversation = "conv_r" if n % 10 == 0 else None
                 await store.save_response(OWNER, record, [ask], [answer], conversation_id=conversation)
                 previous = record.id
+            for n in range(20):  # streamed background responses' events (issue 17)
+                await store.start_response(OWNER, ResponseRecord(f"resp_bg{n}", 0, "queued", b"{}"), 30)
+                await store.append_response_events(f"resp_bg{n}", 0, [b"{}"] * 50)
         finally:
             await store.close()
         conn = await asyncpg.connect(url)
@@ -244,6 +248,7 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
             for sql, args in [
                 (_HISTORY, ("resp_299", OWNER.project, OWNER.user)),
                 (_ITEMS + " WHERE r.resp = $1 AND r.output ORDER BY r.seq", (5,)),
+                (_EVENTS, ("resp_bg7", 10, 200)),
             ]:
                 rows = await conn.fetch(f"EXPLAIN (COSTS OFF) {sql}", *args)
                 texts.append("\n".join(r[0] for r in rows))

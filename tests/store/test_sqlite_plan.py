@@ -41,6 +41,8 @@ ALLOWED = {
         r"SEARCH \w+ USING (PRIMARY KEY|(COVERING )?INDEX response_items_id) \(resp=\?"
         r"|SEARCH \w+ USING (COVERING )?INDEX response_items_conv \(conv=\? AND id=\?\)"
     ),
+    # Events of streamed background responses: by response, then sequence number.
+    "response_events": re.compile(r"SEARCH \w+ USING PRIMARY KEY \(resp=\?"),
 }
 
 
@@ -87,7 +89,10 @@ async def run_hot_paths(store: SQLiteStore) -> None:
     await store.delete_response(OWNER, "resp_10")
     await store.start_response(OWNER, ResponseRecord("resp_bg", 0, "queued", b"{}"), 30)
     await store.renew_response("resp_bg", "in_progress", 30)
+    await store.append_response_events("resp_bg", 0, [b'{"type":"a"}', b'{"type":"b"}'])
+    await store.response_events("resp_bg", 0, 100)
     await store.cancel_response(OWNER, "resp_bg")
+    await store.end_response_events("resp_bg", lambda seq: b'{"type":"response.failed"}')
 
 
 def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
@@ -127,6 +132,7 @@ def test_request_path_statements_are_bounded_lookups(tmp_path: Path) -> None:
                 "c": "conversations",
                 "r": "response_items",
                 "p": "responses",
+                "e": "response_events",
             }
             table = aliases.get(table, table)
             allowed = ALLOWED.get(table)

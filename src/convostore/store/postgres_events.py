@@ -14,6 +14,13 @@ from collections.abc import Callable, Sequence
 from convostore.store.base import StreamEvent
 from convostore.store.postgres_tx import Database
 
+# By the primary key (resp, seq): a range from ``after``, whatever the statistics.
+_EVENTS = (
+    "SELECT e.seq, e.body, e.terminal FROM response_events e"
+    " WHERE e.resp = (SELECT pk FROM responses WHERE id = $1) AND e.seq > $2"
+    " ORDER BY e.seq LIMIT $3"
+)
+
 
 class PostgresEvents:
     db: Database  # provided by PostgresStore
@@ -64,9 +71,7 @@ class PostgresEvents:
 
     async def response_events(self, response_id: str, after: int, limit: int) -> list[StreamEvent]:
         rows = await self.db.fetch(
-            "SELECT e.seq, e.body, e.terminal FROM response_events e"
-            " WHERE e.resp = (SELECT pk FROM responses WHERE id = $1) AND e.seq > $2"
-            " ORDER BY e.seq LIMIT $3",
+            _EVENTS,
             response_id,
             after,
             limit,

@@ -32,9 +32,9 @@ class SQLiteEvents:
     async def end_response_events(self, response_id: str, make: Callable[[int], bytes]) -> bool:
         async with self.transactions.write() as db:
             row = db.execute(
-                "SELECT r.pk, (SELECT max(seq) FROM response_events WHERE resp = r.pk),"
-                " EXISTS (SELECT 1 FROM response_events WHERE resp = r.pk AND terminal)"
-                " FROM responses r WHERE r.id = ? AND NOT r.deleted",
+                "SELECT p.pk, (SELECT max(seq) FROM response_events WHERE resp = p.pk),"
+                " EXISTS (SELECT 1 FROM response_events WHERE resp = p.pk AND terminal)"
+                " FROM responses p WHERE p.id = ? AND NOT p.deleted",
                 (response_id,),
             ).fetchone()
             if row is None or row[1] is None or row[2]:  # not streamed, or ended
@@ -50,7 +50,7 @@ class SQLiteEvents:
         async with self.transactions.read() as db:
             rows = db.execute(
                 "SELECT e.seq, e.body, e.terminal FROM response_events e"
-                " JOIN responses r ON r.pk = e.resp WHERE r.id = ? AND e.seq > ?"
+                " JOIN responses p ON p.pk = e.resp WHERE p.id = ? AND e.seq > ?"
                 " ORDER BY e.seq LIMIT ?",
                 (response_id, after, limit),
             ).fetchall()

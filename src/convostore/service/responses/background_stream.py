@@ -66,20 +66,24 @@ async def run(stream: BackgroundEventStream) -> None:
     """Translate and record the whole stream; the terminal event last (or the failure
     stored, as the runner's ``fail`` would). Raises what ends it otherwise."""
     recorder = stream.recorder
-    async for event in stream.events():
-        kind = event["type"]
-        if kind == "response.failed":
-            await recorder.flush()
-            failure = event["response"].get("error") or {}
-            if failure.get("message") == CANCELLED:
+    produced = stream.events()
+    try:
+        async for event in produced:
+            kind = event["type"]
+            if kind == "response.failed":
+                await recorder.flush()
+                failure = event["response"].get("error") or {}
+                if failure.get("message") == CANCELLED:
+                    return
+                # Stored as any failure of a background response (nothing appended).
+                await stream.service.store.finish_response(
+                    stream.owner, record_of(event["response"]), stream.inputs, []
+                )
+            if kind in ("response.completed", "response.incomplete", "response.failed"):
+                await events.end(stream.service.store, recorder.hub, recorder.response_id, event)
                 return
-            # Stored as any failure of a background response (nothing appended).
-            await stream.service.store.finish_response(
-                stream.owner, record_of(event["response"]), stream.inputs, []
-            )
-        if kind in ("response.completed", "response.incomplete", "response.failed"):
-            await events.end(stream.service.store, recorder.hub, recorder.response_id, event)
-            return
-        recorder.add(event)
-        if not recorder.alive:  # cancelled: the write found it no longer running
-            return
+            recorder.add(event)  # raises TooManyEvents past the bound: the run fails
+            if not recorder.alive:  # cancelled: the write found it no longer running
+                return
+    finally:
+        await produced.aclose()  # closes the model server's stream
