@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,14 +139,21 @@ class Responses:
         try:
             if self.config.api == "responses":
                 outcome = await self._native(owner, req, identity, inputs, lease)
-                handed_over = isinstance(outcome, NativeEventStream)
+                handed_over = isinstance(outcome, NativeEventStream) or req.background
                 return outcome
             chat_messages, inputs = await self._messages(owner, req, inputs)
             body_out = chat.body(
                 req, chat_messages, self.config.model_for(req.model), stream=req.stream
             )
             if req.background:
-                queued = await self._start_background(owner, req, identity, inputs, body_out, lease)
+
+                async def answer() -> tuple[list[StoredItem], dict[str, Any]]:
+                    completion = await _calling(upstream.complete(body_out), self.config)
+                    return self._outcome(req, identity, completion)
+
+                queued = await self._start_background(
+                    owner, req, identity, inputs, lease, answer, body_out
+                )
                 handed_over = True
                 if req.stream:  # the client follows the events the run records
                     return self.stored.follower(owner, identity.id, -1)
@@ -204,9 +211,11 @@ class Responses:
     ) -> Completed | NativeEventStream:
         """A turn through the model server's own ``/responses`` (:mod:`.native`,
         :mod:`.native_stream`)."""
-        if req.background:
+        if req.background and req.stream:
             raise errors.unsupported_parameter(
-                "background", "is not supported by this server with --upstream-api responses yet."
+                "stream",
+                "with 'background' is not supported by this server with --upstream-api "
+                "responses yet: poll GET /v1/responses/{id} instead.",
             )
         if context.managed(req):
             raise errors.unsupported_parameter(
@@ -218,6 +227,17 @@ class Responses:
         history.check_tool_outputs(history.entries(held, inputs))
         body_out = native.body(req, held, inputs, self.config.model_for(req.model))
         assert self.upstream is not None
+        if req.background:
+            return Completed(
+                await self._start_background(
+                    owner,
+                    req,
+                    identity,
+                    inputs,
+                    lease,
+                    lambda: self._native_answer(req, identity, body_out),
+                )
+            )
         if req.stream:
             body_out["stream"] = True
             opened = await _calling(
@@ -249,6 +269,23 @@ class Responses:
                 failure_of=lambda exc: upstream_error(exc, self.config),
                 release=release,
             )
+        stored, response = await self._native_answer(req, identity, body_out)
+        await write_back(
+            self.store,
+            owner,
+            response if req.store else None,
+            inputs,
+            stored,
+            conversation_id=req.conversation_id,
+            lease=lease,
+        )
+        return Completed(response)
+
+    async def _native_answer(
+        self, req: ResponseRequest, identity: resource.Identity, body_out: dict[str, Any]
+    ) -> tuple[list[StoredItem], dict[str, Any]]:
+        """The model server's own ``/responses`` answer: output items and Response."""
+        assert self.upstream is not None
         answer = await _calling(
             self.upstream.complete(body_out, self.config.responses_url), self.config
         )
@@ -269,16 +306,7 @@ class Responses:
             usage=answer.get("usage") if isinstance(answer.get("usage"), dict) else None,
             incomplete_reason=reason if isinstance(reason, str) else None,
         )
-        await write_back(
-            self.store,
-            owner,
-            response if req.store else None,
-            inputs,
-            stored,
-            conversation_id=req.conversation_id,
-            lease=lease,
-        )
-        return Completed(response)
+        return stored, response
 
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
@@ -328,10 +356,13 @@ class Responses:
         req: ResponseRequest,
         identity: resource.Identity,
         inputs: list[StoredItem],
-        body_out: dict[str, Any],
         lease: Lease | None,
+        answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
+        body_out: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Store the response as queued and run it in a task (:mod:`.background`)."""
+        """Store the response as queued and run it in a task (:mod:`.background`):
+        ``answer`` makes its output items and Response object, or with ``stream`` the
+        chat stream of ``body_out`` is translated and recorded (:mod:`.events`)."""
         queued = resource.build(req, identity, status="queued", output=[])
         try:
             await self.store.start_response(owner, record_of(queued), self.config.lease_seconds)
@@ -340,7 +371,7 @@ class Responses:
         upstream = self.upstream
         assert upstream is not None
         recorder: events.Recorder | None = None
-        if req.stream:
+        if req.stream and body_out is not None:
             # imported here: it builds on EventStream, defined below in this module
             from convostore.service.responses import background_stream
 
@@ -357,7 +388,7 @@ class Responses:
             )
 
         async def work() -> None:
-            if recorder is not None:
+            if recorder is not None and body_out is not None:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
                 stream = background_stream.BackgroundEventStream(
                     self, owner, req, identity, inputs, opened, None
@@ -366,8 +397,7 @@ class Responses:
                 stream.holder = None if lease is None else lease.holder
                 await background_stream.run(stream)
                 return
-            completion = await _calling(upstream.complete(body_out), self.config)
-            stored, response = self._outcome(req, identity, completion)
+            stored, response = await answer()
             try:
                 await self.store.finish_response(
                     owner,
