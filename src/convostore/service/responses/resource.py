@@ -49,6 +49,9 @@ def build(
             {"id": request.conversation_id} if request.conversation_id is not None else None
         ),
         "error": error,
+        # OpenAI's defaults (recorded answers, 2026): convostore sends no penalties, and
+        # model servers default them to 0 too.
+        "frequency_penalty": 0.0,
         "incomplete_details": (
             {"reason": incomplete_reason} if incomplete_reason is not None else None
         ),
@@ -59,6 +62,7 @@ def build(
         "model": identity.model,
         "output": output,
         "parallel_tool_calls": request.parallel_tool_calls,
+        "presence_penalty": 0.0,
         "previous_response_id": request.previous_response_id,
         "prompt_cache_key": request.forwarded.get("prompt_cache_key"),
         "prompt_cache_retention": request.forwarded.get("prompt_cache_retention"),
