@@ -390,12 +390,12 @@ class Responses:
         async def work() -> None:
             if recorder is not None and body_out is not None:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
-                stream = background_stream.BackgroundEventStream(
-                    self, owner, req, identity, inputs, opened, None
+                holder = None if lease is None else lease.holder
+                await background_stream.run(
+                    background_stream.BackgroundEventStream(
+                        self, owner, req, identity, inputs, opened, recorder, holder
+                    )
                 )
-                stream.recorder = recorder
-                stream.holder = None if lease is None else lease.holder
-                await background_stream.run(stream)
                 return
             stored, response = await answer()
             try:

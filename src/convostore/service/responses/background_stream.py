@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from convostore import errors
-from convostore.service.responses import EventStream, events
+from convostore.service.responses import EventStream, Responses, events, resource
+from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import Translator
 from convostore.service.responses.writeback import record_of
-from convostore.store.base import ConversationMissing, LeaseLost
+from convostore.store.base import ConversationMissing, LeaseLost, Owner, StoredItem
+from convostore.upstream import ChatStream
 
 CANCELLED = "cancelled meanwhile"
 
@@ -30,10 +32,23 @@ def opening(queued: dict[str, Any]) -> list[bytes]:
 
 
 class BackgroundEventStream(EventStream):
-    """An :class:`EventStream` whose turn is stored as a background response's end."""
+    """An :class:`EventStream` whose turn is stored as a background response's end
+    (under the conversation lease of ``holder``, which the runner releases)."""
 
-    recorder: events.Recorder
-    holder: str | None
+    def __init__(
+        self,
+        service: Responses,
+        owner: Owner,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        inputs: list[StoredItem],
+        upstream: ChatStream,
+        recorder: events.Recorder,
+        holder: str | None,
+    ):
+        super().__init__(service, owner, req, identity, inputs, upstream, None)
+        self.recorder = recorder
+        self.holder = holder
 
     def _opening(self, translator: Translator) -> list[dict[str, Any]]:
         translator.sequence = OPENING
