@@ -852,3 +852,77 @@ def test_fork_from_here(
             "topic": "branch"
         }
     tab.check_clean()
+
+
+def test_a_stored_response(tabs: Callable[..., Tab], tmp_path: Path) -> None:
+    """Issue 17: a stored response opened by id: its input and output, read-only, links to
+    its conversation and to the response it continues; a running background one cancelled,
+    a response deleted."""
+    from tests.responses.fake_upstream import FakeUpstream, Reply, completion, serve
+
+    upstream = FakeUpstream()
+    release = threading.Event()
+    upstream.script(
+        Reply(body=completion("Hi Ana")),
+        Reply(body=completion("You are Ana")),
+        Reply(body=completion("never"), release=release),
+    )
+    with (
+        serve(upstream) as model_server,
+        running_server(
+            tmp_path / "responses.db",
+            "--upstream",
+            model_server + "/v1",
+            env={"CONVOSTORE_API_KEYS": f"acme:{ACME}"},
+        ) as base,
+    ):
+        origin = base.removesuffix("/v1")
+        with Server(origin).client(ACME) as acme:
+            conversation = acme.post("/conversations", json={}).json()["id"]
+            first = acme.post(
+                "/responses", json={"model": "m", "input": "I'm Ana", "conversation": conversation}
+            ).json()
+            second = acme.post(
+                "/responses",
+                json={"model": "m", "input": "Who am I?", "previous_response_id": first["id"]},
+            ).json()
+            running = acme.post(
+                "/responses", json={"model": "m", "input": "slow", "background": True}
+            ).json()
+            tab = tabs(origin)
+            page = tab.page
+            sign_in(page, ACME)
+            form = page.get_by_role("form", name="Open a stored response")
+            form.get_by_label("Stored response").fill(second["id"])
+            form.get_by_role("button", name="Open").click()
+            expect(page.locator(".rid")).to_have_text(second["id"])
+            expect(page.locator(".rstatus")).to_have_text("completed")
+            expect(page.locator(".inputs li.item")).to_have_count(1)
+            expect(page.locator(".inputs li.item")).to_contain_text("Who am I?")
+            expect(page.locator(".answer li.item")).to_contain_text("You are Ana")
+            # Read-only: no fork or delete of single items here.
+            expect(page.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
+            expect(page.get_by_role("button", name="Cancel response")).to_be_hidden()
+            shot(page, tmp_path, "response")
+            page.get_by_role("link", name=first["id"]).click()
+            expect(page.locator(".rid")).to_have_text(first["id"])
+            expect(page.locator(".answer li.item")).to_contain_text("Hi Ana")
+            page.get_by_role("link", name=conversation).click()
+            expect(page.locator(".cid")).to_have_text(conversation)
+            expect(page.locator("li.item")).to_have_count(2)
+
+            page.goto(f"{origin}/console#/r/{running['id']}")
+            expect(page.locator(".rstatus")).to_have_text(re.compile("queued|in_progress"))
+            page.get_by_role("button", name="Cancel response").click()
+            expect(page.locator(".rstatus")).to_have_text("cancelled")
+            assert acme.get(f"/responses/{running['id']}").json()["status"] == "cancelled"
+
+            page.goto(f"{origin}/console#/r/{second['id']}")
+            page.get_by_role("button", name="Delete response").click()
+            page.locator("#dialog-ok").click()
+            expect(page.locator("#status")).to_contain_text(f"Deleted response {second['id']}")
+            assert acme.get(f"/responses/{second['id']}").status_code == 404
+            page.goto(f"{origin}/console#/r/{second['id']}")
+            expect(page.locator("h1")).to_have_text("Response not found")
+            release.set()
+            tab.check_clean()

@@ -248,6 +248,7 @@ async function route() {
     setMode();
     const [view, first, second] = parts();
     if (view === "c" && first) return await showConversation(first, second);
+    if (view === "r" && first) return await showResponse(first);
     if (view === "search" && first) return showList(first);
     return showList();
   } catch (error) {
@@ -328,7 +329,12 @@ function filterQuery() {
 
 function showList(q = "") {
   const section = clone("t-list");
-  const [searchForm, filterForm] = section.querySelectorAll("form");
+  const [searchForm, filterForm, responseForm] = section.querySelectorAll("form");
+  responseForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = responseForm.elements.response.value.trim();
+    if (id) location.hash = `#/r/${enc(id)}`;
+  });
   const rows = $(".rows", section);
   const more = $(".more", section);
   searchForm.elements.q.value = q;
@@ -532,6 +538,100 @@ async function showConversation(id, target) {
   found.focus({ preventScroll: true });
 }
 
+// A stored response (issue 17): GET /v1/responses/{id}, its input items page by page,
+// its output; links to its conversation and the response it continues. Its items are
+// shown read-only (they are the response's, not a conversation's to edit).
+async function showResponse(id) {
+  const mine = generation;
+  let response;
+  try {
+    response = await api(`responses/${enc(id)}`, { query: SHOWN.map((v) => ["include[]", v]) });
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    const panel = el("section", "panel");
+    panel.append(el("h1", "", "Response not found"), el("p", "", error.message), el("p"));
+    const back = el("a", "", "← Conversations");
+    back.href = "#/";
+    panel.lastChild.append(back);
+    return show(panel);
+  }
+  if (mine !== generation) return;
+  const section = clone("t-response");
+  const more = $(".more", section);
+  $(".rid", section).textContent = response.id;
+  $(".rstatus", section).textContent = response.status;
+  $(".model", section).textContent = response.model;
+  setTime($(".created", section), response.created_at);
+  chips($(".chips", section), response.metadata || {});
+  if (response.error) $(".rerror", section).textContent = response.error.message;
+  const links = $(".links", section);
+  if (response.conversation?.id) {
+    const link = el("a", "mono", response.conversation.id);
+    link.href = `#/c/${enc(response.conversation.id)}`;
+    links.append(" · in ", link);
+  }
+  if (response.previous_response_id) {
+    const link = el("a", "mono", response.previous_response_id);
+    link.href = `#/r/${enc(response.previous_response_id)}`;
+    links.append(" · continues ", link);
+  }
+  if (response.background) links.append(" · background");
+  const readOnly = (list) => ({ id, list, ids: [], byId: new Map(), calls: new Map(), waiting: new Map(), readOnly: true });
+  const inputs = readOnly($(".inputs", section));
+  const output = readOnly($(".answer", section));
+  for (const item of response.output) place(output, item);
+  if (!response.output.length) output.list.append(el("li", "facts", "No output."));
+  const cancel = $('[data-action="cancel-response"]', section);
+  cancel.hidden = !(response.background && ["queued", "in_progress"].includes(response.status));
+  const actions = {
+    "copy-response": () => copy(id, "response id"),
+    "cancel-response": () => cancelResponse(id),
+    "delete-response": () => deleteResponse(id),
+  };
+  for (const node of section.querySelectorAll("[data-action]")) {
+    node.addEventListener("click", actions[node.dataset.action]);
+  }
+  endless(more, async () => {
+    more.textContent = "Loading…";
+    const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
+    const after = inputs.ids.at(-1);
+    if (after) query.push(["after", after]);
+    const page = await api(`responses/${enc(id)}/input_items`, { query });
+    if (mine !== generation) return false;
+    for (const item of page.data) place(inputs, item);
+    more.textContent = page.has_more ? "" : inputs.ids.length ? "" : "No input items.";
+    return page.has_more;
+  });
+  show(section);
+}
+
+async function cancelResponse(id) {
+  try {
+    const response = await api(`responses/${enc(id)}/cancel`, { method: "POST" });
+    say(`Response ${id} is ${response.status}.`);
+  } catch (error) {
+    return fail(error);
+  }
+  route();
+}
+
+async function deleteResponse(id) {
+  const yes = await ask({
+    title: "Delete this response?",
+    text: `Response ${id} will be deleted; the items a conversation holds stay there. This cannot be undone.`,
+    ok: "Delete response",
+    danger: true,
+  });
+  if (!yes) return;
+  try {
+    await api(`responses/${enc(id)}`, { method: "DELETE" });
+  } catch (error) {
+    return fail(error);
+  }
+  location.hash = "#/";
+  say(`Deleted response ${id}.`);
+}
+
 // Calls and their outputs pair by call_id (MCP approvals by the request's id): an output
 // goes under its call; one whose call is not loaded yet stands alone until it comes.
 function pairKey(item) {
@@ -591,9 +691,13 @@ function renderItem(item, state) {
   head.append(
     itemId,
     button("Copy id", () => copy(item.id, "item id"), "quiet small", `Copy id of item ${item.id}`),
-    button("Fork from here", () => forkAt(state, item.id), "quiet small", `Fork the conversation at item ${item.id}`),
-    button("Delete", () => deleteItem(state, item.id), "danger small", `Delete item ${item.id}`),
   );
+  if (!state.readOnly) {
+    head.append(
+      button("Fork from here", () => forkAt(state, item.id), "quiet small", `Fork the conversation at item ${item.id}`),
+      button("Delete", () => deleteItem(state, item.id), "danger small", `Delete item ${item.id}`),
+    );
+  }
   node.append(head);
   if (item.type === "message") renderMessage(node, item);
   else if (item.type === "reasoning") renderReasoning(node, item);
