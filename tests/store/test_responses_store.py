@@ -266,3 +266,43 @@ def test_background_lifecycle(run: Run[Any], store: Store) -> None:
     moved = ResponseDump(ME, record("resp_moved", status="in_progress"), 1, "resp_moved", [], [])
     assert run(store.import_responses([moved])) == []
     assert run(store.get_response(ME, "resp_moved")).record.status == "failed"
+
+
+def test_events_of_a_streamed_background_response(run: Run[Any], store: Store) -> None:
+    """Migration 0060: events stored only while the response runs, in order; one terminal
+    event after the last, whoever appends it; none for a response never streamed; gone
+    with the response (deleted, or purged with its chain)."""
+    run(store.start_response(ME, record("resp_s", status="queued"), 30))
+    assert run(store.append_response_events("resp_s", 0, [b'{"n":0}', b'{"n":1}']))
+    assert run(store.append_response_events("resp_s", 2, [b'{"n":2}']))
+    read = run(store.response_events("resp_s", 0, 10))
+    assert [(e.seq, e.body, e.terminal) for e in read] == [(1, b'{"n":1}', False), (2, b'{"n":2}', False)]
+    assert [e.seq for e in run(store.response_events("resp_s", -1, 2))] == [0, 1]  # bounded
+    run(store.cancel_response(ME, "resp_s"))
+    assert not run(store.append_response_events("resp_s", 3, [b'{"n":3}']))  # not running
+    made: list[int] = []
+
+    def terminal(seq: int) -> bytes:
+        made.append(seq)
+        return b'{"end":true}'
+
+    assert run(store.end_response_events("resp_s", terminal))
+    assert not run(store.end_response_events("resp_s", terminal))  # one terminal event only
+    assert made == [3]
+    assert [(e.seq, e.terminal) for e in run(store.response_events("resp_s", 2, 10))] == [(3, True)]
+    # Never streamed: no events, and no terminal one either.
+    run(store.start_response(ME, record("resp_plain", status="queued"), 30))
+    run(store.cancel_response(ME, "resp_plain"))
+    assert not run(store.end_response_events("resp_plain", terminal))
+    assert run(store.response_events("resp_plain", -1, 10)) == []
+    # Deleted: its events go (the row stays as a tombstone for chains).
+    run(store.delete_response(ME, "resp_s"))
+    assert run(store.response_events("resp_s", -1, 10)) == []
+    # Purged with its chain by retention.
+    run(store.start_response(ME, record("resp_old", status="queued"), 30))
+    assert run(store.append_response_events("resp_old", 0, [b"{}"]))
+    purged = run(
+        store.purge_responses(project=None, exclude_projects=(), updated_before=2**40, limit=100)
+    )
+    assert purged >= 1
+    assert run(store.response_events("resp_old", -1, 10)) == []
