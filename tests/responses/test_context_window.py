@@ -13,6 +13,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from convostore.service.responses.compaction import PROMPT
 from tests.responses.fake_upstream import MODEL, FakeUpstream, Reply, completion, fake_tokens
 
 WINDOW = 2000
@@ -180,49 +181,69 @@ def assert_starts_at_summary(body: dict[str, Any], summary: str) -> None:
     assert first["content"].startswith("Summary of the earlier part")
 
 
+def summary_calls(upstream: FakeUpstream) -> list[dict[str, Any]]:
+    return [r for r in chat_requests(upstream) if r["messages"][0]["content"] == PROMPT]
+
+
 def test_compaction_by_threshold(client: OpenAI, upstream: FakeUpstream) -> None:
     conv = client.conversations.create()
     management = [{"type": "compaction", "compact_threshold": 700}]
-    compacted_at: int | None = None
+    compacted: Any = None
     for turn in range(8):
         upstream.script(Reply(body=completion(f"Reply {turn} " + "blah " * 50)))
         before = len(upstream.requests)
-        client.responses.create(
+        response = client.responses.create(
             model=MODEL,
             conversation=conv.id,
             input=f"Turn {turn} " + "text " * 50,
             extra_body={"context_management": management},
         )
         if len(upstream.requests) - before == 2:  # a summary call, then the turn
-            compacted_at = turn
+            compacted = response
             break
+        assert [item.type for item in response.output] == ["message"]
         # the reply scripted above was used by the turn itself
-    assert compacted_at is not None and compacted_at >= 1
+    assert compacted is not None and turn >= 1
+    # the summary covers the history and this turn's input
     summary_call = upstream.requests[-2]
-    assert "compact" in summary_call["messages"][0]["content"]
+    assert summary_call["messages"][0]["content"] == PROMPT
     assert "Turn 0 " in summary_call["messages"][1]["content"]
+    assert f"Turn {turn} " in summary_call["messages"][1]["content"]
     # the scripted answer went to the summary; the turn got the default reply
-    summary = f"Reply {compacted_at} " + "blah " * 50
+    summary = (f"Reply {turn} " + "blah " * 50).strip()
+    # the compaction is the response's first output item, the answer after it
+    assert [item.type for item in compacted.output] == ["compaction", "message"]
+    made = compacted.output[0]
+    assert made.encrypted_content == "convostore-summary:v1\n" + summary
+    assert compacted.output_text == "(no script)"
+    # the model answered this turn from the summary and the input verbatim
+    assert_starts_at_summary(upstream.last, summary)
+    assert upstream.last["messages"][1:] == [
+        {"role": "user", "content": f"Turn {turn} " + "text " * 50}
+    ]
+    # stored after the turn's input, before the answer: a response's output order
     items = all_items(client, conv.id)
-    kinds = [item["type"] for item in items]
-    assert kinds.count("compaction") == 1
-    compaction_item = items[kinds.index("compaction")]
-    assert compaction_item["encrypted_content"].startswith("convostore-summary:v1\n")
-    assert summary.strip() in compaction_item["encrypted_content"]
-    assert_starts_at_summary(upstream.last, summary.strip())
-    for turn in range(10):
-        upstream.script(Reply(body=completion(f"After {turn}")))
+    assert [i["type"] for i in items[-3:]] == ["message", "compaction", "message"]
+    assert items[-3]["content"][0]["text"].startswith(f"Turn {turn} ")
+    assert items[-2] == made.model_dump(exclude_none=True)
+    assert items[-1]["id"] == compacted.output[1].id
+    for later in range(10):
+        upstream.script(Reply(body=completion(f"After {later}")))
         client.responses.create(
             model=MODEL,
             conversation=conv.id,
-            input=f"Later {turn}",
+            input=f"Later {later}",
             extra_body={"context_management": [{"type": "compaction", "compact_threshold": 5000}]},
         )
-        assert_starts_at_summary(upstream.last, summary.strip())
-        assert "Turn 0 " not in str(upstream.last["messages"])
+        assert_starts_at_summary(upstream.last, summary)
+        sent = upstream.last["messages"]
+        assert sent[1] == {"role": "assistant", "content": "(no script)"}
+        assert len(sent) == 2 + 2 * later + 1
+        assert "Turn 0 " not in str(sent) and f"Turn {turn} " not in str(sent)
     listed = all_items(client, conv.id)
     assert len(listed) == len(items) + 20
     assert "Turn 0 " in str(listed[0])
+    assert [i["type"] for i in listed].count("compaction") == 1
 
 
 def test_compaction_by_trigger_then_ten_turns(client: OpenAI, upstream: FakeUpstream) -> None:
@@ -239,6 +260,10 @@ def test_compaction_by_trigger_then_ten_turns(client: OpenAI, upstream: FakeUpst
         input=[{"type": "compaction_trigger"}, {"role": "user", "content": "Go on"}],
     )
     assert response.output_text == "Sure."
+    assert [item.type for item in response.output] == ["compaction", "message"]
+    assert response.output[0].encrypted_content.endswith("The user asked three early things.")
+    summarised = summary_calls(upstream)[-1]["messages"][1]["content"]
+    assert "Early 0" in summarised and "user: Go on" in summarised
     assert upstream.last["messages"][0]["content"].endswith("The user asked three early things.")
     assert upstream.last["messages"][1] == {"role": "user", "content": "Go on"}
     assert len(upstream.last["messages"]) == 2
@@ -246,14 +271,173 @@ def test_compaction_by_trigger_then_ten_turns(client: OpenAI, upstream: FakeUpst
         upstream.script(Reply(body=completion(f"Late reply {turn}")))
         client.responses.create(model=MODEL, conversation=conv.id, input=f"Late {turn}")
         assert_starts_at_summary(upstream.last, "The user asked three early things.")
+        assert upstream.last["messages"][1] == {"role": "assistant", "content": "Sure."}
         assert "Early 0" not in str(upstream.last["messages"])
-        assert len(upstream.last["messages"]) == 2 + 2 * turn + 2
+        assert "Go on" not in str(upstream.last["messages"])
+        assert len(upstream.last["messages"]) == 2 + 2 * turn + 1
     listed = all_items(client, conv.id)
     assert [i["type"] for i in listed].count("compaction") == 1
-    assert len(listed) == 6 + 1 + 2 + 20
-    # the compaction is the input item listed before "Go on"
-    position = [i["type"] for i in listed].index("compaction")
-    assert position == 6 and listed[7]["content"][0]["text"] == "Go on"
+    assert len(listed) == 6 + 3 + 20
+    # the turn's input, then its output: the compaction, then the answer
+    assert [i["type"] for i in listed[6:9]] == ["message", "compaction", "message"]
+    assert listed[6]["content"][0]["text"] == "Go on"
+    assert listed[7]["id"] == response.output[0].id
+    assert listed[8]["content"][0]["text"] == "Sure."
+    # stored: the response holds it in its output, not among its input items
+    stored = client.responses.retrieve(response.id)
+    assert [item.model_dump() for item in stored.output] == [
+        item.model_dump() for item in response.output
+    ]
+    inputs = list(client.responses.input_items.list(response.id))
+    assert [i.type for i in inputs] == ["message"]
+
+
+def text_of(item: dict[str, Any]) -> str:
+    if item.get("type") == "compaction":
+        return str(item["encrypted_content"]).split("\n", 1)[1]
+    content = item["content"]
+    return content if isinstance(content, str) else "".join(p["text"] for p in content)
+
+
+def test_stateless_chaining_keeps_working_in_a_tiny_window(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    """OpenAI's stateless recipe: append each output to the input, and drop the items
+    before the latest compaction item. Nothing is lost: each summary is made from the
+    previous one, everything after it, and this turn's input."""
+    upstream.max_model_len = 700
+    management = [{"type": "compaction", "compact_threshold": 300}]
+    kept: list[dict[str, Any]] = []
+    compactions = 0
+    for turn in range(14):
+        upstream.script(Reply(body=completion(f"Said {turn} " + "so " * 40)))
+        asked = {"role": "user", "content": f"Q{turn} " + "word " * 40}
+        before = len(upstream.requests)
+        response = client.responses.create(
+            model=MODEL,
+            input=[*kept, asked],  # type: ignore[list-item]
+            store=False,
+            max_output_tokens=100,
+            extra_body={"context_management": management},
+        )
+        produced = [item.model_dump(exclude_none=True) for item in response.output]
+        sent = upstream.last["messages"]
+        assert request_tokens(upstream.last) <= 700 - 100, turn
+        assert sent[-1]["content"] == asked["content"]
+        if len(upstream.requests) - before == 2:
+            compactions += 1
+            assert produced[0]["type"] == "compaction"
+            summarised = upstream.requests[-2]["messages"][1]["content"]
+            # all the client will drop is in the summary: the previous one and what
+            # followed it, or everything from the start, and this turn's question
+            for item in [*kept, asked]:
+                assert text_of(item).strip() in summarised, (turn, item)
+            assert ("Q0 " in summarised) == (compactions == 1)
+            assert sent[0]["content"].endswith(produced[0]["encrypted_content"].split("\n", 1)[1])
+        else:
+            assert [item["type"] for item in produced] == ["message"]
+        history = [*kept, asked, *produced]
+        latest = max(
+            (i for i, item in enumerate(history) if item.get("type") == "compaction"), default=0
+        )
+        kept = history[latest:]
+    assert compactions >= 3
+
+
+def test_a_compaction_is_streamed_as_the_first_output_item(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    from openai.types.responses import (
+        ResponseCompactionItem,
+        ResponseOutputItemAddedEvent,
+        ResponseOutputItemDoneEvent,
+        ResponseOutputMessage,
+    )
+
+    from tests.responses.fake_upstream import chunks
+
+    conv = client.conversations.create()
+    upstream.script(Reply(body=completion("Early reply")))
+    client.responses.create(model=MODEL, conversation=conv.id, input="Early")
+    upstream.script(summary_reply("Streamed summary."), Reply(chunks=chunks(["Str", "eamed."])))
+    events = list(
+        client.responses.create(
+            model=MODEL,
+            conversation=conv.id,
+            input=[{"role": "user", "content": "Now"}, {"type": "compaction_trigger"}],
+            stream=True,
+        )
+    )
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    added, done = events[2], events[3]
+    assert isinstance(added, ResponseOutputItemAddedEvent) and added.output_index == 0
+    assert isinstance(done, ResponseOutputItemDoneEvent) and done.output_index == 0
+    assert isinstance(done.item, ResponseCompactionItem)
+    assert done.item.encrypted_content == "convostore-summary:v1\nStreamed summary."
+    assert added.item == done.item
+    message_events = [e for e in events[4:] if hasattr(e, "output_index")]
+    assert message_events and all(e.output_index == 1 for e in message_events)
+    assert isinstance(events[-2], ResponseOutputItemDoneEvent)
+    assert isinstance(events[-2].item, ResponseOutputMessage)
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert [item.type for item in final.response.output] == ["compaction", "message"]
+    assert final.response.output[0] == done.item and final.response.output_text == "Streamed."
+    listed = all_items(client, conv.id)
+    assert [i["type"] for i in listed] == ["message"] * 3 + ["compaction", "message"]
+    assert listed[3] == done.item.model_dump(exclude_none=True)
+    assert [m["content"] for m in upstream.last["messages"]] == [
+        "Summary of the earlier part of this conversation:\n\nStreamed summary.",
+        "Now",
+    ]
+    # the SDK's stream helper gathers the same output
+    upstream.script(summary_reply("Again."), Reply(chunks=chunks(["Fine."])))
+    with client.responses.stream(
+        model=MODEL,
+        conversation=conv.id,
+        input=[{"type": "compaction_trigger"}, {"role": "user", "content": "More"}],
+    ) as stream:
+        gathered = stream.get_final_response()
+    assert [item.type for item in gathered.output] == ["compaction", "message"]
+    assert gathered.output_text == "Fine."
+    upstream.script(Reply(body=completion("ok")))
+    client.responses.create(model=MODEL, conversation=conv.id, input="Then")
+    assert [m["content"] for m in upstream.last["messages"]] == [
+        "Summary of the earlier part of this conversation:\n\nAgain.",
+        "Fine.",
+        "Then",
+    ]
+
+
+def test_a_background_compaction_is_its_first_output_item(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    from tests.responses.test_background import until
+
+    previous = client.responses.create(model=MODEL, input="First question")
+    upstream.script(summary_reply("A first question."), Reply(body=completion("Second answer.")))
+    started = client.responses.create(
+        model=MODEL,
+        input=[{"type": "compaction_trigger"}, {"role": "user", "content": "Second question"}],
+        previous_response_id=previous.id,
+        background=True,
+    )
+    done = until(
+        lambda: (r := client.responses.retrieve(started.id)).status == "completed" and r,
+        "the background response to complete",
+    )
+    assert [item.type for item in done.output] == ["compaction", "message"]
+    assert done.output[0].encrypted_content.endswith("A first question.")
+    assert done.output_text == "Second answer."
+    assert [i.type for i in client.responses.input_items.list(done.id)] == ["message"]
+    # a previous_response_id chain goes on from the summary
+    upstream.script(Reply(body=completion("Third answer.")))
+    client.responses.create(model=MODEL, input="Third question", previous_response_id=done.id)
+    assert [m["content"] for m in upstream.last["messages"]] == [
+        "Summary of the earlier part of this conversation:\n\nA first question.",
+        "Second answer.",
+        "Third question",
+    ]
 
 
 def test_compact_endpoint_on_a_conversation_and_as_openai(

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,7 +141,7 @@ class Responses:
                 outcome = await self._native(owner, req, identity, inputs, lease)
                 handed_over = isinstance(outcome, NativeEventStream) or req.background
                 return outcome
-            chat_messages, inputs = await self._messages(owner, req, inputs)
+            chat_messages, lead = await self._messages(owner, req, inputs)
             body_out = chat.body(
                 req, chat_messages, self.config.model_for(req.model), stream=req.stream
             )
@@ -149,10 +149,10 @@ class Responses:
 
                 async def answer() -> tuple[list[StoredItem], dict[str, Any]]:
                     completion = await _calling(upstream.complete(body_out), self.config)
-                    return self._outcome(req, identity, completion)
+                    return self._outcome(req, identity, completion, lead)
 
                 queued = await self._start_background(
-                    owner, req, identity, inputs, lease, answer, body_out
+                    owner, req, identity, inputs, lease, answer, body_out, lead
                 )
                 handed_over = True
                 if req.stream:  # the client follows the events the run records
@@ -161,9 +161,9 @@ class Responses:
             if req.stream:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
                 handed_over = True
-                return EventStream(self, owner, req, identity, inputs, opened, lease)
+                return EventStream(self, owner, req, identity, inputs, opened, lease, lead)
             completion = await _calling(upstream.complete(body_out), self.config)
-            return await self._complete(owner, req, identity, inputs, completion, lease)
+            return await self._complete(owner, req, identity, inputs, completion, lease, lead)
         finally:
             if lease is not None and not handed_over:
                 await lease.release()
@@ -311,11 +311,15 @@ class Responses:
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
     ) -> tuple[list[dict[str, Any]], list[StoredItem]]:
-        """The messages the model is sent, and the input as it will be stored (with
-        truncation or compaction on, :mod:`.context` decides both)."""
+        """The messages the model is sent, and the output items made before the model
+        answers (with truncation or compaction on, :mod:`.context` decides both: a
+        compaction it made is the response's first output item)."""
+        lead: list[StoredItem] = []
         if context.managed(req):
             managed = await self.context.turn(owner, req, inputs)
-            out, inputs = managed.messages, managed.inputs
+            out = managed.messages
+            if managed.compacted is not None:
+                lead.append(managed.compacted)
         else:
             turn = history.entries(await self._history(owner, req), inputs)
             turn = turn[max(0, compaction.latest([entry.item for entry in turn])) :]
@@ -329,16 +333,21 @@ class Responses:
             )
         if all(m["role"] == "system" for m in out):
             raise errors.missing_parameter("input")
-        return out, inputs
+        return out, lead
 
     def _outcome(
-        self, req: ResponseRequest, identity: resource.Identity, completion: dict[str, Any]
+        self,
+        req: ResponseRequest,
+        identity: resource.Identity,
+        completion: dict[str, Any],
+        lead: Sequence[StoredItem],
     ) -> tuple[list[StoredItem], dict[str, Any]]:
-        """The output items of a model server's answer, and the Response object."""
+        """The output items (``lead`` first, then the model server's answer), and the
+        Response object."""
         if not completion.get("choices"):
             raise errors.BadGateway("The model server answered without any choices.")
         items, finish = output.from_completion(completion, shape_of(req), ids.new_id)
-        stored = [self.stored_form(item) for item in items]
+        stored = [*lead, *(self.stored_form(item) for item in items)]
         reason = output.INCOMPLETE_REASONS.get(finish or "")
         response = resource.build(
             req,
@@ -359,6 +368,7 @@ class Responses:
         lease: Lease | None,
         answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
         body_out: dict[str, Any] | None = None,
+        lead: Sequence[StoredItem] = (),
     ) -> dict[str, Any]:
         """Store the response as queued and run it in a task (:mod:`.background`):
         ``answer`` makes its output items and Response object, or with ``stream`` the
@@ -393,7 +403,7 @@ class Responses:
                 holder = None if lease is None else lease.holder
                 await background_stream.run(
                     background_stream.BackgroundEventStream(
-                        self, owner, req, identity, inputs, opened, recorder, holder
+                        self, owner, req, identity, inputs, opened, recorder, holder, lead
                     )
                 )
                 return
@@ -459,8 +469,9 @@ class Responses:
         inputs: list[StoredItem],
         completion: dict[str, Any],
         lease: Lease | None,
+        lead: Sequence[StoredItem],
     ) -> Completed:
-        stored, response = self._outcome(req, identity, completion)
+        stored, response = self._outcome(req, identity, completion, lead)
         await write_back(
             self.store,
             owner,
@@ -502,6 +513,7 @@ class EventStream:
         inputs: list[StoredItem],
         upstream: ChatStream,
         lease: Lease | None,
+        lead: Sequence[StoredItem] = (),
     ):
         self.service = service
         self.owner = owner
@@ -510,6 +522,7 @@ class EventStream:
         self.inputs = inputs
         self.upstream = upstream
         self.lease = lease
+        self.lead = lead  # output items made before the model answered (a compaction)
         self.stored: list[StoredItem] = []
 
     async def aclose(self) -> None:
@@ -540,6 +553,10 @@ class EventStream:
         try:
             for event in self._opening(translator):
                 yield event
+            for stored in self.lead:
+                self.stored.append(stored)
+                for event in translator.lead(orjson.loads(stored.body)):
+                    yield event
             failure: errors.ApiError | None = None
             try:
                 async for chunk in self.upstream.chunks():

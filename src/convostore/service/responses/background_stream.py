@@ -7,6 +7,7 @@ terminal event appended. Clients read the events with :class:`.events.Follower`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from convostore import errors
@@ -45,8 +46,9 @@ class BackgroundEventStream(EventStream):
         upstream: ChatStream,
         recorder: events.Recorder,
         holder: str | None,
+        lead: Sequence[StoredItem] = (),
     ):
-        super().__init__(service, owner, req, identity, inputs, upstream, None)
+        super().__init__(service, owner, req, identity, inputs, upstream, None, lead)
         self.recorder = recorder
         self.holder = holder
 

@@ -4,12 +4,13 @@
 
 The history is read bounded (:func:`.window.read_recent`) and counted
 (:class:`convostore.upstream.tokens.Tokens`). When compaction is due (the view passes the
-threshold, or the input holds a trigger) the model server summarises the view and a
-``compaction`` item (:mod:`.compaction`) takes the trigger's place in this turn's input
-(before the input, for a threshold): it is stored with the input, and the model sees from
-it on, now and on later turns. Then, with ``truncation: "auto"``, the oldest items that do
-not fit are left out of what is sent (:func:`.window.fit`); the stored conversation never
-changes.
+threshold, or the input holds a trigger) the model server summarises the view and this
+turn's input, and a ``compaction`` item (:mod:`.compaction`) is made: it is the
+response's first output item (stored after the input, before the answer, as OpenAI
+orders a response's output), and the model is sent it then this turn's input verbatim;
+later turns see from it on. A client chaining by hand may drop every item before it.
+Then, with ``truncation: "auto"``, the oldest items that do not fit are left out of what
+is sent (:func:`.window.fit`); the stored conversation never changes.
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ FIXED_OVERHEAD = 16  # the generation prompt and the like, beside the messages
 
 @dataclass(slots=True)
 class Turn:
-    """What a managed turn sends, and its input as it will be stored (a compaction item
-    may stand in it)."""
+    """What a managed turn sends, and the compaction item it made (the response's first
+    output item)."""
 
     messages: list[dict[str, Any]]
-    inputs: list[StoredItem]
     compacted: StoredItem | None = None
     usage: dict[str, Any] | None = None
 
@@ -98,37 +98,31 @@ class Context:
         history.entries(held, inputs)  # duplicates refused before anything is called
         budget = size - (req.max_output_tokens or 0)
         held_items = window.decode(held)
-        input_items = window.decode(inputs)
+        shown = window.decode(inputs)
         compacted: StoredItem | None = None
         usage: dict[str, Any] | None = None
         due = req.compact_at is not None
         if not due and req.compact_threshold is not None:
             threshold = req.compact_threshold or int(budget * THRESHOLD_SHARE)
-            counts = await self.count(req, held_items + input_items)
+            counts = await self.count(req, held_items + shown)
             due = sum(counts) + await self.fixed(req) > threshold
         if due:
             # an input the model server cannot take is refused before the summary is paid for
-            at = 0 if req.compact_at is None else req.compact_at
             messages.to_messages(
-                [
-                    _input_entry(item, i + (req.compact_at is not None and i >= at))
-                    for i, item in enumerate(input_items)
-                ],
+                [_input_entry(item, _client_index(req, i)) for i, item in enumerate(shown)],
                 instructions=None,
                 all_reasoning=False,
                 image_prefixes=self.config.image_url_prefixes,
             )
-            summarised = held_items + input_items[:at]
-            compacted, usage = await self.compact(req, summarised, size, complete)
-            inputs = [*inputs[:at], compacted, *inputs[at:]]
-            held_items, held, complete = [], [], True
-            input_items = window.decode(inputs)
-            shown = input_items[at:]
-        else:
-            shown = input_items
+            # the summary covers this turn's input too: a client that keeps only what
+            # follows the compaction item (it comes first in the output) loses nothing
+            compacted, usage = await self.compact(req, held_items + shown, size, complete)
+            held, complete = [compacted], True
+            held_items = window.decode(held)
         start = compaction.latest(shown)
         if start >= 0:  # a compaction item given as input: the view starts there too
-            held_items, held, complete = [], [], True
+            if compacted is None:
+                held_items, held, complete = [], [], True
             shown = shown[start:]
         compaction.apply_updates(req, held_items + shown)
         if req.truncation == "auto":
@@ -143,9 +137,8 @@ class Context:
             messages.Entry(item, "conversation", f"conversation item '{stored.id}'")
             for item, stored in zip(held_items, held, strict=True)
         ]
-        # the client's index: the compaction stands where the trigger stood, or before all
-        base = len(inputs) - len(shown) - (compacted is not None and req.compact_at is None)
-        entries += [_input_entry(item, base + i) for i, item in enumerate(shown)]
+        base = len(inputs) - len(shown)
+        entries += [_input_entry(item, _client_index(req, base + i)) for i, item in enumerate(shown)]
         history.check_tool_outputs(entries)
         out = messages.to_messages(
             entries,
@@ -153,7 +146,7 @@ class Context:
             all_reasoning=req.reasoning_context == "all_turns",
             image_prefixes=self.config.image_url_prefixes,
         )
-        return Turn(out, inputs, compacted, usage)
+        return Turn(out, compacted, usage)
 
     async def count(self, req: ResponseRequest, items: Sequence[dict[str, Any]]) -> list[int]:
         return await self.tokens.count(req.model, [window.item_text(item) for item in items])
@@ -174,12 +167,18 @@ class Context:
         size: int,
         complete: bool,
     ) -> tuple[StoredItem, dict[str, Any] | None]:
-        """A compaction item summarising ``items`` (oldest left out if they do not fit)."""
+        """A compaction item summarising ``items`` from their latest compaction on (that
+        one always kept: it holds all before it; the oldest after it left out if they do
+        not fit)."""
         wanted = compaction.summary_tokens(size)
-        counts = await self.count(req, items)
-        prompt = await self.tokens.count(req.model, [compaction.PROMPT])
-        cut = window.fit(items, counts, [], prompt[0] + FIXED_OVERHEAD, size - wanted, complete)
-        kept = items[cut:]
+        start = compaction.latest(items)
+        pinned = items[start : start + 1] if start >= 0 else []
+        rest = items[start + 1 :] if start >= 0 else items
+        counts = await self.count(req, rest)
+        fixed = sum(await self.count(req, pinned)) + FIXED_OVERHEAD
+        fixed += (await self.tokens.count(req.model, [compaction.PROMPT]))[0]
+        cut = window.fit(rest, counts, [], fixed, size - wanted, complete or bool(pinned))
+        kept = [*pinned, *rest[cut:]]
         entries = [messages.Entry(item, "conversation", "conversation item") for item in kept]
         text = compaction.transcript(
             messages.to_messages(entries, instructions=None, all_reasoning=True)
@@ -191,6 +190,11 @@ class Context:
         if summary is None:
             raise errors.BadGateway("The model server answered the compaction without a summary.")
         return self.stored_form(compaction.new_item(summary)), output.usage(answer.get("usage"))
+
+
+def _client_index(req: ResponseRequest, index: int) -> int:
+    """Where input item ``index`` stood in the client's input (a trigger is not an item)."""
+    return index + (req.compact_at is not None and index >= req.compact_at)
 
 
 def _input_entry(item: dict[str, Any], index: int) -> messages.Entry:

@@ -8,6 +8,7 @@ events are contiguous. The shapes of the items are :mod:`output`'s, so a streame
 response ends with the same items a non-streamed one would hold::
 
     response.created, response.in_progress
+    (response.output_item.added, response.output_item.done: a compaction made first)
     response.output_item.added (reasoning)   response.content_part.added (reasoning_text)
       response.reasoning_text.delta …         response.reasoning_text.done
       response.content_part.done              response.output_item.done
@@ -81,6 +82,18 @@ class Translator:
         event = {"type": kind, "sequence_number": self.sequence, **fields}
         self.sequence += 1
         return event
+
+    def lead(self, item: Item) -> list[Event]:
+        """An output item made before the model answers (a compaction), already final:
+        added and done at once, before the model's items (whose indices follow it)."""
+        assert self.open is None
+        index = len(self.items)
+        self.items.append(item)
+        shown = self.visible(item)
+        return [
+            self.event("response.output_item.added", output_index=index, item=shown),
+            self.event("response.output_item.done", output_index=index, item=shown),
+        ]
 
     # -- chunks ------------------------------------------------------------------------------
 
