@@ -663,3 +663,47 @@ def test_a_previous_response_chain_is_truncated_too(client: OpenAI, upstream: Fa
         assert request_tokens(upstream.last) <= WINDOW - MAX_OUTPUT
     assert "P0 " not in str(upstream.last["messages"])
     assert "P11 " in upstream.last["messages"][-1]["content"]
+
+
+def test_a_streamed_background_compaction_is_recorded_first(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    from openai.types.responses import ResponseCompactionItem
+
+    from tests.responses.fake_upstream import chunks
+
+    conv = client.conversations.create(items=[{"role": "user", "content": "Before"}])
+    upstream.script(summary_reply("Before, then After."), Reply(chunks=chunks(["Done."])))
+    events = list(
+        client.responses.create(
+            model=MODEL,
+            conversation=conv.id,
+            input=[{"role": "user", "content": "After"}, {"type": "compaction_trigger"}],
+            background=True,
+            stream=True,
+        )
+    )
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    kinds = [event.type for event in events]
+    assert kinds[:5] == [
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.output_item.done",
+    ]
+    added, done = events[3], events[4]
+    assert added.output_index == 0 and done.output_index == 0  # type: ignore[union-attr]
+    assert isinstance(done.item, ResponseCompactionItem)  # type: ignore[union-attr]
+    assert all(getattr(e, "output_index", 1) == 1 for e in events[5:])
+    assert events[-1].type == "response.completed"
+    # replayed from the database, the same events
+    response_id = events[0].response.id  # type: ignore[union-attr]
+    replayed = list(client.responses.retrieve(response_id, stream=True))
+    assert [e.model_dump() for e in replayed] == [e.model_dump() for e in events]
+    stored = client.responses.retrieve(response_id)
+    assert [item.type for item in stored.output] == ["compaction", "message"]
+    assert stored.output[0] == done.item  # type: ignore[union-attr]
+    listed = all_items(client, conv.id)
+    assert [i["type"] for i in listed] == ["message", "message", "compaction", "message"]
+    assert [i.type for i in client.responses.input_items.list(response_id)] == ["message"]
