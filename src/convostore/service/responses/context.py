@@ -138,7 +138,9 @@ class Context:
             for item, stored in zip(held_items, held, strict=True)
         ]
         base = len(inputs) - len(shown)
-        entries += [_input_entry(item, _client_index(req, base + i)) for i, item in enumerate(shown)]
+        entries += [
+            _input_entry(item, _client_index(req, base + i)) for i, item in enumerate(shown)
+        ]
         history.check_tool_outputs(entries)
         out = messages.to_messages(
             entries,
