@@ -707,3 +707,40 @@ def test_a_streamed_background_compaction_is_recorded_first(
     listed = all_items(client, conv.id)
     assert [i["type"] for i in listed] == ["message", "message", "compaction", "message"]
     assert [i.type for i in client.responses.input_items.list(response_id)] == ["message"]
+
+
+@pytest.mark.parametrize("trigger_first", [True, False])
+def test_compacting_a_turn_that_answers_a_tool_call(
+    client: OpenAI, upstream: FakeUpstream, trigger_first: bool
+) -> None:
+    """The model is sent the summary, then the call this turn's output answers (it came
+    before the compaction), then the output: never an output without its call."""
+    conv = client.conversations.create()
+    upstream.script(Reply(body=completion(tool_calls=[("call_1", "lookup", '{"q": "x"}')])))
+    client.responses.create(model=MODEL, conversation=conv.id, input="Look it up")
+    answer = {"type": "function_call_output", "call_id": "call_1", "output": "42"}
+    trigger = {"type": "compaction_trigger"}
+    upstream.script(summary_reply("A lookup was asked for."), Reply(body=completion("It is 42.")))
+    response = client.responses.create(
+        model=MODEL,
+        conversation=conv.id,
+        input=[trigger, answer] if trigger_first else [answer, trigger],  # type: ignore[list-item]
+    )
+    assert [item.type for item in response.output] == ["compaction", "message"]
+    sent = upstream.last["messages"]
+    assert sent[0]["content"].endswith("A lookup was asked for.")
+    assert sent[1]["role"] == "assistant" and sent[1]["tool_calls"][0]["id"] == "call_1"
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+    assert len(sent) == 3
+    assert "tool result for call_1: 42" in summary_calls(upstream)[-1]["messages"][1]["content"]
+    listed = all_items(client, conv.id)
+    assert [i["type"] for i in listed] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "compaction",
+        "message",
+    ]
+    upstream.script(Reply(body=completion("ok")))
+    client.responses.create(model=MODEL, conversation=conv.id, input="Thanks", truncation="auto")
+    assert [m["content"] for m in upstream.last["messages"]][1:] == ["It is 42.", "Thanks"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from convostore import errors
-from convostore.service.responses.window import fit, valid_cuts
+from convostore.service.responses.window import answered_from, fit, valid_cuts
 
 
 def user(text: str = "u") -> dict[str, Any]:
@@ -61,3 +61,16 @@ def test_the_oldest_fitting_cut_at_a_user_message() -> None:
     with pytest.raises(errors.InvalidRequest) as refused:
         fit(history, tokens, [], fixed=6, budget=5, complete=True)
     assert refused.value.code == "context_length_exceeded"
+
+
+def test_after_a_compaction_the_calls_the_input_answers_are_kept() -> None:
+    history = [user(), assistant(), user(), REASONING, call("a"), call("b")]
+    # both answered: from the reasoning item that belongs to the first call
+    assert answered_from(history, [output("a"), output("b")], complete=True) == 3
+    assert answered_from(history, [output("b")], complete=True) == 5
+    assert answered_from(history, [user()], complete=True) == 6  # none needed
+    # a call given in the input too is not looked for in the history
+    assert answered_from(history, [call("a"), output("a")], complete=True) == 6
+    # an output in the history whose call is older holds the cut before that call
+    held = [user(), call("x"), call("y"), output("x"), assistant()]
+    assert answered_from(held, [output("y")], complete=True) == 1

@@ -106,6 +106,7 @@ class Context:
             threshold = req.compact_threshold or int(budget * THRESHOLD_SHARE)
             counts = await self.count(req, held_items + shown)
             due = sum(counts) + await self.fixed(req) > threshold
+        start = compaction.latest(shown)
         if due:
             # an input the model server cannot take is refused before the summary is paid for
             messages.to_messages(
@@ -117,9 +118,10 @@ class Context:
             # the summary covers this turn's input too: a client that keeps only what
             # follows the compaction item (it comes first in the output) loses nothing
             compacted, usage = await self.compact(req, held_items + shown, size, complete)
-            held, complete = [compacted], True
-            held_items = window.decode(held)
-        start = compaction.latest(shown)
+            # sent after the summary: the calls this input answers, then the input
+            keep = len(held) if start >= 0 else window.answered_from(held_items, shown, complete)
+            held_items = window.decode([compacted]) + held_items[keep:]
+            held, complete = [compacted, *held[keep:]], True
         if start >= 0:  # a compaction item given as input: the view starts there too
             if compacted is None:
                 held_items, held, complete = [], [], True

@@ -137,6 +137,29 @@ def valid_cuts(
     return ok
 
 
+def answered_from(
+    history: Sequence[dict[str, Any]], inputs: Sequence[dict[str, Any]], complete: bool
+) -> int:
+    """Where the history must start to hold the ``function_call`` items whose outputs
+    ``inputs`` give (the latest allowed cut before them); ``len(history)`` if none."""
+    given = {item.get("call_id") for item in inputs if item.get("type") == "function_call"}
+    wanted = {
+        item.get("call_id") for item in inputs if item.get("type") == "function_call_output"
+    } - given
+    first = next(
+        (
+            index
+            for index, item in enumerate(history)
+            if item.get("type") == "function_call" and item.get("call_id") in wanted
+        ),
+        None,
+    )
+    if first is None:
+        return len(history)
+    ok = valid_cuts(history, inputs, complete)
+    return max((cut for cut in range(first + 1) if ok[cut]), default=0)
+
+
 def fit(
     history: Sequence[dict[str, Any]],
     tokens: Sequence[int],
