@@ -204,18 +204,25 @@ def invalid_value(path: str, value: object, supported: Sequence[object]) -> Inva
 def integer_out_of_range(
     path: str, value: float, *, minimum: float | None, maximum: float | None
 ) -> InvalidRequest:
+    return out_of_range(path, value, minimum=minimum, maximum=maximum, kind="integer")
+
+
+def out_of_range(
+    path: str, value: float, *, minimum: float | None, maximum: float | None, kind: str
+) -> InvalidRequest:
+    """A number outside its bounds; ``kind`` is ``integer`` or ``decimal`` (a JSON number)."""
     if maximum is not None and value > maximum:
         return InvalidRequest(
-            f"Invalid '{path}': integer above maximum value. "
+            f"Invalid '{path}': {kind} above maximum value. "
             f"Expected a value <= {maximum}, but got {value} instead.",
             param=path,
-            code="integer_above_max_value",
+            code=f"{kind}_above_max_value",
         )
     return InvalidRequest(
-        f"Invalid '{path}': integer below minimum value. "
+        f"Invalid '{path}': {kind} below minimum value. "
         f"Expected a value >= {minimum}, but got {value} instead.",
         param=path,
-        code="integer_below_min_value",
+        code=f"{kind}_below_min_value",
     )
 
 

@@ -14,7 +14,8 @@ Supported keywords: ``$ref``, ``allOf`` (merged at compile time), ``anyOf``/``on
 (dispatched by JSON type, then by the ``type`` discriminator of object branches),
 ``type``, ``enum``, ``properties``, ``required``, ``additionalProperties``,
 ``maxProperties``, ``propertyNames`` (``maxLength``), ``items``, ``minItems``,
-``maxItems``, ``minLength``, ``maxLength``, ``pattern``, ``minimum``, ``maximum``.
+``maxItems``, ``minLength``, ``maxLength``, ``pattern``, ``minimum``, ``maximum`` (a bound
+of a ``number`` is reported as OpenAI does, as a *decimal* above or below it).
 Annotations (``description``, ``default``, ``format``, ``x-*``) are ignored.
 
 Unknown keys (CONTRACT.md D9, revised): a compiler made with ``keep_unknown=True`` (items,
@@ -74,6 +75,11 @@ def _type_of(value: Any) -> str:
 
 def _any(value: Any) -> None:
     return None
+
+
+def _free_object(value: Any) -> None:
+    if type(value) is not dict:
+        raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
 
 
 def schema_name(ref: str) -> str:
@@ -217,9 +223,12 @@ class Compiler:
         maximum: float | None = schema.get("maximum")
         allowed: list[Any] | None = schema.get("enum")
         name = "integer" if integer else "number"
+        wording = "integer" if integer else "decimal"  # OpenAI's word for a JSON number
+
+        exact = (int,) if integer else (int, float)  # the decoded JSON types, checked first
 
         def check(value: Any) -> None:
-            if (
+            if type(value) not in exact and (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
                 or (integer and isinstance(value, float))
@@ -229,8 +238,8 @@ class Compiler:
                 maximum is not None and value > maximum
             ):
                 raise Invalid(
-                    lambda p: errors.integer_out_of_range(
-                        p, value, minimum=minimum, maximum=maximum
+                    lambda p: errors.out_of_range(
+                        p, value, minimum=minimum, maximum=maximum, kind=wording
                     )
                 )
             if allowed is not None and value not in allowed:
@@ -266,6 +275,7 @@ class Compiler:
         element = self.compile(schema["items"]) if "items" in schema else _any
         min_items = schema.get("minItems")
         max_items = schema.get("maxItems")
+        simple = _simple_type(self.deref(schema.get("items", {})))
 
         def check(value: Any) -> None:
             if type(value) is not list:
@@ -279,6 +289,12 @@ class Compiler:
                 )
             if element is _any:
                 return
+            if simple is not None:  # e.g. an array of strings: one type check per member
+                for item in value:
+                    if type(item) is not simple:
+                        break
+                else:
+                    return
             for index, item in enumerate(value):
                 try:
                     element(item)
@@ -306,7 +322,9 @@ class Compiler:
         max_props = schema.get("maxProperties")
         name_max = (schema.get("propertyNames") or {}).get("maxLength")
         if self.body and props and not allow_extra:
-            return self._body_object(props, required)
+            return self._body_object(props_schema, props, required)
+        if not props and not required and extra is True and max_props is None and name_max is None:
+            return _free_object  # e.g. a tool's `parameters`: any object
 
         def check(value: Any) -> None:
             if type(value) is not dict:
@@ -341,15 +359,36 @@ class Compiler:
 
         return check
 
-    def _body_object(self, props: dict[str, Validator], required: tuple[str, ...]) -> Validator:
+    def _body_object(
+        self, schemas: Mapping[str, Any], props: dict[str, Validator], required: tuple[str, ...]
+    ) -> Validator:
         ordered = tuple(props.items())
+        # For the one pass over a valid body: which keys may be null, which are checked by
+        # their Python type alone, and the validators of the others.
+        nullable: set[str] = set()
+        simple: dict[str, type | frozenset[str]] = {}  # a Python type, or a string's values
+        inner: dict[str, Validator] = {}
+        for key, declared in schemas.items():
+            branches = self.deref(declared).get("anyOf", ())
+            if len(branches) == 2 and {"type": "null"} in branches:
+                nullable.add(key)
+                declared = branches[branches[0] == {"type": "null"}]
+            schema = self.deref(declared)
+            python_type = _simple_type(schema)
+            if python_type is not None:
+                simple[key] = python_type
+            elif schema.get("type") == "string" and schema.keys() <= _ANNOTATIONS | {"enum"}:
+                simple[key] = frozenset(schema["enum"])
+            else:
+                inner[key] = self.compile(declared)
+                if inner[key] is _any:
+                    nullable.add(key)
+        may_be_null = frozenset(nullable)
+        simple_type = simple.get
+        inner_check = inner.get
 
-        def check(value: Any) -> None:
-            if type(value) is not dict:
-                raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
-            for key in required:
-                if key not in value:
-                    raise _missing(key)
+        def first_problem(value: dict[str, Any]) -> None:
+            """Every unknown key before any value, the values in declared order."""
             for key in value:
                 if key not in props:
                     raise _unknown(key)
@@ -361,10 +400,51 @@ class Compiler:
                         failure.path.append(key)
                         raise
 
+        def check(value: Any) -> None:
+            if type(value) is not dict:
+                raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
+            for key in required:
+                if key not in value:
+                    raise _missing(key)
+            # A valid body costs one pass over the keys it has; at the first doubt the
+            # problem is looked for again in OpenAI's order (validators have no side effects).
+            try:
+                for key, item in value.items():
+                    if item is None:
+                        if key in may_be_null:
+                            continue
+                        break
+                    kind = simple_type(key)
+                    if kind is not None:
+                        if type(item) is kind or (
+                            type(kind) is frozenset and type(item) is str and item in kind
+                        ):
+                            continue
+                        break
+                    sub = inner_check(key)
+                    if sub is None:
+                        break
+                    sub(item)
+                else:
+                    return
+            except Invalid:
+                pass
+            first_problem(value)
+
         return check
 
     def _union(self, schema: Mapping[str, Any]) -> Validator:
         branches = [self.deref(b) for b in schema.get("anyOf", schema.get("oneOf", ()))]
+        if self.body and len(branches) == 2 and {"type": "null"} in branches:
+            # A nullable field of a body: its type error names the other branch's types
+            # (null is not named in a body), which is what that branch raises itself.
+            inner = self.compile(branches[branches[0] == {"type": "null"}])
+
+            def nullable(value: Any) -> None:
+                if value is not None:
+                    inner(value)
+
+            return nullable
         compiled = [self.compile(b) for b in branches]
         kinds = [self.accepted_types(b) for b in branches]
         by_type: dict[str, list[int]] = {}
@@ -374,6 +454,8 @@ class Compiler:
         expected = sorted(set().union(*kinds), key=_TYPE_ORDER.index) if kinds else []
         if self.body and len(expected) > 1 and "null" in expected:
             expected.remove("null")
+        if self.body and "number" in expected and "integer" in expected:
+            expected.remove("integer")  # a number may be an integer: "expected a number"
         object_dispatch = self._object_dispatch(branches, compiled, by_type.get("object", []))
         # Where unknown keys are kept, an object that several undiscriminated branches could
         # take goes to the one that declares most of its keys (tried first), so a kept key
@@ -384,7 +466,24 @@ class Compiler:
         def known_first(value: dict[str, Any], candidates: list[int]) -> list[int]:
             return sorted(candidates, key=lambda i: -len(declared[i].intersection(value)))
 
+        # The common case at the cost of one lookup: the Python type of a decoded JSON value
+        # that only one branch (or the object dispatch) can take.
+        direct: dict[type, Validator] = {}
+        for python_type, json_type in _PYTHON_TYPES:
+            found = by_type.get(json_type)
+            if found is None and json_type == "integer":
+                found = by_type.get("number")
+            if found and len(found) == 1:
+                direct[python_type] = compiled[found[0]]
+            elif found and json_type == "object" and object_dispatch is not None:
+                direct[python_type] = object_dispatch
+        shortcut = direct.get
+
         def check(value: Any) -> None:
+            fast = shortcut(type(value))
+            if fast is not None:
+                fast(value)
+                return
             kind = _type_of(value)
             candidates = by_type.get(kind)
             if candidates is None and kind == "integer":
@@ -426,6 +525,9 @@ class Compiler:
             for value in values:
                 table.setdefault(value, compiled[index])
         supported = sorted(table)
+        # An unknown item type is reported on the item (the param names the object); in a
+        # request body (``text.format``, ``tools[0]``) OpenAI names the ``type`` key.
+        on_type = self.body
 
         def dispatch(value: dict[str, Any]) -> None:
             tag = value.get("type")
@@ -433,14 +535,38 @@ class Compiler:
                 raise _missing("type")
             target = table.get(tag) if isinstance(tag, str) else None
             if target is None:
-                # Like an unknown item type, the param names the object, not its `type`.
-                raise Invalid(lambda p: errors.invalid_value(p, tag, supported))
+                failure = Invalid(lambda p: errors.invalid_value(p, tag, supported))
+                if on_type:
+                    failure.path.append("type")
+                raise failure
             target(value)
 
         return dispatch
 
 
 _TYPE_ORDER = ["string", "integer", "number", "boolean", "object", "array", "null"]
+# Schemas a body's one pass checks by Python type alone (``{"type": "string"}`` and the like).
+_SIMPLE: dict[str, type] = {"string": str, "boolean": bool, "integer": int, "object": dict}
+_ANNOTATIONS = frozenset(("type", "description", "default", "title"))
+
+
+def _simple_type(schema: Mapping[str, Any]) -> type | None:
+    """The Python type that alone decides whether a value fits ``schema``, if one does."""
+    declared = schema.get("type")
+    if isinstance(declared, str) and schema.keys() <= _ANNOTATIONS:
+        return _SIMPLE.get(declared)
+    return None
+
+
+_PYTHON_TYPES: tuple[tuple[type, str], ...] = (
+    (str, "string"),
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (type(None), "null"),
+    (list, "array"),
+    (dict, "object"),
+)
 
 
 def _missing(key: str) -> Invalid:
