@@ -1,7 +1,8 @@
 """The request bodies around the items, as schemas (CONTRACT.md D1, D9, D16, D19, D22, §6).
 
 One declaration serves twice: :data:`SCHEMAS` is compiled once by the same compiler as
-the items (``items/compiler.py``) to validate the three bodies, and it is what
+the items (``items/compiler.py``) to validate the four bodies (``POST /v1/responses``
+declares its own the same way, ``service/responses/body.py``), and it is what
 ``GET /openapi.json`` publishes (``api/openapi.py``), so the document and the checks
 cannot disagree. The bodies are compiled in the compiler's body mode, which reports
 problems in the order OpenAI does for a body: a missing key, then an unknown one, then
@@ -98,12 +99,13 @@ class Body:
         return body
 
 
-def _compile(schemas: Mapping[str, Any]) -> dict[str, Validator]:
-    compiler = Compiler({**schemas, "InputItem": {}}, keep_unknown=False, body=True)
+def compile_bodies(schemas: Mapping[str, Any]) -> dict[str, Validator]:
+    """Validators of body ``schemas`` (which may use :data:`SCHEMAS` and ``InputItem``)."""
+    compiler = Compiler({**SCHEMAS, **schemas, "InputItem": {}}, keep_unknown=False, body=True)
     return {name: compiler.named(name) for name in schemas}
 
 
-_COMPILED = _compile(SCHEMAS)
+_COMPILED = compile_bodies(SCHEMAS)
 CREATE_CONVERSATION = Body("CreateConversationBody", _COMPILED["CreateConversationBody"])
 UPDATE_CONVERSATION = Body("UpdateConversationBody", _COMPILED["UpdateConversationBody"])
 CREATE_ITEMS = Body("CreateConversationItemsBody", _COMPILED["CreateConversationItemsBody"])
