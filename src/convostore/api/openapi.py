@@ -8,7 +8,8 @@ Generated from the code, never kept by hand:
   ``summary``/``operationId`` given to ``Router.add``);
 * the query parameters and envelopes come from the constants the handlers check
   (``api/params.py``, the error envelope of ``api/render.py``); the request bodies are
-  the schemas ``service/bodies.py`` compiles to validate them;
+  the schemas ``service/bodies.py`` and ``service/responses/body.py`` compile to validate
+  them;
 * the item schemas are the spec's own, as packaged for the item registry
   (``items/schemas.json``, generated from the spec by ``scripts/gen_item_schemas.py``).
 
@@ -32,11 +33,12 @@ from typing import Any
 import orjson
 
 from convostore import __version__
-from convostore.api import conversations, items, params
+from convostore.api import conversations, items, params, responses
 from convostore.api.request import Request
 from convostore.api.routing import PREFIXES, Handler, Router
 from convostore.items.registry import load_schemas
 from convostore.service import Services, bodies
+from convostore.service.responses import body as response_body
 
 REF = "#/components/schemas/"
 JSON = "application/json"
@@ -104,6 +106,9 @@ OPERATIONS: dict[Handler, Operation] = {
     ),
 }
 
+# convostore's own routes that take a body: the schema it is checked with.
+EXTENSION_BODIES: dict[Handler, str] = {responses.create: "CreateResponseBody"}
+
 ERROR_STATUSES = {
     "400": "Invalid request: bad JSON, body or query",
     "401": "Missing or invalid API key",
@@ -129,9 +134,13 @@ def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, schema in load_schemas().items():
         out[name] = _fix_item_schema(name, copy.deepcopy(schema))
+    clash = out.keys() & (bodies.SCHEMAS.keys() | response_body.SCHEMAS.keys())
+    assert not clash, f"a body schema would replace a spec schema: {sorted(clash)}"
+    # The very schemas the bodies are checked with.
+    out.update(copy.deepcopy(response_body.SCHEMAS))
     _map_discriminators(out)
     nullable_id = {"type": ["string", "null"]}
-    out.update(copy.deepcopy(bodies.SCHEMAS))  # the very schemas the bodies are checked with
+    out.update(copy.deepcopy(bodies.SCHEMAS))
     out.update(
         {
             "ConversationResource": {
@@ -373,6 +382,11 @@ def build(router: Router) -> dict[str, Any]:
                 operation["requestBody"] = {
                     "required": known.body_required,
                     "content": {JSON: {"schema": {"$ref": REF + known.body}}},
+                }
+            elif handler in EXTENSION_BODIES:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {JSON: {"schema": {"$ref": REF + EXTENSION_BODIES[handler]}}},
                 }
             entry[method.lower()] = operation
         paths[path] = entry
