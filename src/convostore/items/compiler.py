@@ -100,6 +100,7 @@ class Compiler:
         # the order the schema declares them, and `null` not named among expected types.
         self.body = body
         self._by_name: dict[str, Validator] = {}
+        self._direct: dict[Validator, dict[type, Validator]] = {}  # a union's shortcuts
 
     # -- schema plumbing -------------------------------------------------------------------
 
@@ -321,8 +322,8 @@ class Compiler:
         keep = self.keep_unknown and not allow_extra
         max_props = schema.get("maxProperties")
         name_max = (schema.get("propertyNames") or {}).get("maxLength")
-        if self.body and props and not allow_extra:
-            return self._body_object(props_schema, props, required)
+        if self.body and props and (not allow_extra or (extra is True and max_props is None)):
+            return self._body_object(props_schema, props, required, others=extra is True)
         if not props and not required and extra is True and max_props is None and name_max is None:
             return _free_object  # e.g. a tool's `parameters`: any object
 
@@ -360,14 +361,20 @@ class Compiler:
         return check
 
     def _body_object(
-        self, schemas: Mapping[str, Any], props: dict[str, Validator], required: tuple[str, ...]
+        self,
+        schemas: Mapping[str, Any],
+        props: dict[str, Validator],
+        required: tuple[str, ...],
+        *,
+        others: bool = False,
     ) -> Validator:
+        """An object of a body: with ``others``, keys it does not declare pass unchecked."""
         ordered = tuple(props.items())
         # For the one pass over a valid body: which keys may be null, which are checked by
         # their Python type alone, and the validators of the others.
         nullable: set[str] = set()
-        simple: dict[str, type | frozenset[str]] = {}  # a Python type, or a string's values
-        inner: dict[str, Validator] = {}
+        # Per key: a Python type, a string's values, or the validator of anything else.
+        rules: dict[str, type | frozenset[str] | Validator] = {}
         for key, declared in schemas.items():
             branches = self.deref(declared).get("anyOf", ())
             if len(branches) == 2 and {"type": "null"} in branches:
@@ -376,21 +383,20 @@ class Compiler:
             schema = self.deref(declared)
             python_type = _simple_type(schema)
             if python_type is not None:
-                simple[key] = python_type
+                rules[key] = python_type
             elif schema.get("type") == "string" and schema.keys() <= _ANNOTATIONS | {"enum"}:
-                simple[key] = frozenset(schema["enum"])
+                rules[key] = frozenset(schema["enum"])
             else:
-                inner[key] = self.compile(declared)
-                if inner[key] is _any:
+                rules[key] = self.compile(declared)
+                if rules[key] is _any:
                     nullable.add(key)
         may_be_null = frozenset(nullable)
-        simple_type = simple.get
-        inner_check = inner.get
+        rule_of = rules.get
 
         def first_problem(value: dict[str, Any]) -> None:
             """Every unknown key before any value, the values in declared order."""
             for key in value:
-                if key not in props:
+                if key not in props and not others:
                     raise _unknown(key)
             for key, sub in ordered:
                 if key in value:
@@ -414,17 +420,21 @@ class Compiler:
                         if key in may_be_null:
                             continue
                         break
-                    kind = simple_type(key)
-                    if kind is not None:
-                        if type(item) is kind or (
-                            type(kind) is frozenset and type(item) is str and item in kind
-                        ):
+                    rule = rule_of(key)
+                    if rule is None:
+                        if others:
                             continue
                         break
-                    sub = inner_check(key)
-                    if sub is None:
+                    kind = type(rule)
+                    if kind is type:
+                        if type(item) is rule:
+                            continue
                         break
-                    sub(item)
+                    if kind is frozenset:
+                        if type(item) is str and item in rule:  # type: ignore[operator]
+                            continue
+                        break
+                    rule(item)  # type: ignore[operator]
                 else:
                     return
             except Invalid:
@@ -474,7 +484,9 @@ class Compiler:
             if found is None and json_type == "integer":
                 found = by_type.get("number")
             if found and len(found) == 1:
-                direct[python_type] = compiled[found[0]]
+                only = compiled[found[0]]
+                # A union inside a union (a $ref'd oneOf): go straight to its own shortcut.
+                direct[python_type] = self._direct.get(only, {}).get(python_type, only)
             elif found and json_type == "object" and object_dispatch is not None:
                 direct[python_type] = object_dispatch
         shortcut = direct.get
@@ -509,6 +521,7 @@ class Compiler:
             assert deepest is not None
             raise deepest
 
+        self._direct[check] = direct
         return check
 
     def _object_dispatch(
