@@ -78,7 +78,7 @@ def test_a_body_field_the_sdk_sends_is_checked(drift: Any, monkeypatch: pytest.M
 
     schemas = copy.deepcopy(bodies.SCHEMAS)
     del schemas["CreateConversationBody"]["properties"]["safety_identifier"]
-    old = bodies.Body("CreateConversationBody", bodies._compile(schemas)["CreateConversationBody"])
+    old = bodies.Body("CreateConversationBody", bodies.compile_bodies(schemas)["CreateConversationBody"])
     monkeypatch.setitem(drift.BODY_CHECKS, "create_conversation", old.check)
     found = labels(drift, load_schemas())
     assert found["safety_identifier"] == "Unknown parameter: 'safety_identifier'."
