@@ -9,10 +9,10 @@ item registry afterwards (paths ``input[i]…``), as ``items`` are for the Conve
 
 What a schema cannot say stays in ``request.py``: ``model: null`` counts as missing, a
 conversation excludes ``previous_response_id``, a ``tool_choice`` names a declared tool,
-and the refusals of what this server cannot honour. A hosted tool (``web_search``, ...),
-``truncation: "auto"`` and ``context_management`` are declared with the shape OpenAI gives
-them, so a malformed one gets the usual shape error and a well-formed one is refused by
-name; the keys refused whatever their value (``prompt``, ...) are declared as any value.
+a ``compaction_trigger`` input is not an item, and the refusals of what this server cannot
+honour. A hosted tool (``web_search``, ...) is declared with the shape OpenAI gives it, so
+a malformed one gets the usual shape error and a well-formed one is refused by name; the
+keys refused whatever their value (``prompt``, ...) are declared as any value.
 """
 
 from __future__ import annotations
