@@ -80,6 +80,7 @@ _OPTIONAL_ABSENT = {
     "access_programs",
     "background_options",
     "context_management",
+    "conversation",  # when the response is in none
     "image",
     "input_transformations",
     "moderation",
@@ -141,6 +142,9 @@ def test_conv_two_turn_gpt_4o_streaming(base_url: str, upstream: FakeUpstream) -
             "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == text
         )
         completed(events[-1]["response"], text)
+        for event in events:
+            if "response" in event:
+                assert event["response"]["conversation"] == {"id": conv}
     assert second[-1]["response"]["id"] != first[-1]["response"]["id"]
     assert seen(upstream, 1)[-2:] == ["OK", "What word did I ask you to remember?"]
 
@@ -203,7 +207,7 @@ def test_conv_multi_turn_single_branch_gpt_4o_nonstreaming(
     status, branch = post(base_url, {"input": prompts[1], "previous_response_id": turns[0]["id"]})
     assert status == 200
     completed(branch, "5")
-    assert branch["previous_response_id"] == turns[0]["id"] and branch["conversation"] is None
+    assert branch["previous_response_id"] == turns[0]["id"] and "conversation" not in branch
     assert seen(upstream, 3) == [prompts[0], "4", prompts[1]]
     # The branch left the conversation as it was.
     with httpx.Client() as http:
@@ -288,11 +292,11 @@ def test_resp_no_store_gpt_4o_nonstreaming(base_url: str, upstream: FakeUpstream
 
 # -- answers OpenAI recorded in that repository's responses cassettes (2026) ---------------
 
-# The fields of OpenAI's answer to {"model", "input"} (cassette
-# responses/text-single.yaml, January 2026; frequency_penalty and presence_penalty are in
-# its later recordings, text-max_output_tokens-incomplete.yaml, February 2026), but
-# `billing` (OpenAI's own account), plus `conversation` (null here: OpenAI leaves it out
-# when there is none, the SDK reads both the same).
+# The fields of OpenAI's streamed Response objects (cassette
+# responses/text-single-stream.yaml, January 2026; frequency_penalty and presence_penalty
+# are in its later recordings, text-max_output_tokens-incomplete-stream.yaml, February
+# 2026). Non-streamed answers add `billing` (every one recorded, no streamed event);
+# `conversation` is there only when the response is in one.
 RECORDED_FIELDS = {
     "background", "completed_at", "created_at", "error", "frequency_penalty", "id",
     "incomplete_details", "instructions", "max_output_tokens", "max_tool_calls", "metadata",
@@ -302,17 +306,17 @@ RECORDED_FIELDS = {
     "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "usage", "user",
 }  # fmt: skip
 
-# Their values there, for a request that sets none of them. temperature and top_p (1.0)
-# and reasoning.effort ("medium") are the OpenAI model's defaults: convostore answers null,
-# the model server's own default being unknown to it.
+# Their values there, for a request that sets none of them. reasoning is the request's
+# ({"effort": null, "summary": null} unless asked): the recordings' "medium" is the
+# default of gpt-5's reasoning models, which convostore cannot know a model server has.
 RECORDED_DEFAULTS = {
     "background": False, "error": None, "frequency_penalty": 0.0, "incomplete_details": None,
     "instructions": None, "max_output_tokens": None, "max_tool_calls": None, "metadata": {},
     "parallel_tool_calls": True, "presence_penalty": 0.0, "previous_response_id": None,
     "prompt_cache_key": None, "prompt_cache_retention": None, "safety_identifier": None,
-    "service_tier": "default", "store": True, "text": {"format": {"type": "text"},
-    "verbosity": "medium"}, "tool_choice": "auto", "tools": [], "top_logprobs": 0,
-    "truncation": "disabled", "user": None,
+    "service_tier": "default", "store": True, "temperature": 1.0, "text": {"format":
+    {"type": "text"}, "verbosity": "medium"}, "tool_choice": "auto", "tools": [],
+    "top_logprobs": 0, "top_p": 1.0, "truncation": "disabled", "user": None,
 }  # fmt: skip
 
 
@@ -321,8 +325,10 @@ def test_text_single(base_url: str, upstream: FakeUpstream) -> None:
     upstream.script(Reply(body=completion("Paris.")))
     status, answer = post(base_url, {"input": "What is the capital of France?"})
     assert status == 200
-    assert set(answer) == RECORDED_FIELDS | {"conversation"}
+    assert set(answer) == RECORDED_FIELDS | {"billing"}
     assert {k: answer[k] for k in RECORDED_DEFAULTS} == RECORDED_DEFAULTS
+    assert answer["billing"] == {"payer": "developer"}
+    assert answer["reasoning"] == {"effort": None, "summary": None}
     assert answer["completed_at"] >= answer["created_at"]
     assert set(answer["usage"]) == {
         "input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details",
@@ -337,8 +343,9 @@ def test_text_single(base_url: str, upstream: FakeUpstream) -> None:
 
 def test_text_single_stream(base_url: str, upstream: FakeUpstream) -> None:
     """Cassette responses/text-single-stream.yaml: the events of a streamed text turn, in
-    order, with the fields of each (OpenAI also sends `obfuscation` on deltas by default;
-    convostore only when stream_options.include_obfuscation is true)."""
+    order, with the fields of each: deltas padded by `obfuscation` to 16 characters
+    ("Paris" + 11), service_tier "auto" until the final event says "default", no
+    `billing`."""
     upstream.script(Reply(chunks=chunks(text=["Paris", "."], finish="stop")))
     events = streamed(base_url, {"input": "What is the capital of France?"})
     assert [e["type"] for e in events] == [
@@ -366,14 +373,22 @@ def test_text_single_stream(base_url: str, upstream: FakeUpstream) -> None:
     assert fields["response.content_part.done"] == part
     assert fields["response.output_text.delta"] == {
         "type", "sequence_number", "item_id", "output_index", "content_index", "delta", "logprobs",
+        "obfuscation",
     }  # fmt: skip
+    assert [len(e["obfuscation"]) for e in events if "obfuscation" in e] == [11, 15]
     assert fields["response.output_text.done"] == {
         "type", "sequence_number", "item_id", "output_index", "content_index", "text", "logprobs",
     }  # fmt: skip
     created, done = events[0]["response"], events[-1]["response"]
     assert created["status"] == "in_progress" and created["usage"] is None
     assert created["completed_at"] is None and created["output"] == []
-    assert set(created) == set(done) == RECORDED_FIELDS | {"conversation"}
+    assert set(created) == set(done) == RECORDED_FIELDS
+    assert [e["response"]["service_tier"] for e in (events[0], events[1], events[-1])] == [
+        "auto",
+        "auto",
+        "default",
+    ]
+    assert done["temperature"] == done["top_p"] == 1.0
     assert events[2]["item"] == {
         "id": events[2]["item"]["id"], "type": "message", "status": "in_progress",
         "content": [], "role": "assistant",
@@ -398,7 +413,63 @@ def test_text_max_output_tokens_incomplete(base_url: str, upstream: FakeUpstream
     assert answer["status"] == "incomplete"
     assert answer["incomplete_details"] == {"reason": "max_output_tokens"}
     assert answer["completed_at"] is None and answer["max_output_tokens"] == 24
-    assert set(answer) == RECORDED_FIELDS | {"conversation"}
+    assert set(answer) == RECORDED_FIELDS | {"billing"}
+
+
+def test_text_max_output_tokens_incomplete_stream(base_url: str, upstream: FakeUpstream) -> None:
+    """Cassette responses/text-max_output_tokens-incomplete-stream.yaml: the streamed turn
+    cut by max_output_tokens ends with response.incomplete, whose service_tier is
+    "default" where the early events said "auto"; store false is echoed."""
+    upstream.script(Reply(chunks=chunks(text=["- Indexes"], finish="length")))
+    events = streamed(
+        base_url,
+        {"input": "Write exactly 20 short bullet points.", "max_output_tokens": 24, "store": False},
+    )
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.incomplete"
+    final = events[-1]["response"]
+    assert final["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert [e["response"]["service_tier"] for e in (events[0], events[1], events[-1])] == [
+        "auto",
+        "auto",
+        "default",
+    ]
+    for event in (events[0], events[1], events[-1]):
+        assert set(event["response"]) == RECORDED_FIELDS
+        assert event["response"]["store"] is False and event["response"]["max_output_tokens"] == 24
+
+
+def test_errors_context_length_exceeded_stream(base_url: str, upstream: FakeUpstream) -> None:
+    """Cassette responses/errors/context_length_exceeded-stream.yaml: a streamed response
+    that fails after it began ends with response.failed, service_tier still "auto" (the
+    failure here is the model server's stream cut off)."""
+    upstream.script(Reply(chunks=chunks(text=["a", "b"], finish="stop"), cut_after=2))
+    events = streamed(base_url, {"input": "hello"})
+    assert events[-1]["type"] == "response.failed"
+    failed = events[-1]["response"]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "server_error"
+    assert set(failed) == RECORDED_FIELDS
+    assert failed["service_tier"] == "auto" and failed["completed_at"] is None
+
+
+def test_sampling_echoes_the_request(base_url: str, upstream: FakeUpstream) -> None:
+    """The recordings report OpenAI's defaults (temperature and top_p 1.0, service_tier
+    "auto" then "default"); values the request gives are reported as given, in every
+    event, and temperature and top_p are sent to the model server."""
+    upstream.script(
+        Reply(chunks=chunks(text=["x"], finish="stop")), Reply(body=completion("y"))
+    )
+    asked = {"temperature": 0.2, "top_p": 0.5, "service_tier": "flex"}
+    events = streamed(base_url, {"input": "hello", **asked})
+    status, answer = post(base_url, {"input": "hello", **asked})
+    assert status == 200
+    for response in (events[0]["response"], events[-1]["response"], answer):
+        assert {k: response[k] for k in asked} == asked
+    assert {k: upstream.requests[1][k] for k in ("temperature", "top_p")} == {
+        "temperature": 0.2,
+        "top_p": 0.5,
+    }
 
 
 def test_errors_missing_required_parameter(base_url: str, upstream: FakeUpstream) -> None:

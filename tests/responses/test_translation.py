@@ -266,17 +266,34 @@ def test_refusal(client: OpenAI, upstream: FakeUpstream) -> None:
     assert response.output[0].content[0].type == "refusal"  # type: ignore[union-attr]
 
 
-def test_obfuscation_when_asked(client: OpenAI, upstream: FakeUpstream) -> None:
-    upstream.script(Reply(chunks=chunks(["a", "b"])), Reply(chunks=chunks(["a", "b"])))
-    padded = list(
+def test_obfuscation_by_default(client: OpenAI, upstream: FakeUpstream) -> None:
+    """Every delta is padded to a multiple of 16 characters unless the request turns it
+    off (stream_options.include_obfuscation, true by default as in OpenAI's API); reasoning,
+    text and tool call arguments alike."""
+    stream = chunks(
+        ["Paris", "x" * 16, "y" * 17],
+        reasoning=["think"],
+        tool_calls=[("call_1", "f", ['{"a":', "1}"])],
+    )
+    upstream.script(Reply(chunks=stream), Reply(chunks=stream))
+    padded = [e.model_dump() for e in client.responses.create(model="m", input="x", stream=True)]
+    plain = list(
         client.responses.create(
-            model="m", input="x", stream=True, stream_options={"include_obfuscation": True}
+            model="m", input="x", stream=True, stream_options={"include_obfuscation": False}
         )
     )
-    plain = list(client.responses.create(model="m", input="x", stream=True))
-    delta = next(e for e in padded if e.type == "response.output_text.delta")
-    assert getattr(delta, "obfuscation", None)
-    assert all(not hasattr(e, "obfuscation") or e.obfuscation is None for e in plain)  # type: ignore[union-attr]
+    deltas = [e for e in padded if e["type"].endswith(".delta")]
+    assert {e["type"] for e in deltas} == {
+        "response.reasoning_text.delta",
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+    }
+    for event in deltas:
+        assert (len(event["delta"]) + len(event["obfuscation"])) % 16 == 0, event
+        assert event["obfuscation"].isalnum() or event["obfuscation"] == ""
+    assert [len(e["obfuscation"]) for e in deltas if "output_text" in e["type"]] == [11, 0, 15]
+    assert all(getattr(e, "obfuscation", None) is None for e in plain)
+    assert all("obfuscation" not in e for e in padded if not e["type"].endswith(".delta"))
 
 
 def test_other_servers_shapes(client: OpenAI, upstream: FakeUpstream) -> None:

@@ -305,6 +305,7 @@ class Responses:
             output=[visible(item, req.include) for item in stored],
             usage=answer.get("usage") if isinstance(answer.get("usage"), dict) else None,
             incomplete_reason=reason if isinstance(reason, str) else None,
+            billed=True,
         )
         return stored, response
 
@@ -356,6 +357,7 @@ class Responses:
             output=[visible(item, req.include) for item in stored],
             usage=output.usage(completion.get("usage")),
             incomplete_reason=reason,
+            billed=True,
         )
         return stored, response
 

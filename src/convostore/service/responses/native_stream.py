@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from convostore import errors
-from convostore.service.responses import resource
+from convostore.service.responses import obfuscation, resource
 from convostore.service.responses.request import ResponseRequest
 from convostore.store.base import StoredItem
 from convostore.upstream import ChatStream, UpstreamError
@@ -95,10 +95,20 @@ class NativeEventStream:
             elif kind in ("response.failed", "error"):
                 raise errors.BadGateway(f"The model server's response failed: {_why(event)}")
             elif isinstance(kind, str):
-                yield self._event(dict(event))
+                yield self._event(self._padded(dict(event)))
         raise errors.BadGateway(
             "The model server's stream ended before the response was complete; nothing was stored."
         )
+
+    def _padded(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A delta event with this request's ``obfuscation`` (the model server's own, or
+        its lack of one, does not decide it)."""
+        delta = event.get("delta")
+        if isinstance(delta, str):
+            event.pop("obfuscation", None)
+            if self.req.obfuscate:
+                event["obfuscation"] = obfuscation.padding(delta)
+        return event
 
     async def _finish(self, event: dict[str, Any]) -> dict[str, Any]:
         final = event.get("response") if isinstance(event.get("response"), dict) else {}

@@ -66,7 +66,7 @@ class ResponseRequest:
     truncation: str = "disabled"
     compact_threshold: int | None = None  # context_management's compaction entry (issue 18)
     compact_at: int | None = None  # where a compaction_trigger input item stood
-    obfuscate: bool = False
+    obfuscate: bool = True
     forwarded: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,7 +123,7 @@ def parse(body: Any, registry: Registry) -> ResponseRequest:
     request.truncation = get("truncation") or "disabled"
     options = get("stream_options")
     if options is not None:
-        request.obfuscate = options.get("include_obfuscation") or False
+        request.obfuscate = options.get("include_obfuscation") is not False
     if not _FORWARDED.isdisjoint(body):
         request.forwarded = {key: body[key] for key in FORWARDED if get(key) is not None}
     management = get("context_management")

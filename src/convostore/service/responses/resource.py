@@ -27,6 +27,16 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _service_tier(request: ResponseRequest, status: str) -> Any:
+    """The tier asked for (OpenAI's default: "auto") until the response has its output;
+    then "auto" is reported as the tier that served it, "default" (as in OpenAI's
+    recorded streams: "auto" in ``response.created`` and ``in_progress``, and in a
+    ``response.failed`` that never ran; "default" in ``response.completed`` and
+    ``response.incomplete``)."""
+    asked = request.forwarded.get("service_tier", "auto")
+    return "default" if asked == "auto" and status in ("completed", "incomplete") else asked
+
+
 def build(
     request: ResponseRequest,
     identity: Identity,
@@ -36,18 +46,24 @@ def build(
     usage: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
     incomplete_reason: str | None = None,
+    billed: bool = False,
 ) -> dict[str, Any]:
+    """The Response object. ``billed``: the answer of a non-streamed create, which carries
+    OpenAI's ``billing`` (every such answer recorded has it, no streamed event does)."""
     done = status in ("completed", "incomplete", "failed")
-    return {
+    response: dict[str, Any] = {
         "id": identity.id,
         "object": "response",
         "created_at": identity.created_at,
         "status": status,
         "background": request.background,
-        "completed_at": int(time.time()) if status == "completed" else None,
-        "conversation": (
-            {"id": request.conversation_id} if request.conversation_id is not None else None
-        ),
+    }
+    if billed:
+        response["billing"] = {"payer": "developer"}
+    response["completed_at"] = int(time.time()) if status == "completed" else None
+    if request.conversation_id is not None:  # OpenAI leaves the key out when there is none
+        response["conversation"] = {"id": request.conversation_id}
+    return response | {
         "error": error,
         # OpenAI's defaults (recorded answers, 2026): convostore sends no penalties, and
         # model servers default them to 0 too.
@@ -68,14 +84,16 @@ def build(
         "prompt_cache_retention": request.forwarded.get("prompt_cache_retention"),
         "reasoning": {"effort": request.effort, "summary": request.summary},
         "safety_identifier": request.forwarded.get("safety_identifier"),
-        "service_tier": request.forwarded.get("service_tier", "default"),
+        "service_tier": _service_tier(request, status),
         "store": request.store,
-        "temperature": request.temperature,  # None: the model server's own default
+        # Not given: OpenAI's defaults (1.0 each), as its answers report them; the model
+        # server is sent none and applies its own.
+        "temperature": 1.0 if request.temperature is None else request.temperature,
         "text": {"verbosity": "medium", **request.text},
         "tool_choice": request.tool_choice,
         "tools": [_tool(tool) for tool in request.tools],
         "top_logprobs": request.top_logprobs or 0,
-        "top_p": request.top_p,
+        "top_p": 1.0 if request.top_p is None else request.top_p,
         "truncation": request.truncation,
         "usage": usage if done else None,
         "user": request.forwarded.get("user"),

@@ -26,12 +26,11 @@ With ``reasoning.summary`` the reasoning item uses the ``reasoning_summary_part`
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from convostore.service.responses import output
+from convostore.service.responses import obfuscation, output
 from convostore.service.responses.output import Item, Shape
 
 Event = dict[str, Any]
@@ -357,6 +356,5 @@ class Translator:
 
     def _delta(self, kind: str, **fields: Any) -> Event:
         if self.obfuscate:
-            # Pads deltas to hide their lengths from observers of the encrypted stream.
-            fields["obfuscation"] = secrets.token_urlsafe(12)[: 1 + secrets.randbelow(16)]
+            fields["obfuscation"] = obfuscation.padding(fields["delta"])
         return self.event(kind, **fields)
