@@ -139,6 +139,30 @@ def test_streamed_turns_pass_the_events_through(
     assert client.responses.retrieve(final.id).output_text == "Hi Ana"
 
 
+def test_streamed_deltas_padded_as_the_request_asks(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    """The model server's deltas get this request's obfuscation: padded to 16 characters
+    by default whatever the model server sent, none with include_obfuscation false."""
+    theirs = events(["Hi ", "Ana"], n=1)
+    for event in theirs:
+        if event["type"].endswith(".delta"):
+            event["obfuscation"] = "zz"
+    upstream.script(Reply(chunks=theirs, done=False), Reply(chunks=theirs, done=False))
+    padded = list(client.responses.create(model="qwen", input="I'm Ana", stream=True))
+    plain = list(
+        client.responses.create(
+            model="qwen", input="I'm Ana", stream=True,
+            stream_options={"include_obfuscation": False},
+        )
+    )  # fmt: skip
+    deltas = [e for e in padded if e.type == "response.output_text.delta"]
+    assert [len(e.obfuscation or "") for e in deltas] == [13, 13]
+    assert all(e.obfuscation != "zz" and e.obfuscation.isalnum() for e in deltas)  # type: ignore[union-attr]
+    plain_deltas = [e for e in plain if e.type == "response.output_text.delta"]
+    assert [getattr(e, "obfuscation", None) for e in plain_deltas] == [None, None]
+
+
 def test_a_stream_that_stops_stores_nothing(
     client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
 ) -> None:
