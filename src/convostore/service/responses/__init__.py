@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -66,6 +66,9 @@ from convostore.upstream import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+
+if TYPE_CHECKING:
+    from convostore.service.responses.background_stream import Recording
 
 log = logging.getLogger("convostore")
 
@@ -151,8 +154,16 @@ class Responses:
                     completion = await _calling(upstream.complete(body_out), self.config)
                     return self._outcome(req, identity, completion, lead)
 
+                async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
+                    from convostore.service.responses.background_stream import (
+                        BackgroundEventStream,
+                    )
+
+                    opened = await _calling(upstream.open_stream(body_out), self.config)
+                    return BackgroundEventStream(recording, identity, opened, lead).events()
+
                 queued = await self._start_background(
-                    owner, req, identity, inputs, lease, answer, body_out, lead
+                    owner, req, identity, inputs, lease, answer, streamed
                 )
                 handed_over = True
                 if req.stream:  # the client follows the events the run records
@@ -208,15 +219,9 @@ class Responses:
         identity: resource.Identity,
         inputs: list[StoredItem],
         lease: Lease | None,
-    ) -> Completed | NativeEventStream:
+    ) -> Completed | NativeEventStream | events.Follower:
         """A turn through the model server's own ``/responses`` (:mod:`.native`,
         :mod:`.native_stream`)."""
-        if req.background and req.stream:
-            raise errors.unsupported_parameter(
-                "stream",
-                "with 'background' is not supported by this server with --upstream-api "
-                "responses yet: poll GET /v1/responses/{id} instead.",
-            )
         if context.managed(req):
             raise errors.unsupported_parameter(
                 "truncation" if req.truncation == "auto" else "context_management",
@@ -227,22 +232,34 @@ class Responses:
         history.check_tool_outputs(history.entries(held, inputs))
         body_out = native.body(req, held, inputs, self.config.model_for(req.model))
         assert self.upstream is not None
-        if req.background:
-            return Completed(
-                await self._start_background(
-                    owner,
-                    req,
-                    identity,
-                    inputs,
-                    lease,
-                    lambda: self._native_answer(req, identity, body_out),
-                )
-            )
         if req.stream:
             body_out["stream"] = True
-            opened = await _calling(
-                self.upstream.open_stream(body_out, self.config.responses_url), self.config
+        if req.background:
+
+            async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
+                from convostore.service.responses.background_stream import (
+                    BackgroundNativeStream,
+                )
+
+                # The runner releases the lease: the stream has none to release.
+                opened = await self._native_stream(
+                    BackgroundNativeStream, req, identity, body_out, recording.store_turn, _none
+                )
+                return opened.events()
+
+            queued = await self._start_background(
+                owner,
+                req,
+                identity,
+                inputs,
+                lease,
+                lambda: self._native_answer(req, identity, body_out),
+                streamed,
             )
+            if req.stream:  # the client follows the events the run records
+                return self.stored.follower(owner, identity.id, -1)
+            return Completed(queued)
+        if req.stream:
 
             async def store_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
                 await write_back(
@@ -259,15 +276,8 @@ class Responses:
                 if lease is not None:
                     await lease.release()
 
-            return NativeEventStream(
-                req,
-                identity,
-                opened,
-                store_output=lambda raw: [self.stored_form(item) for item in raw],
-                visible=lambda item: visible(item, req.include),
-                write_back=store_turn,
-                failure_of=lambda exc: upstream_error(exc, self.config),
-                release=release,
+            return await self._native_stream(
+                NativeEventStream, req, identity, body_out, store_turn, release
             )
         stored, response = await self._native_answer(req, identity, body_out)
         await write_back(
@@ -280,6 +290,31 @@ class Responses:
             lease=lease,
         )
         return Completed(response)
+
+    async def _native_stream(
+        self,
+        kind: type[NativeEventStream],
+        req: ResponseRequest,
+        identity: resource.Identity,
+        body_out: dict[str, Any],
+        write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
+        release: Callable[[], Awaitable[None]],
+    ) -> NativeEventStream:
+        """The model server's own ``/responses`` stream of ``body_out``, opened."""
+        assert self.upstream is not None
+        opened = await _calling(
+            self.upstream.open_stream(body_out, self.config.responses_url), self.config
+        )
+        return kind(
+            req,
+            identity,
+            opened,
+            store_output=lambda raw: [self.stored_form(item) for item in raw],
+            visible=lambda item: visible(item, req.include),
+            write_back=write_back,
+            failure_of=lambda exc: upstream_error(exc, self.config),
+            release=release,
+        )
 
     async def _native_answer(
         self, req: ResponseRequest, identity: resource.Identity, body_out: dict[str, Any]
@@ -369,21 +404,19 @@ class Responses:
         inputs: list[StoredItem],
         lease: Lease | None,
         answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
-        body_out: dict[str, Any] | None = None,
-        lead: Sequence[StoredItem] = (),
+        streamed: Callable[[Recording], Awaitable[AsyncGenerator[dict[str, Any], None]]],
     ) -> dict[str, Any]:
         """Store the response as queued and run it in a task (:mod:`.background`):
         ``answer`` makes its output items and Response object, or with ``stream`` the
-        chat stream of ``body_out`` is translated and recorded (:mod:`.events`)."""
+        events ``streamed`` opens are recorded (:mod:`.events`, :mod:`.background_stream`)."""
         queued = resource.build(req, identity, status="queued", output=[])
         try:
             await self.store.start_response(owner, record_of(queued), self.config.lease_seconds)
         except ResponseMissing:  # the previous response was deleted meanwhile
             raise errors.previous_response_not_found(req.previous_response_id or "") from None
-        upstream = self.upstream
-        assert upstream is not None
         recorder: events.Recorder | None = None
-        if req.stream and body_out is not None:
+        recording: Recording | None = None
+        if req.stream:
             # imported here: it builds on EventStream, defined below in this module
             from convostore.service.responses import background_stream
 
@@ -398,16 +431,12 @@ class Responses:
                 self.config.stream_events_max,
                 self.config.stream_poll_seconds / 4,
             )
+            holder = None if lease is None else lease.holder
+            recording = background_stream.Recording(self, owner, req, inputs, recorder, holder)
 
         async def work() -> None:
-            if recorder is not None and body_out is not None:
-                opened = await _calling(upstream.open_stream(body_out), self.config)
-                holder = None if lease is None else lease.holder
-                await background_stream.run(
-                    background_stream.BackgroundEventStream(
-                        self, owner, req, identity, inputs, opened, recorder, holder, lead
-                    )
-                )
+            if recording is not None:
+                await recording.run(await streamed(recording))
                 return
             stored, response = await answer()
             try:
@@ -658,6 +687,10 @@ def _visible_dict(item: dict[str, Any], include: int) -> dict[str, Any]:
     if not mask & ~include:
         return item
     return visible(StoredItem(item.get("id", ""), item["type"], orjson.dumps(item), mask), include)
+
+
+async def _none() -> None:
+    return None
 
 
 async def _calling(call: Any, config: UpstreamConfig) -> Any:

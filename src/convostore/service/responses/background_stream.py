@@ -1,17 +1,21 @@
 """The run of a streamed background response (``background`` and ``stream`` true, issue
-17): the model server's stream translated into events (:class:`EventStream`'s
-translator) that are recorded in the database (:mod:`.events`) rather than sent, the
-turn stored by :meth:`Store.finish_response` while the response still runs, then the
-terminal event appended. Clients read the events with :class:`.events.Follower`.
+17): the model server's stream made into events (translated from Chat Completions
+chunks by :class:`EventStream`, or passed through from the model server's own
+``/responses`` by :class:`NativeEventStream`) that are recorded in the database
+(:mod:`.events`) rather than sent, the turn stored by :meth:`Store.finish_response`
+while the response still runs, then the terminal event appended. Clients read the
+events with :class:`.events.Follower`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from convostore import errors
 from convostore.service.responses import EventStream, Responses, events, resource
+from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import Translator
 from convostore.service.responses.writeback import record_of
@@ -32,40 +36,31 @@ def opening(queued: dict[str, Any]) -> list[bytes]:
     ]
 
 
-class BackgroundEventStream(EventStream):
-    """An :class:`EventStream` whose turn is stored as a background response's end
-    (under the conversation lease of ``holder``, which the runner releases)."""
+@dataclass
+class Recording:
+    """One streamed background run: where its events go (``recorder``) and how its turn
+    is stored at the end (under the conversation lease of ``holder``, which the runner
+    releases)."""
 
-    def __init__(
-        self,
-        service: Responses,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        upstream: ChatStream,
-        recorder: events.Recorder,
-        holder: str | None,
-        lead: Sequence[StoredItem] = (),
-    ):
-        super().__init__(service, owner, req, identity, inputs, upstream, None, lead)
-        self.recorder = recorder
-        self.holder = holder
+    service: Responses
+    owner: Owner
+    req: ResponseRequest
+    inputs: list[StoredItem]
+    recorder: events.Recorder
+    holder: str | None
 
-    def _opening(self, translator: Translator) -> list[dict[str, Any]]:
-        translator.sequence = OPENING
-        return [
-            translator.event("response.in_progress", response=self._snapshot("in_progress", []))
-        ]
-
-    async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
-        await self.recorder.flush()  # every event before the terminal one, while running
+    async def finish(
+        self, response: dict[str, Any], stored: list[StoredItem]
+    ) -> errors.ApiError | None:
+        """Store the turn (every event before the terminal one stored first); the
+        failure that ends the stream instead, if any."""
+        await self.recorder.flush()
         try:
-            stored = await self.service.store.finish_response(
+            kept = await self.service.store.finish_response(
                 self.owner,
                 record_of(response),
                 self.inputs,
-                self.stored,
+                stored,
                 conversation_id=self.req.conversation_id,
                 holder=self.holder,
             )
@@ -74,33 +69,85 @@ class BackgroundEventStream(EventStream):
                 "The conversation was deleted, or taken by another response, while this "
                 "one ran; nothing was appended to it."
             )
-        if not stored:  # cancelled (or found dead) meanwhile: its end is the row's
+        if not kept:  # cancelled (or found dead) meanwhile: its end is the row's
             return errors.InvalidRequest(CANCELLED)
         return None
 
+    async def store_turn(self, response: dict[str, Any], stored: list[StoredItem]) -> None:
+        """:meth:`finish` for a :class:`NativeEventStream`, which fails on what it raises."""
+        failure = await self.finish(response, stored)
+        if failure is not None:
+            raise failure
 
-async def run(stream: BackgroundEventStream) -> None:
-    """Translate and record the whole stream; the terminal event last (or the failure
-    stored, as the runner's ``fail`` would). Raises what ends it otherwise."""
-    recorder = stream.recorder
-    produced = stream.events()
-    try:
-        async for event in produced:
-            kind = event["type"]
-            if kind == "response.failed":
-                await recorder.flush()
-                failure = event["response"].get("error") or {}
-                if failure.get("message") == CANCELLED:
+    async def run(self, produced: AsyncGenerator[dict[str, Any], None]) -> None:
+        """Record the whole stream; the terminal event last (or the failure stored, as
+        the runner's ``fail`` would). Raises what ends it otherwise."""
+        recorder = self.recorder
+        try:
+            async for event in produced:
+                kind = event["type"]
+                if kind == "response.failed":
+                    await recorder.flush()
+                    failure = event["response"].get("error") or {}
+                    if failure.get("message") == CANCELLED:
+                        return
+                    # Stored as any failure of a background response (nothing appended).
+                    await self.service.store.finish_response(
+                        self.owner, record_of(event["response"]), self.inputs, []
+                    )
+                if kind in ("response.completed", "response.incomplete", "response.failed"):
+                    await events.end(self.service.store, recorder.hub, recorder.response_id, event)
                     return
-                # Stored as any failure of a background response (nothing appended).
-                await stream.service.store.finish_response(
-                    stream.owner, record_of(event["response"]), stream.inputs, []
-                )
-            if kind in ("response.completed", "response.incomplete", "response.failed"):
-                await events.end(stream.service.store, recorder.hub, recorder.response_id, event)
-                return
-            recorder.add(event)  # raises TooManyEvents past the bound: the run fails
-            if not recorder.alive:  # cancelled: the write found it no longer running
-                return
-    finally:
-        await produced.aclose()  # closes the model server's stream
+                recorder.add(event)  # raises TooManyEvents past the bound: the run fails
+                if not recorder.alive:  # cancelled: the write found it no longer running
+                    return
+        finally:
+            await produced.aclose()  # closes the model server's stream
+
+
+class BackgroundEventStream(EventStream):
+    """An :class:`EventStream` whose turn is stored as a background response's end."""
+
+    def __init__(
+        self,
+        recording: Recording,
+        identity: resource.Identity,
+        upstream: ChatStream,
+        lead: Sequence[StoredItem] = (),
+    ):
+        super().__init__(
+            recording.service,
+            recording.owner,
+            recording.req,
+            identity,
+            recording.inputs,
+            upstream,
+            None,
+            lead,
+        )
+        self.recording = recording
+
+    def _opening(self, translator: Translator) -> list[dict[str, Any]]:
+        translator.sequence = OPENING
+        return [
+            translator.event("response.in_progress", response=self._snapshot("in_progress", []))
+        ]
+
+    async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
+        return await self.recording.finish(response, self.stored)
+
+
+class BackgroundNativeStream(NativeEventStream):
+    """A :class:`NativeEventStream` numbered after the stored opening events: the model
+    server's lifecycle events are one ``response.in_progress``."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sequence = OPENING
+        self.opened = False
+
+    def _lifecycle(self, kind: str) -> dict[str, Any] | None:
+        if self.opened:
+            return None
+        self.opened = True
+        return super()._lifecycle("response.in_progress")

@@ -87,8 +87,9 @@ class NativeEventStream:
         async for event in self.upstream.chunks():
             kind = event.get("type")
             if kind in LIFECYCLE:
-                status = "queued" if kind == "response.queued" else "in_progress"
-                yield self._event({"type": kind, "response": self._response(status)})
+                opening = self._lifecycle(kind)
+                if opening is not None:
+                    yield opening
             elif kind in FINAL:
                 yield await self._finish(event)
                 return
@@ -99,6 +100,11 @@ class NativeEventStream:
         raise errors.BadGateway(
             "The model server's stream ended before the response was complete; nothing was stored."
         )
+
+    def _lifecycle(self, kind: str) -> dict[str, Any] | None:
+        """The model server's lifecycle event, with convostore's Response object."""
+        status = "queued" if kind == "response.queued" else "in_progress"
+        return self._event({"type": kind, "response": self._response(status)})
 
     def _padded(self, event: dict[str, Any]) -> dict[str, Any]:
         """A delta event with this request's ``obfuscation`` (the model server's own, or
