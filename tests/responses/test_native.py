@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import openai
 import pytest
 from openai import OpenAI
 
@@ -195,8 +194,117 @@ def test_background_in_this_mode(
     assert done.output_text == "Later, Ana"
     held = [i.model_dump(exclude_none=True) for i in client.conversations.items.list(conv.id)]
     assert held[::-1][1:] == [o.model_dump(exclude_none=True) for o in done.output]
-    # Streamed background responses are not done in this mode yet.
-    with pytest.raises(openai.BadRequestError) as refused:
-        client.responses.create(model="qwen", input="x", background=True, stream=True)
-    assert refused.value.param == "stream"
+
+
+def test_background_stream_in_this_mode_resumes(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    """background and stream: the model server's events are recorded as the chat path's
+    are; the client leaves, the run goes on, GET ?stream=true&starting_after=N resumes
+    from any point, and the turn is written back as a native stream's is."""
+    release = threading.Event()
+    upstream.script(Reply(chunks=events(["Hi ", "Ana"], n=1), done=False, release=release))
+    conv = client.conversations.create()
+    stream = client.responses.create(
+        model="qwen", input="I'm Ana", background=True, stream=True, conversation=conv.id
+    )
+    opening = [next(iter(stream)), next(iter(stream))]
+    assert [e.type for e in opening] == ["response.created", "response.queued"]
+    assert [e.sequence_number for e in opening] == [0, 1]
+    assert opening[0].response.status == "queued" and opening[0].response.background is True
+    response_id = opening[0].response.id
+    stream.close()  # the client leaves before the model server has answered
+    until(lambda: upstream.requests, "the model server to be called")
+    sent = upstream.last
+    assert sent["stream"] is True and sent["store"] is False and "background" not in sent
+    release.set()
+    done = until(
+        lambda: (r := client.responses.retrieve(response_id)).status == "completed" and r,
+        "the response to complete without its client",
+    )
+    assert done.output_text == "Hi Ana" and done.output[0].id == "msg_up1"
+    held = [i.model_dump(exclude_none=True) for i in client.conversations.items.list(conv.id)]
+    assert [i["type"] for i in held] == ["message", "message"]
+    assert held[0] == done.output[0].model_dump(exclude_none=True)
+
+    rest = list(client.responses.retrieve(response_id, stream=True, starting_after=1))
+    assert [e.sequence_number for e in rest] == list(range(2, 2 + len(rest)))
+    assert rest[0].type == "response.in_progress"  # the model server's created is not repeated
+    assert [e.type for e in rest].count("response.in_progress") == 1
+    assert rest[-1].type == "response.completed" and rest[-1].response.id == response_id
+    assert rest[-1].response.output[0].model_dump() == done.output[0].model_dump()
+    deltas = [e for e in rest if e.type == "response.output_text.delta"]
+    assert [e.delta for e in deltas] == ["Hi ", "Ana"]
+    assert [len(e.obfuscation or "") for e in deltas] == [13, 13]  # the request's default
+    # From the middle: exactly the events after N.
+    middle = deltas[0].sequence_number
+    tail = list(client.responses.retrieve(response_id, stream=True, starting_after=middle))
+    assert [e.model_dump() for e in tail] == [
+        e.model_dump() for e in rest if e.sequence_number > middle
+    ]
+    assert tail[0].type == "response.output_text.delta" and tail[0].delta == "Ana"
+    with client.responses.stream(response_id=response_id) as again:
+        assert again.get_final_response().output_text == "Hi Ana"
     assert len(upstream.requests) == 1
+
+
+def test_background_stream_in_this_mode_follows_the_request_obfuscation(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    theirs = events(["Hi ", "Ana"], n=1)
+    for event in theirs:
+        if event["type"].endswith(".delta"):
+            event["obfuscation"] = "zz"
+    upstream.script(Reply(chunks=theirs, done=False))
+    seen = list(
+        client.responses.create(
+            model="qwen", input="x", background=True, stream=True,
+            stream_options={"include_obfuscation": False},
+        )
+    )  # fmt: skip
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    assert seen[-1].type == "response.completed"
+    deltas = [e for e in seen if e.type == "response.output_text.delta"]
+    assert [getattr(e, "obfuscation", None) for e in deltas] == [None, None]
+
+
+def test_background_stream_in_this_mode_cancelled(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    release = threading.Event()
+    upstream.script(Reply(chunks=events(["never"], n=1), done=False, release=release))
+    conv = client.conversations.create()
+    stream = client.responses.create(
+        model="qwen", input="x", background=True, stream=True, conversation=conv.id
+    )
+    read = iter(stream)
+    created = next(read)
+    until(lambda: upstream.requests, "the model server to be called")
+    assert client.responses.cancel(created.response.id).status == "cancelled"
+    rest = list(read)
+    assert rest[-1].type == "response.failed" and rest[-1].response.status == "cancelled"
+    seen = [created, *rest]
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    again = list(client.responses.retrieve(created.response.id, stream=True, starting_after=0))
+    assert again[-1].model_dump() == rest[-1].model_dump()
+    release.set()
+    assert client.responses.retrieve(created.response.id).status == "cancelled"
+    assert list(client.conversations.items.list(conv.id)) == []
+
+
+def test_background_stream_in_this_mode_that_stops(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    """The model server's stream ends early: the response is stored failed, its stream
+    ends with response.failed, nothing is appended to the conversation."""
+    upstream.script(Reply(chunks=events(["Hi"], n=1)[:5], done=False))
+    conv = client.conversations.create()
+    seen = list(
+        client.responses.create(
+            model="qwen", input="x", background=True, stream=True, conversation=conv.id
+        )
+    )
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    assert seen[-1].type == "response.failed" and seen[-1].response.status == "failed"
+    assert client.responses.retrieve(seen[0].response.id).status == "failed"
+    assert list(client.conversations.items.list(conv.id)) == []
