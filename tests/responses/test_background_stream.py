@@ -54,6 +54,20 @@ def first_event(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("no event")
 
 
+def opened_then_left(client: OpenAI, conversation_id: str, text: str) -> str:
+    """Create a streamed background response, read its two stored opening events and
+    leave; its id."""
+    stream = client.responses.create(
+        model="qwen", input=text, background=True, stream=True, conversation=conversation_id
+    )
+    opening = [next(iter(stream)), next(iter(stream))]
+    assert [e.type for e in opening] == ["response.created", "response.queued"]
+    assert [e.sequence_number for e in opening] == [0, 1]
+    assert opening[0].response.status == "queued" and opening[0].response.background is True
+    stream.close()  # the client leaves before the model has answered
+    return opening[0].response.id
+
+
 def numbered_from(events: list[dict[str, Any]], first: int) -> None:
     assert [e["sequence_number"] for e in events] == list(range(first, first + len(events)))
 
@@ -66,15 +80,7 @@ def test_the_stream_runs_on_without_its_client_then_resumes(
         Reply(chunks=chunks(text=["Hel", "lo", " Ana"], finish="stop"), release=release)
     )
     conv = client.conversations.create()
-    stream = client.responses.create(
-        model="qwen", input="Hi, I'm Ana", background=True, stream=True, conversation=conv.id
-    )
-    opening = [next(iter(stream)), next(iter(stream))]
-    assert [e.type for e in opening] == ["response.created", "response.queued"]
-    assert [e.sequence_number for e in opening] == [0, 1]
-    assert opening[0].response.status == "queued" and opening[0].response.background is True
-    response_id = opening[0].response.id
-    stream.close()  # the client leaves before the model has answered
+    response_id = opened_then_left(client, conv.id, "Hi, I'm Ana")
     release.set()
     done = until(
         lambda: (r := client.responses.retrieve(response_id)).status == "completed" and r,
@@ -141,9 +147,12 @@ def test_a_resumed_stream_follows_the_live_events(
     assert first[-1]["response"]["output"][0]["content"][0]["text"] == "abcd"
 
 
-def test_cancel_ends_the_stream(client: OpenAI, upstream: FakeUpstream, base_url: str) -> None:
-    release = threading.Event()
-    upstream.script(Reply(chunks=chunks(text=["never"], finish="stop"), release=release))
+def cancelled_while_streamed(client: OpenAI, upstream: FakeUpstream, reply: Reply) -> None:
+    """A streamed background response (``reply`` held by its ``release``) cancelled
+    while its client reads: the stream ends with the cancelled response, resumed the
+    same, and nothing is appended to its conversation."""
+    assert reply.release is not None
+    upstream.script(reply)
     conv = client.conversations.create()
     stream = client.responses.create(
         model="qwen", input="x", background=True, stream=True, conversation=conv.id
@@ -159,8 +168,14 @@ def test_cancel_ends_the_stream(client: OpenAI, upstream: FakeUpstream, base_url
     # Resumed later: the same end.
     again = list(client.responses.retrieve(created.response.id, stream=True, starting_after=0))
     assert again[-1].model_dump() == rest[-1].model_dump()
-    release.set()
+    reply.release.set()
+    assert client.responses.retrieve(created.response.id).status == "cancelled"
     assert list(client.conversations.items.list(conv.id)) == []
+
+
+def test_cancel_ends_the_stream(client: OpenAI, upstream: FakeUpstream, base_url: str) -> None:
+    held = Reply(chunks=chunks(text=["never"], finish="stop"), release=threading.Event())
+    cancelled_while_streamed(client, upstream, held)
 
 
 def test_resume_refusals(client: OpenAI, upstream: FakeUpstream, base_url: str) -> None:

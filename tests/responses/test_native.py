@@ -12,6 +12,7 @@ from openai import OpenAI
 
 from tests.responses.fake_upstream import FakeUpstream, Reply
 from tests.responses.test_background import until
+from tests.responses.test_background_stream import cancelled_while_streamed, opened_then_left
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"upstream_api": "responses"}])
 
@@ -205,15 +206,7 @@ def test_background_stream_in_this_mode_resumes(
     release = threading.Event()
     upstream.script(Reply(chunks=events(["Hi ", "Ana"], n=1), done=False, release=release))
     conv = client.conversations.create()
-    stream = client.responses.create(
-        model="qwen", input="I'm Ana", background=True, stream=True, conversation=conv.id
-    )
-    opening = [next(iter(stream)), next(iter(stream))]
-    assert [e.type for e in opening] == ["response.created", "response.queued"]
-    assert [e.sequence_number for e in opening] == [0, 1]
-    assert opening[0].response.status == "queued" and opening[0].response.background is True
-    response_id = opening[0].response.id
-    stream.close()  # the client leaves before the model server has answered
+    response_id = opened_then_left(client, conv.id, "I'm Ana")
     until(lambda: upstream.requests, "the model server to be called")
     sent = upstream.last
     assert sent["stream"] is True and sent["store"] is False and "background" not in sent
@@ -271,25 +264,8 @@ def test_background_stream_in_this_mode_follows_the_request_obfuscation(
 def test_background_stream_in_this_mode_cancelled(
     client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
 ) -> None:
-    release = threading.Event()
-    upstream.script(Reply(chunks=events(["never"], n=1), done=False, release=release))
-    conv = client.conversations.create()
-    stream = client.responses.create(
-        model="qwen", input="x", background=True, stream=True, conversation=conv.id
-    )
-    read = iter(stream)
-    created = next(read)
-    until(lambda: upstream.requests, "the model server to be called")
-    assert client.responses.cancel(created.response.id).status == "cancelled"
-    rest = list(read)
-    assert rest[-1].type == "response.failed" and rest[-1].response.status == "cancelled"
-    seen = [created, *rest]
-    assert [e.sequence_number for e in seen] == list(range(len(seen)))
-    again = list(client.responses.retrieve(created.response.id, stream=True, starting_after=0))
-    assert again[-1].model_dump() == rest[-1].model_dump()
-    release.set()
-    assert client.responses.retrieve(created.response.id).status == "cancelled"
-    assert list(client.conversations.items.list(conv.id)) == []
+    held = Reply(chunks=events(["never"], n=1), done=False, release=threading.Event())
+    cancelled_while_streamed(client, upstream, held)
 
 
 def test_background_stream_in_this_mode_that_stops(
