@@ -271,16 +271,23 @@ def test_background_stream_in_this_mode_cancelled(
 def test_background_stream_in_this_mode_that_stops(
     client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
 ) -> None:
-    """The model server's stream ends early: the response is stored failed, its stream
-    ends with response.failed, nothing is appended to the conversation."""
-    upstream.script(Reply(chunks=events(["Hi"], n=1)[:5], done=False))
-    conv = client.conversations.create()
-    seen = list(
-        client.responses.create(
-            model="qwen", input="x", background=True, stream=True, conversation=conv.id
-        )
+    """The model server's stream ends early, or it refuses the call: the response is
+    stored failed, its stream ends with response.failed, nothing is appended to the
+    conversation."""
+    upstream.script(
+        Reply(chunks=events(["Hi"], n=1)[:5], done=False),
+        Reply(status=500, body={"error": {"message": "boom"}}),
     )
-    assert [e.sequence_number for e in seen] == list(range(len(seen)))
-    assert seen[-1].type == "response.failed" and seen[-1].response.status == "failed"
-    assert client.responses.retrieve(seen[0].response.id).status == "failed"
-    assert list(client.conversations.items.list(conv.id)) == []
+    conv = client.conversations.create()
+    for _ in range(2):
+        seen = list(
+            client.responses.create(
+                model="qwen", input="x", background=True, stream=True, conversation=conv.id
+            )
+        )
+        assert [e.sequence_number for e in seen] == list(range(len(seen)))
+        assert seen[-1].type == "response.failed" and seen[-1].response.status == "failed"
+        assert client.responses.retrieve(seen[0].response.id).status == "failed"
+        assert list(client.conversations.items.list(conv.id)) == []
+    assert [e.type for e in seen] == ["response.created", "response.queued", "response.failed"]
+    assert len(upstream.requests) == 2

@@ -1,7 +1,8 @@
 """A streamed turn through the model server's own ``/responses`` (``--upstream-api
 responses``, issue 17): its events are passed through as they come, numbered again from
 0, with convostore's Response object (its id, conversation, echoed parameters) in the
-lifecycle events. When the model server's ``response.completed`` (or
+lifecycle events (in the background, numbered after the stored opening events and
+recorded: :class:`.background_stream.BackgroundNativeStream`). When the model server's ``response.completed`` (or
 ``response.incomplete``) arrives, its output items are stored (the write-back of any
 turn) before convostore sends its own ``response.completed``; a failure anywhere is
 ``response.failed`` and nothing is stored.
