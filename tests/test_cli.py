@@ -90,6 +90,7 @@ def sample(setting: Setting) -> tuple[Any, str]:
         "retention_projects": "acme=30",
         "upstream": "http://127.0.0.1:8001/v1",
         "model_map": "gpt-4o=qwen2.5-7b",
+        "context_window": "qwen2.5-7b=32768",
     }.get(setting.name, f"{setting.default}-x")
     return value, value
 
@@ -109,6 +110,8 @@ def other_sample(setting: Setting) -> Any:
         return secret_file(setting.name, 1)
     if setting.name == "retention_projects":
         return "beta=7"
+    if setting.name == "context_window":
+        return "qwen2.5-7b=32768,8192"
     return f"{sample(setting)[0]}-cli"
 
 
