@@ -1,5 +1,5 @@
 """Forking a conversation (issue 18, docs/fork.md): the SQL both backends share, written
-with ``?`` marks (:func:`convostore.store.listing.numbered` numbers them for PostgreSQL).
+with ``?`` marks (:func:`convostore.store.sql.numbered` numbers them for PostgreSQL).
 
 A fork is three set-based statements in one transaction, never a loop over items:
 

@@ -1,7 +1,7 @@
 """SQL of the extensions that both backends share (issue 7), written with ``?`` marks.
 
-:func:`numbered` turns the marks into PostgreSQL's ``$1, $2…``; none of the statements
-below has a ``?`` anywhere else.
+:func:`convostore.store.sql.numbered` turns the marks into PostgreSQL's ``$1, $2…``; none
+of the statements below has a ``?`` anywhere else.
 
 A list is one range scan in ``(created_at, pk)`` order: of
 ``conversations_owner_created`` without a metadata filter, else of
@@ -13,8 +13,6 @@ conversations, however deep the page.
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,15 +25,8 @@ from convostore.store.base import (
     ScannedConversation,
 )
 
-_MARK = re.compile(r"\?")
-
 # The columns of a listed conversation (store.base.ListedConversation), in field order.
 _LISTED = "c.id, c.created_at, c.metadata, c.updated_at, c.item_count, c.safety_identifier"
-
-
-def numbered(sql: str) -> str:
-    counter = itertools.count(1)
-    return _MARK.sub(lambda _: f"${next(counter)}", sql)
 
 
 def anchor_sql() -> str:

@@ -36,8 +36,9 @@ from convostore.store.base import (
     fill_page,
 )
 from convostore.store.postgres_tx import Database
+from convostore.store.sql import key_values, numbered
 
-_ANCHOR = listing.numbered(listing.anchor_sql())
+_ANCHOR = numbered(listing.anchor_sql())
 
 NO_BUDGET = 1 << 62  # max_bytes None: no page budget
 
@@ -134,7 +135,7 @@ class PostgresExtensions:
             owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
         )
         rows, more = listing.page_rows(
-            list(await self.db.fetch(listing.numbered(sql), *args)),
+            list(await self.db.fetch(numbered(sql), *args)),
             paging.limit,
             paging.before is not None,
         )
@@ -173,7 +174,7 @@ class PostgresExtensions:
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(scan, id_list="= ANY(?::text[])")
-        return listing.scanned(await self.db.fetch(listing.numbered(sql), *args))
+        return listing.scanned(await self.db.fetch(numbered(sql), *args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
@@ -242,7 +243,7 @@ class PostgresExtensions:
                 " SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[],"
                 " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])"
                 " ON CONFLICT DO NOTHING RETURNING id",
-                *(list(column) for column in zip(*(_key_values(k) for k in keys), strict=True)),
+                *(list(column) for column in zip(*map(key_values, keys), strict=True)),
             )
         kept = {row[0] for row in added}
         return [key.id for key in keys if key.id not in kept]
@@ -287,16 +288,3 @@ class PostgresExtensions:
     def _pool_or_none(self) -> asyncpg.Pool[asyncpg.Record] | None:
         pool: asyncpg.Pool[asyncpg.Record] | None = getattr(self, "_pool", None)
         return pool
-
-
-def _key_values(key: KeyRow) -> tuple[Any, ...]:
-    return (
-        key.id,
-        key.hash,
-        key.prefix,
-        key.project,
-        key.name,
-        key.created_at,
-        key.last_used_at,
-        key.revoked_at,
-    )

@@ -13,8 +13,8 @@ from convostore.store.base import (
     Owner,
     UntilMissing,
 )
-from convostore.store.listing import numbered
 from convostore.store.postgres_tx import Database
+from convostore.store.sql import numbered
 
 _SOURCE = numbered(fork.SOURCE + " FOR SHARE OF c")
 _CREATE = numbered(fork.CREATE.format(metadata="?::bytea"))

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from convostore.store import migrate
+from convostore.store import migrate, sql
 from convostore.store.base import (
     SEARCH_TIME_LIMIT,
     AfterMissing,
@@ -61,32 +61,13 @@ log = logging.getLogger("convostore")
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
-# An Idempotency-Key's answer, in the savepoint of its write: a live record of the key
-# returns no row (see the PostgreSQL store).
-_REMEMBER = (
-    "INSERT INTO idempotency_keys AS k (project, user_key, key, fingerprint, answer, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, user_key, key) DO UPDATE"
-    " SET fingerprint = excluded.fingerprint, answer = excluded.answer,"
-    " created_at = excluded.created_at WHERE k.created_at < ? RETURNING 1"
-)
-
 
 def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None) -> None:
-    if remember is None:
-        return
-    row = db.execute(
-        _REMEMBER,
-        (
-            owner.project,
-            owner.user,
-            remember.key,
-            remember.fingerprint,
-            remember.answer,
-            remember.created_at,
-            remember.expired_before,
-        ),
-    ).fetchone()
-    if row is None:
+    """An Idempotency-Key's answer, in the savepoint of its write (:data:`sql.REMEMBER`)."""
+    if (
+        remember is not None
+        and db.execute(sql.REMEMBER, sql.remember_args(owner, remember)).fetchone() is None
+    ):
         raise AnswerTaken(remember.key)
 
 
@@ -239,8 +220,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 for statement in migration.statements:
                     db.execute(statement)
                 db.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, int(time.time())),
+                    sql.RECORD_MIGRATION, (migration.version, migration.name, int(time.time()))
                 )
                 applied.append(migration.version)
         return applied
@@ -408,16 +388,9 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
         async with self.transactions.read() as db:
             row = db.execute(
-                "SELECT c.pk, i.type, i.body, i.mask FROM conversations c"
-                " LEFT JOIN items i ON i.conv = c.pk AND i.id = ?"
-                " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
-                (item_id, conversation_id, owner.project, owner.user),
+                sql.GET_ITEM, (item_id, conversation_id, owner.project, owner.user)
             ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        if row[1] is None:
-            raise ItemMissing(item_id)
-        return StoredItem(item_id, row[1], row[2], row[3])
+        return sql.got_item(row, conversation_id, item_id)
 
     async def delete_item(
         self, owner: Owner, conversation_id: str, item_id: str
@@ -460,9 +433,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
     ) -> tuple[bytes, bytes] | None:
         async with self.transactions.read() as db:
             row = db.execute(
-                "SELECT fingerprint, answer FROM idempotency_keys"
-                " WHERE project = ? AND user_key = ? AND key = ? AND created_at >= ?",
-                (owner.project, owner.user, key, created_since),
+                sql.FIND_ANSWER, (owner.project, owner.user, key, created_since)
             ).fetchone()
         return None if row is None else (row[0], row[1])
 
@@ -478,52 +449,31 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     async def create_key(self, key: KeyRow) -> None:
         async with self.transactions.write() as db:
-            db.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.id,
-                    key.hash,
-                    key.prefix,
-                    key.project,
-                    key.name,
-                    key.created_at,
-                    key.last_used_at,
-                    key.revoked_at,
-                ),
-            )
+            db.execute(sql.INSERT_KEY, sql.key_values(key))
 
     async def list_keys(self, project: str | None) -> list[KeyRow]:
-        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
-        where = "" if project is None else " WHERE project = ?"
         async with self.transactions.read() as db:
-            rows = db.execute(
-                sql + where + " ORDER BY created_at, id", () if project is None else (project,)
-            ).fetchall()
+            if project is None:
+                rows = db.execute(sql.LIST_KEYS).fetchall()
+            else:
+                rows = db.execute(sql.LIST_PROJECT_KEYS, (project,)).fetchall()
         return [KeyRow(*row) for row in rows]
 
     async def revoke_key(self, key_id: str, when: int) -> bool:
         async with self.transactions.write() as db:
-            cursor = db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (when, key_id),
-            )
+            cursor = db.execute(sql.REVOKE_KEY, (when, key_id))
         return cursor.rowcount > 0
 
     async def find_key(self, key_hash: bytes) -> KeyRow | None:
         async with self.transactions.read() as db:
-            row = db.execute(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,)
-            ).fetchone()
+            row = db.execute(sql.FIND_KEY, (key_hash,)).fetchone()
         return KeyRow(*row) if row else None
 
     async def touch_key(self, key_id: str, when: int) -> None:
         async with self.transactions.write() as db:
-            db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (when, key_id))
+            db.execute(sql.TOUCH_KEY, (when, key_id))
 
     async def has_keys(self) -> bool:
         async with self.transactions.read() as db:
-            row = db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
+            row = db.execute(sql.ANY_KEY).fetchone()
         return row is not None
-
-
-_KEY_COLUMNS = "id, hash, prefix, project, name, created_at, last_used_at, revoked_at"

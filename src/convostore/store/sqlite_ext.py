@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 
-from convostore.store import listing, search_text
+from convostore.store import listing, search_text, sql
 from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import (
     ConversationAfterMissing,
@@ -231,21 +231,7 @@ class SQLiteExtensions:
         skipped: list[str] = []
         async with self.transactions.write() as db:
             for key in keys:
-                cursor = db.execute(
-                    "INSERT INTO api_keys (id, hash, prefix, project, name, created_at,"
-                    " last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    (
-                        key.id,
-                        key.hash,
-                        key.prefix,
-                        key.project,
-                        key.name,
-                        key.created_at,
-                        key.last_used_at,
-                        key.revoked_at,
-                    ),
-                )
+                cursor = db.execute(sql.INSERT_KEY + " ON CONFLICT DO NOTHING", sql.key_values(key))
                 if cursor.rowcount == 0:
                     skipped.append(key.id)
         return skipped
