@@ -359,6 +359,19 @@ class ResponseDump:
 
 
 @dataclass(frozen=True, slots=True)
+class ForkRequest:
+    """A fork (issue 18): the conversation ``source_id`` copied into a new one, ``new_id``,
+    created at ``created_at``, with ``metadata`` (None: the source's), holding the source's
+    items up to and including ``until`` (None: all of them)."""
+
+    source_id: str
+    new_id: str
+    created_at: int
+    metadata: bytes | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PoolUse:
     size: int  # connections open
     in_use: int  # of them, lent to a request
@@ -686,18 +699,9 @@ class Store(Protocol):
 
     # -- forks (issue 18) ---------------------------------------------------------------------
 
-    async def fork_conversation(
-        self,
-        owner: Owner,
-        source_id: str,
-        *,
-        new_id: str,
-        created_at: int,
-        metadata: bytes | None,
-        until: str | None,
-    ) -> ListedConversation:
+    async def fork_conversation(self, owner: Owner, request: ForkRequest) -> ListedConversation:
         """A new conversation of the owner holding the source's items up to and including
-        ``until`` (all when None), in order, with their ids, in one transaction; its
-        metadata is ``metadata``, or the source's when None. Raises ConversationMissing,
-        ItemMissing (``until`` not in the source)."""
+        ``request.until`` (all when None), in order, with their ids, in one transaction; its
+        metadata is ``request.metadata``, or the source's when None. Raises
+        ConversationMissing, ItemMissing (``until`` not in the source)."""
         ...
