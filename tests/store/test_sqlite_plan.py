@@ -23,6 +23,7 @@ from convostore.store.base import (
     PageQuery,
     ResponseRecord,
     StoredItem,
+    Turn,
 )
 from convostore.store.sqlite import SQLiteStore
 
@@ -86,7 +87,7 @@ async def run_hot_paths(store: SQLiteStore) -> None:
         ask = StoredItem(f"msg_r{n}_in", "message", b"{}", 0)
         answer = StoredItem(f"msg_r{n}_out", "message", b"{}", 0)
         conversation = "conv_x" if n % 4 == 0 else None
-        await store.save_response(OWNER, record, [ask], [answer], conversation_id=conversation)
+        await store.save_response(OWNER, record, Turn([ask], [answer], conversation))
         previous = record.id
     await store.response_history(OWNER, "resp_39")
     await store.get_response(OWNER, "resp_20")

@@ -332,6 +332,23 @@ class ResponseRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """What a response leaves beside its record (issue 17): its input and output items
+    and, with ``conversation_id``, the conversation they are appended to (inputs, then
+    outputs), under ``holder``'s lease when given."""
+
+    inputs: Sequence[StoredItem]
+    outputs: Sequence[StoredItem]
+    conversation_id: str | None = None
+    holder: str | None = None
+
+    @property
+    def items(self) -> list[StoredItem]:
+        """What is appended to the conversation, in order."""
+        return [*self.inputs, *self.outputs]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     record: ResponseRecord
     output: list[StoredItem]
@@ -584,18 +601,9 @@ class Store(Protocol):
 
     # -- stored responses (issue 17) ---------------------------------------------------------
 
-    async def save_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord | None,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> None:
-        """In one transaction: with ``conversation_id``, append ``inputs`` then ``outputs``
-        to the conversation (under ``holder``'s lease when given, like
+    async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
+        """In one transaction: with ``turn.conversation_id``, append the turn's items to
+        the conversation (under ``turn.holder``'s lease when given, like
         :meth:`append_items_leased`); with ``record``, store the response and its items,
         the conversation's by reference. Raises ConversationMissing, ItemConflict,
         LeaseLost, ResponseMissing (the previous response is gone)."""
@@ -634,18 +642,9 @@ class Store(Protocol):
         no longer runs (cancelled, or found dead)."""
         ...
 
-    async def finish_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> bool:
+    async def finish_response(self, owner: Owner, record: ResponseRecord, turn: Turn) -> bool:
         """The end of a background response, in one transaction: its final status and
-        body, its items and, with ``conversation_id``, the turn appended to it (as
+        body, its items and, with ``turn.conversation_id``, the turn appended to it (as
         :meth:`save_response`), only while it is still running. False (nothing written)
         when it was cancelled or found dead meanwhile."""
         ...

@@ -13,14 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
+from convostore.store import postgres_append
 from convostore.store.base import (
     AfterMissing,
-    ConversationMissing,
-    ItemConflict,
     ItemPage,
-    LeaseLost,
     Owner,
     PageQuery,
     ResponseDump,
@@ -29,6 +25,7 @@ from convostore.store.base import (
     ResponseRunning,
     StoredItem,
     StoredResponse,
+    Turn,
 )
 from convostore.store.postgres_tx import Database
 
@@ -72,19 +69,6 @@ _HISTORY = (
     " ORDER BY c.depth DESC, x.seq"
 )
 
-_APPEND = (
-    "WITH c AS ("
-    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
-    " item_count = item_count + cardinality($5::text[]), updated_at = $4"
-    " WHERE id = $1 AND project = $2 AND user_key = $3"
-    " RETURNING pk, next_seq - cardinality($5::text[]) AS first),"
-    " i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
-    " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c,"
-    " unnest($5::text[], $6::text[], $7::bytea[], $8::bigint[])"
-    " WITH ORDINALITY AS t(id, type, body, mask, n))"
-    " SELECT pk FROM c"
-)
-
 _INSERT_RESPONSE = (
     "INSERT INTO responses (id, project, user_key, created_at, updated_at, previous_id,"
     " root_id, status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -99,9 +83,9 @@ _INSERT_ITEMS = (
 
 
 def _item_columns(
-    inputs: Sequence[StoredItem], outputs: Sequence[StoredItem], by_reference: bool
+    turn: Turn, by_reference: bool
 ) -> tuple[list[bool], list[str], list[str], list[int], list[bytes | None]]:
-    pairs = [(False, item) for item in inputs] + [(True, item) for item in outputs]
+    pairs = [(False, item) for item in turn.inputs] + [(True, item) for item in turn.outputs]
     return (
         [output for output, _ in pairs],
         [item.id for _, item in pairs],
@@ -116,30 +100,12 @@ class PostgresResponses:
 
     db: Database  # provided by PostgresStore
 
-    async def save_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord | None,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> None:
+    async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
         now = int(time.time())
         async with self.db.transaction() as conn:
-            conv: int | None = None
-            if conversation_id is not None:
-                conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
-                if holder is not None and (
-                    await conn.fetchval(
-                        "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
-                    )
-                    != holder
-                ):
-                    raise LeaseLost(conversation_id)
+            conv = await _append_turn(conn, owner, turn, now)
             if record is not None:
-                await _insert_response(conn, owner, record, inputs, outputs, conv, now)
+                await _insert_response(conn, owner, record, turn, conv, now)
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
         async with self.db.transaction() as conn:
@@ -207,7 +173,7 @@ class PostgresResponses:
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
         async with self.db.transaction() as conn:
-            await _insert_response(conn, owner, record, (), (), None, int(time.time()))
+            await _insert_response(conn, owner, record, Turn((), ()), None, int(time.time()))
             await conn.execute(
                 f"UPDATE responses SET expires_at = {_NOW} + $2::float8 WHERE id = $1",
                 record.id,
@@ -225,16 +191,7 @@ class PostgresResponses:
         )
         return str(result).rpartition(" ")[2] != "0"
 
-    async def finish_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> bool:
+    async def finish_response(self, owner: Owner, record: ResponseRecord, turn: Turn) -> bool:
         now = int(time.time())
         async with self.db.transaction() as conn:
             # The response row first: a cancel from another process waits on it, or wins.
@@ -250,19 +207,8 @@ class PostgresResponses:
             )
             if pk is None:
                 return False
-            conv: int | None = None
-            if conversation_id is not None:
-                conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
-                if holder is not None and (
-                    await conn.fetchval(
-                        "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
-                    )
-                    != holder
-                ):
-                    raise LeaseLost(conversation_id)
-            await conn.execute(
-                _INSERT_ITEMS, pk, *_item_columns(inputs, outputs, conv is not None), conv
-            )
+            conv = await _append_turn(conn, owner, turn, now)
+            await conn.execute(_INSERT_ITEMS, pk, *_item_columns(turn, conv is not None), conv)
         return True
 
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
@@ -333,7 +279,7 @@ class PostgresResponses:
                     skipped.append(record.id)
                     continue
                 await conn.execute(
-                    _INSERT_ITEMS, pk, *_item_columns(dump.inputs, dump.outputs, False), None
+                    _INSERT_ITEMS, pk, *_item_columns(Turn(dump.inputs, dump.outputs), False), None
                 )
         return skipped
 
@@ -359,37 +305,20 @@ class PostgresResponses:
         return int(status.rpartition(" ")[2])
 
 
-async def _append(
-    conn: Any, owner: Owner, conversation_id: str, items: Sequence[StoredItem], now: int
-) -> int:
-    """Append to the conversation (its row locked first); the conversation's pk."""
-    try:
-        conv: int | None = await conn.fetchval(
-            _APPEND,
-            conversation_id,
-            owner.project,
-            owner.user,
-            now,
-            [item.id for item in items],
-            [item.type for item in items],
-            [item.body for item in items],
-            [item.mask for item in items],
-        )
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "items_conv_id":
-            raise ItemConflict(str(exc)) from None
-        raise
-    if conv is None:
-        raise ConversationMissing(conversation_id)
-    return conv
+async def _append_turn(conn: Any, owner: Owner, turn: Turn, now: int) -> int | None:
+    """The turn appended to its conversation, if it names one: the conversation's pk."""
+    if turn.conversation_id is None:
+        return None
+    return await postgres_append.append(
+        conn, owner, turn.conversation_id, turn.items, turn.holder, now
+    )
 
 
 async def _insert_response(
     conn: Any,  # a pooled connection (asyncpg's PoolConnectionProxy)
     owner: Owner,
     record: ResponseRecord,
-    inputs: Sequence[StoredItem],
-    outputs: Sequence[StoredItem],
+    turn: Turn,
     conv: int | None,
     now: int,
 ) -> None:
@@ -418,4 +347,4 @@ async def _insert_response(
         record.status,
         record.body,
     )
-    await conn.execute(_INSERT_ITEMS, pk, *_item_columns(inputs, outputs, conv is not None), conv)
+    await conn.execute(_INSERT_ITEMS, pk, *_item_columns(turn, conv is not None), conv)

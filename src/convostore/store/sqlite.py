@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from convostore.store import migrate, sql
+from convostore.store import migrate, sql, sqlite_append
 from convostore.store.base import (
     SEARCH_TIME_LIMIT,
     AfterMissing,
@@ -36,7 +36,6 @@ from convostore.store.base import (
     ConversationMissing,
     ConversationRow,
     DatabaseMissing,
-    ItemConflict,
     ItemMissing,
     ItemPage,
     KeyRow,
@@ -234,15 +233,6 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     # -- conversations -------------------------------------------------------------------------
 
-    def _conversation_pk(self, db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
-        row = db.execute(
-            "SELECT pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?",
-            (conversation_id, owner.project, owner.user),
-        ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        return int(row[0])
-
     async def create_conversation(
         self,
         owner: Owner,
@@ -268,7 +258,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 ),
             )
             if items:
-                self._insert_items(db, int(cursor.lastrowid or 0), 0, items)
+                sqlite_append.insert_items(db, int(cursor.lastrowid or 0), 0, items)
             _remember(db, owner, remember)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
@@ -298,42 +288,11 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
         async with self.transactions.write() as db:
-            pk = self._conversation_pk(db, owner, conversation_id)
+            pk = sqlite_append.conversation_pk(db, owner, conversation_id)
             db.execute("DELETE FROM items WHERE conv = ?", (pk,))
             db.execute("DELETE FROM conversations WHERE pk = ?", (pk,))
 
     # -- items -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _insert_items(
-        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
-    ) -> None:
-        try:
-            db.executemany(
-                "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (pk, first_seq + n, item.id, item.type, item.body, item.mask)
-                    for n, item in enumerate(items)
-                ],
-            )
-        except sqlite3.IntegrityError as exc:
-            raise ItemConflict(str(exc)) from None
-
-    @staticmethod
-    def _reserve(
-        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
-    ) -> tuple[int, int]:
-        """Lock the conversation and reserve ``count`` positions: (pk, the first one).
-        The same UPDATE counts the items (``item_count``, migration 0011)."""
-        row = db.execute(
-            "UPDATE conversations SET next_seq = next_seq + ?1, item_count = item_count + ?1,"
-            " updated_at = ?2 WHERE id = ?3 AND project = ?4 AND user_key = ?5"
-            " RETURNING pk, next_seq",
-            (count, int(time.time()), conversation_id, owner.project, owner.user),
-        ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        return int(row[0]), int(row[1]) - count
 
     async def append_items(
         self,
@@ -343,9 +302,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         remember: Remembered | None = None,
     ) -> None:
         async with self.transactions.write() as db:
-            pk, first = self._reserve(db, owner, conversation_id, len(items))
-            if items:
-                self._insert_items(db, pk, first, items)
+            sqlite_append.append(db, owner, conversation_id, items)
             _remember(db, owner, remember)
 
     async def list_items(
@@ -357,7 +314,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         after, limit, descending = paging.after, paging.limit, paging.descending
         async with self.transactions.read() as db:
             if after is None:
-                pk = self._conversation_pk(db, owner, conversation_id)
+                pk = sqlite_append.conversation_pk(db, owner, conversation_id)
                 sql = (
                     "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq DESC LIMIT ?"
                     if descending

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
+from convostore.store import sqlite_append
 from convostore.store.base import (
     AfterMissing,
     ItemPage,
-    LeaseLost,
     Owner,
     PageQuery,
     ResponseDump,
@@ -27,6 +27,7 @@ from convostore.store.base import (
     ResponseRunning,
     StoredItem,
     StoredResponse,
+    Turn,
 )
 from convostore.store.sqlite_tx import Transactions
 
@@ -84,45 +85,11 @@ class SQLiteResponses:
     def transactions(self) -> Transactions:
         raise NotImplementedError
 
-    @staticmethod
-    def _reserve(
-        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
-    ) -> tuple[int, int]:
-        raise NotImplementedError
-
-    @staticmethod
-    def _insert_items(
-        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
-    ) -> None:
-        raise NotImplementedError
-
-    async def save_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord | None,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> None:
+    async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
         async with self.transactions.write() as db:
-            conv: int | None = None
-            if conversation_id is not None:
-                items = [*inputs, *outputs]
-                conv, first = self._reserve(db, owner, conversation_id, len(items))
-                if holder is not None and (
-                    db.execute(
-                        "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?",
-                        (conv, holder),
-                    ).fetchone()
-                    is None
-                ):
-                    raise LeaseLost(conversation_id)
-                if items:
-                    self._insert_items(db, conv, first, items)
+            conv = _append_turn(db, owner, turn)
             if record is not None:
-                _insert_response(db, owner, record, inputs, outputs, conv, int(time.time()))
+                _insert_response(db, owner, record, turn, conv, int(time.time()))
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
         pk, status, created_at, body, previous_id = await self._owned(owner, response_id)
@@ -179,7 +146,7 @@ class SQLiteResponses:
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
         async with self.transactions.write() as db:
-            _insert_response(db, owner, record, (), (), None, int(time.time()))
+            _insert_response(db, owner, record, Turn((), ()), None, int(time.time()))
             db.execute(
                 "UPDATE responses SET expires_at = ? WHERE id = ?",
                 (time.time() + seconds, record.id),
@@ -194,16 +161,7 @@ class SQLiteResponses:
             )
         return cursor.rowcount > 0
 
-    async def finish_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> bool:
+    async def finish_response(self, owner: Owner, record: ResponseRecord, turn: Turn) -> bool:
         async with self.transactions.write() as db:
             row = db.execute(
                 "UPDATE responses SET status = ?, body = ?, expires_at = NULL"
@@ -213,25 +171,7 @@ class SQLiteResponses:
             ).fetchone()
             if row is None:
                 return False
-            conv: int | None = None
-            if conversation_id is not None:
-                items = [*inputs, *outputs]
-                conv, first = self._reserve(db, owner, conversation_id, len(items))
-                if holder is not None and (
-                    db.execute(
-                        "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?",
-                        (conv, holder),
-                    ).fetchone()
-                    is None
-                ):
-                    raise LeaseLost(conversation_id)
-                if items:
-                    self._insert_items(db, conv, first, items)
-            db.executemany(
-                "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                _item_rows(row[0], inputs, outputs, conv),
-            )
+            _insert_items(db, row[0], turn, _append_turn(db, owner, turn))
         return True
 
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
@@ -299,11 +239,7 @@ class SQLiteResponses:
                 if cursor.rowcount == 0:
                     skipped.append(record.id)
                     continue
-                db.executemany(
-                    "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    _item_rows(cursor.lastrowid or 0, dump.inputs, dump.outputs, None),
-                )
+                _insert_items(db, cursor.lastrowid or 0, Turn(dump.inputs, dump.outputs), None)
         return skipped
 
     async def purge_responses(
@@ -331,23 +267,42 @@ class SQLiteResponses:
             return int(cursor.rowcount)
 
 
-def _item_rows(
-    pk: int, inputs: Sequence[StoredItem], outputs: Sequence[StoredItem], conv: int | None
-) -> Iterator[tuple[object, ...]]:
-    """Rows of response_items: by reference (no body) when the conversation holds them."""
-    for seq, (output, item) in enumerate(
-        [(0, item) for item in inputs] + [(1, item) for item in outputs]
-    ):
-        body = None if conv is not None else item.body
-        yield (pk, seq, output, item.id, item.type, item.mask, body, conv)
+def _append_turn(db: sqlite3.Connection, owner: Owner, turn: Turn) -> int | None:
+    """The turn appended to its conversation, if it names one: the conversation's pk."""
+    if turn.conversation_id is None:
+        return None
+    return sqlite_append.append(db, owner, turn.conversation_id, turn.items, turn.holder)
+
+
+def _insert_items(db: sqlite3.Connection, pk: int, turn: Turn, conv: int | None) -> None:
+    """The response's rows of response_items: by reference (no body) when the
+    conversation ``conv`` holds them."""
+    db.executemany(
+        "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                pk,
+                seq,
+                output,
+                item.id,
+                item.type,
+                item.mask,
+                None if conv is not None else item.body,
+                conv,
+            )
+            for seq, (output, item) in enumerate(
+                [(0, item) for item in turn.inputs] + [(1, item) for item in turn.outputs]
+            )
+        ],
+    )
 
 
 def _insert_response(
     db: sqlite3.Connection,
     owner: Owner,
     record: ResponseRecord,
-    inputs: Sequence[StoredItem],
-    outputs: Sequence[StoredItem],
+    turn: Turn,
     conv: int | None,
     now: int,
 ) -> None:
@@ -377,8 +332,4 @@ def _insert_response(
             record.body,
         ),
     )
-    db.executemany(
-        "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        _item_rows(cursor.lastrowid or 0, inputs, outputs, conv),
-    )
+    _insert_items(db, cursor.lastrowid or 0, turn, conv)
