@@ -23,6 +23,7 @@ from convostore.store.base import (
     PageQuery,
     ResponseDump,
     ResponseMissing,
+    ResponsePurge,
     ResponseRecord,
     Store,
     StoredItem,
@@ -190,25 +191,23 @@ def test_scan_import_purge(run: Run[Any], store: Store) -> None:
     # Retention deletes whole trees by the root's last activity.
     now = 2_000_000_000_000
     assert (
-        run(store.purge_responses(project="p2", exclude_projects=(), updated_before=now, limit=10))
+        run(store.purge_responses(ResponsePurge(now, 10, "p2")))
         == 1
     )
     with pytest.raises(ResponseMissing):
         run(store.get_response(Owner("p2", "u"), "resp_3"))
     assert (
         run(
-            store.purge_responses(
-                project=None, exclude_projects=("",), updated_before=now, limit=10
-            )
+            store.purge_responses(ResponsePurge(now, 10, None, ("",)))
         )
         == 0
     )
     assert (
-        run(store.purge_responses(project=None, exclude_projects=(), updated_before=0, limit=10))
+        run(store.purge_responses(ResponsePurge(0, 10)))
         == 0
     )
     gone = run(
-        store.purge_responses(project=None, exclude_projects=(), updated_before=now, limit=10)
+        store.purge_responses(ResponsePurge(now, 10))
     )
     assert gone == 4  # resp_1, resp_2, resp_9 and the tombstone resp_4
     for response_id in ("resp_1", "resp_2", "resp_9"):

@@ -389,6 +389,18 @@ class ForkRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponsePurge:
+    """Which stored responses retention deletes: at most ``limit`` whole trees whose last
+    activity is before ``updated_before``, of one project (or all, less
+    ``exclude_projects``)."""
+
+    updated_before: int
+    limit: int
+    project: str | None = None
+    exclude_projects: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PoolUse:
     size: int  # connections open
     in_use: int  # of them, lent to a request
@@ -684,16 +696,9 @@ class Store(Protocol):
         Returns the skipped ids."""
         ...
 
-    async def purge_responses(
-        self,
-        *,
-        project: str | None,
-        exclude_projects: Sequence[str],
-        updated_before: int,
-        limit: int,
-    ) -> int:
-        """Delete up to ``limit`` response trees whose last activity is before
-        ``updated_before``. Returns the number of responses deleted."""
+    async def purge_responses(self, purge: ResponsePurge) -> int:
+        """Delete the response trees ``purge`` names, in one transaction. Returns the number
+        of responses deleted."""
         ...
 
     # -- forks (issue 18) ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from convostore.store.base import (
@@ -23,7 +24,11 @@ from convostore.store.base import (
     KeyRow,
     Owner,
     Remembered,
+    ResponseDump,
+    ResponsePurge,
+    ResponseRecord,
     StoredItem,
+    StoredResponse,
 )
 
 _MARK = re.compile(r"\?")
@@ -113,3 +118,120 @@ def key_values(key: KeyRow) -> tuple[Any, ...]:
         key.last_used_at,
         key.revoked_at,
     )
+
+
+# -- stored responses (issue 17) ----------------------------------------------------------------
+
+INSERT_RESPONSE = (
+    "INSERT INTO responses (id, project, user_key, created_at, updated_at, previous_id,"
+    " root_id, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def response_args(
+    owner: Owner, record: ResponseRecord, updated_at: int, root_id: str
+) -> tuple[Any, ...]:
+    """The arguments of :data:`INSERT_RESPONSE`."""
+    return (
+        record.id,
+        owner.project,
+        owner.user,
+        record.created_at,
+        updated_at,
+        record.previous_id,
+        root_id,
+        record.status,
+        record.body,
+    )
+
+
+# A deleted response stays as a tombstone (its id and chain), its body emptied to ``{}``.
+DELETE_RESPONSE = (
+    "UPDATE responses SET deleted = true, body = ?"
+    " WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted RETURNING pk"
+)
+TOMBSTONE = b"{}"
+DELETE_RESPONSE_ITEMS = "DELETE FROM response_items WHERE resp = ?"
+
+# The end of a background response: only while it still runs.
+FINISH_RESPONSE = (
+    "UPDATE responses SET status = ?, body = ?, expires_at = NULL"
+    " WHERE id = ? AND project = ? AND user_key = ?"
+    " AND status IN ('queued', 'in_progress') RETURNING pk"
+)
+
+
+def finish_args(owner: Owner, record: ResponseRecord) -> tuple[Any, ...]:
+    """The arguments of :data:`FINISH_RESPONSE`."""
+    return (record.status, record.body, record.id, owner.project, owner.user)
+
+
+CANCEL_RESPONSE = (
+    "UPDATE responses SET status = 'cancelled', expires_at = NULL"
+    " WHERE pk = ? AND status IN ('queued', 'in_progress')"
+)
+
+INPUT_ANCHOR = "SELECT seq FROM response_items WHERE resp = ? AND NOT output AND id = ?"
+
+
+def inputs_sql(items: str) -> dict[tuple[bool, bool], str]:
+    """A page of a response's inputs, by ``(after given, descending)``: ``items`` (the
+    backend's select of ``r.id, r.type, body, r.mask FROM response_items r``) filtered and
+    ordered. Arguments: the response's pk, the anchor's seq (after given), the limit."""
+    pages = {}
+    for after in (False, True):
+        for descending in (False, True):
+            order, compare = ("DESC", "<") if descending else ("ASC", ">")
+            bound = f" AND r.seq {compare} ?" if after else ""
+            pages[after, descending] = (
+                f"{items} WHERE r.resp = ? AND NOT r.output{bound} ORDER BY r.seq {order} LIMIT ?"
+            )
+    return pages
+
+
+def scan_responses_sql(project: str | None, after_pk: int, limit: int) -> tuple[str, list[Any]]:
+    """Stored responses (not tombstones) after a pk, in pk order, of a project or all."""
+    sql = (
+        "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
+        " status, body FROM responses WHERE pk > ? AND NOT deleted"
+    )
+    args: list[Any] = [after_pk]
+    if project is not None:
+        sql += " AND project = ?"
+        args.append(project)
+    return sql + " ORDER BY pk LIMIT ?", [*args, limit]
+
+
+def dumped(row: Any, items: Sequence[Any]) -> tuple[int, ResponseDump]:
+    """A row of :func:`scan_responses_sql` with its items' rows ``(id, type, body, mask,
+    output)``, in order: the response whole."""
+    inputs: list[StoredItem] = []
+    outputs: list[StoredItem] = []
+    for r in items:
+        (outputs if r[4] else inputs).append(StoredItem(r[0], r[1], r[2], r[3]))
+    pk, rid, project, user, created, updated, previous, root, status, body = row
+    record = ResponseRecord(rid, created, status, body, previous)
+    return pk, ResponseDump(Owner(project, user), record, updated, root, inputs, outputs)
+
+
+def purge_responses_sql(purge: ResponsePurge, *, not_in: str) -> tuple[str, list[Any]]:
+    """The delete of the response trees ``purge`` names. ``not_in`` is how the backend
+    writes "none of these projects" with a single mark (as in
+    :func:`convostore.store.listing.scan_sql`)."""
+    roots = "SELECT id FROM responses WHERE id = root_id AND updated_at < ?"
+    args: list[Any] = [purge.updated_before]
+    if purge.project is not None:
+        roots += " AND project = ?"
+        args.append(purge.project)
+    elif purge.exclude_projects:
+        roots += f" AND project {not_in}"
+        args.append(list(purge.exclude_projects))
+    return f"DELETE FROM responses WHERE root_id IN ({roots} LIMIT ?)", [*args, purge.limit]
+
+
+def stored_response(response_id: str, owned: Any, output: Sequence[Any]) -> StoredResponse:
+    """The response from its row ``(pk, status, created_at, body, previous_id)`` and the
+    rows of its output items ``(id, type, body, mask)``."""
+    _, status, created_at, body, previous_id = owned
+    record = ResponseRecord(response_id, created_at, status, body, previous_id)
+    return StoredResponse(record, [StoredItem(r[0], r[1], r[2], r[3]) for r in output])
