@@ -266,6 +266,18 @@ class SearchQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemSearch:
+    """A page of a search: at most ``limit`` hits of ``query``, after the hit ``after``
+    (conversation id, item id; None: the first page), and no more than ``max_bytes`` of
+    bodies once the page holds one (None: no budget)."""
+
+    query: SearchQuery
+    limit: int
+    after: tuple[str, str] | None = None
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     conversation_id: str
     item: StoredItem
@@ -525,18 +537,10 @@ class Store(Protocol):
         """The owner's conversations in (created_at, pk) order. Raises AfterMissing."""
         ...
 
-    async def search_items(
-        self,
-        owner: Owner,
-        query: SearchQuery,
-        *,
-        after: tuple[str, str] | None,
-        limit: int,
-        max_bytes: int | None = None,
-    ) -> SearchPage:
+    async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         """Items of the owner's conversations whose text matches, newest stored first.
-        ``after`` is (conversation id, item id) of a previous hit; ``max_bytes`` bounds the
-        page as in :meth:`list_items`. Raises AfterMissing."""
+        ``search.after`` is (conversation id, item id) of a previous hit; ``max_bytes``
+        bounds the page as in :meth:`list_items`. Raises AfterMissing."""
         ...
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:

@@ -20,9 +20,14 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
     ConversationScan,
+    ItemSearch,
     ListedConversation,
     Owner,
     ScannedConversation,
+    SearchHit,
+    SearchPage,
+    StoredItem,
+    fill_page,
 )
 
 # The columns of a listed conversation (store.base.ListedConversation), in field order.
@@ -136,3 +141,10 @@ def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
         )
         for r in rows
     ]
+
+
+def search_page(rows: Iterable[Any], search: ItemSearch) -> SearchPage:
+    """A page of a search from its rows ``(pk, conversation id, item id, type, body,
+    mask)``, newest first, cut by :func:`convostore.store.base.fill_page` (both backends)."""
+    page, has_more = fill_page(rows, search.limit, search.max_bytes, lambda r: len(r[4]))
+    return SearchPage([SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page], has_more)

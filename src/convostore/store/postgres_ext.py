@@ -21,6 +21,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationScan,
+    ItemSearch,
     KeyRow,
     Owner,
     PageQuery,
@@ -28,12 +29,9 @@ from convostore.store.base import (
     ScannedConversation,
     ScannedItem,
     SearchAfterMissing,
-    SearchHit,
     SearchPage,
-    SearchQuery,
     SearchTooCostly,
     StoredItem,
-    fill_page,
 )
 from convostore.store.postgres_tx import Database
 from convostore.store.sql import key_values, numbered
@@ -141,20 +139,13 @@ class PostgresExtensions:
         )
         return ConversationPage(listing.listed(rows), more)
 
-    async def search_items(
-        self,
-        owner: Owner,
-        query: SearchQuery,
-        *,
-        after: tuple[str, str] | None,
-        limit: int,
-        max_bytes: int | None = None,
-    ) -> SearchPage:
+    async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         tag = search_text.owner_tag(owner.project, owner.user)
-        args: list[Any] = [search_text.tsquery(tag, query), owner.project, owner.user, limit + 1]
+        query = search_text.tsquery(tag, search.query)
+        args: list[Any] = [query, owner.project, owner.user, search.limit + 1]
         bound = ""
-        if after is not None:
-            conversation_id, item_id = after
+        if search.after is not None:
+            conversation_id, item_id = search.after
             found = await self.db.fetchval(
                 _SEARCH_ANCHOR, item_id, conversation_id, owner.project, owner.user
             )
@@ -168,9 +159,7 @@ class PostgresExtensions:
             )
         except TimeoutError:  # asyncpg cancelled the query on the server
             raise SearchTooCostly(f"the search ran past {self.search_time_limit:g} s") from None
-        page, has_more = fill_page(rows, limit, max_bytes, lambda r: len(r[4]))
-        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page]
-        return SearchPage(hits, has_more)
+        return listing.search_page(rows, search)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(scan, id_list="= ANY(?::text[])")

@@ -23,6 +23,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
     ConversationScan,
+    ItemSearch,
     KeyRow,
     Owner,
     PageQuery,
@@ -30,12 +31,9 @@ from convostore.store.base import (
     ScannedConversation,
     ScannedItem,
     SearchAfterMissing,
-    SearchHit,
     SearchPage,
-    SearchQuery,
     StoredItem,
     StoreUnavailable,
-    fill_page,
 )
 from convostore.store.sqlite_health import Corruption
 from convostore.store.sqlite_maintenance import Maintenance
@@ -106,21 +104,13 @@ class SQLiteExtensions:
         rows, more = listing.page_rows(fetched, paging.limit, paging.before is not None)
         return ConversationPage(listing.listed(rows), more)
 
-    async def search_items(
-        self,
-        owner: Owner,
-        query: SearchQuery,
-        *,
-        after: tuple[str, str] | None,
-        limit: int,
-        max_bytes: int | None = None,
-    ) -> SearchPage:
+    async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         await self._indexed(owner)
         tag = search_text.owner_tag(owner.project, owner.user)
-        args: list[object] = [search_text.fts5_query(tag, query), owner.project, owner.user]
+        args: list[object] = [search_text.fts5_query(tag, search.query), owner.project, owner.user]
         bound = ""
-        if after is not None:
-            conversation_id, item_id = after
+        if search.after is not None:
+            conversation_id, item_id = search.after
             async with self.transactions.read() as db:
                 found = db.execute(
                     _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
@@ -129,11 +119,10 @@ class SQLiteExtensions:
                     raise SearchAfterMissing(f"{conversation_id}/{item_id}")
                 bound = " AND f.rowid < ?"
                 args.append(found[0])
-        args.append(limit + 1)
-        rows = await self.searcher.fetch(_SEARCH.format(bound=bound), args)
-        page, has_more = fill_page(rows, limit, max_bytes, lambda r: len(r[4]))
-        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page]
-        return SearchPage(hits, has_more)
+        args.append(search.limit + 1)
+        return listing.search_page(
+            await self.searcher.fetch(_SEARCH.format(bound=bound), args), search
+        )
 
     async def _indexed(self, owner: Owner) -> None:
         """Once every item of ``owner`` committed before now is in the search index (a
