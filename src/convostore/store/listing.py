@@ -17,16 +17,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from convostore.store.base import (
+    ConversationAfterMissing,
+    ConversationBeforeMissing,
     ConversationFilter,
+    ConversationPage,
     ConversationRow,
     ConversationScan,
     ItemSearch,
     ListedConversation,
     Owner,
+    PageQuery,
     ScannedConversation,
     SearchHit,
     SearchPage,
     StoredItem,
+    StoreError,
     fill_page,
 )
 
@@ -48,7 +53,7 @@ def list_sql(
 ) -> tuple[str, list[Any]]:
     """The statement of one page and its arguments. ``anchor`` (``after``) and ``before``
     bound the range; with ``before`` the scan runs backwards from it (D24: the page just
-    before it), so its rows come nearest-first and :func:`page_rows` puts them back in
+    before it), so its rows come nearest-first and :func:`conversation_page` puts them back in
     the requested order. It answers ``id, created_at, metadata,
     updated_at, item_count, safety_identifier`` (a :class:`ListedConversation`)."""
     args: list[Any] = [owner.project, owner.user]
@@ -117,11 +122,31 @@ def scan_sql(scan: ConversationScan, *, id_list: str) -> tuple[str, list[Any]]:
     return sql, args
 
 
-def page_rows(rows: list[Any], limit: int, backwards: bool) -> tuple[list[Any], bool]:
+def cursors(paging: PageQuery) -> tuple[tuple[str | None, type[StoreError]], ...]:
+    """The cursors of a page of conversations (``after``, ``before``), each with the fact
+    raised when it names no conversation of the owner; :func:`anchor` reads each one's row
+    of :func:`anchor_sql`."""
+    return (
+        (paging.after, ConversationAfterMissing),
+        (paging.before, ConversationBeforeMissing),
+    )
+
+
+def anchor(found: Any, cursor: str | None, missing: type[StoreError]) -> tuple[int, int] | None:
+    """The ``(created_at, pk)`` of a cursor from its row of :func:`anchor_sql`."""
+    if cursor is None:
+        return None
+    if found is None:
+        raise missing(cursor)
+    return int(found[0]), int(found[1])
+
+
+def conversation_page(rows: list[Any], paging: PageQuery) -> ConversationPage:
     """A page of :func:`list_sql`'s rows (it asks one more than ``limit``) in the requested
     order, and whether more lie further in the direction of travel."""
-    page = rows[:limit]
-    return (page[::-1] if backwards else page), len(rows) > limit
+    page = rows[: paging.limit]
+    backwards = paging.before is not None
+    return ConversationPage(listed(page[::-1] if backwards else page), len(rows) > paging.limit)
 
 
 def listed(rows: Iterable[Any]) -> list[ListedConversation]:

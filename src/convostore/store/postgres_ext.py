@@ -15,8 +15,6 @@ import asyncpg
 from convostore.store import listing, search_text
 from convostore.store.base import (
     SEARCH_TIME_LIMIT,
-    ConversationAfterMissing,
-    ConversationBeforeMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
@@ -117,27 +115,19 @@ class PostgresExtensions:
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
-        anchors: list[tuple[int, int] | None] = []
-        cursors = (
-            (paging.after, ConversationAfterMissing),
-            (paging.before, ConversationBeforeMissing),
-        )
-        for cursor, missing in cursors:
-            found = None
-            if cursor is not None:
-                found = await self.db.fetchrow(_ANCHOR, cursor, owner.project, owner.user)
-                if found is None:
-                    raise missing(cursor)
-            anchors.append(None if found is None else (int(found[0]), int(found[1])))
+        owned = (owner.project, owner.user)
+        anchors = [
+            listing.anchor(
+                None if cursor is None else await self.db.fetchrow(_ANCHOR, cursor, *owned),
+                cursor,
+                missing,
+            )
+            for cursor, missing in listing.cursors(paging)
+        ]
         sql, args = listing.list_sql(
             owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
         )
-        rows, more = listing.page_rows(
-            list(await self.db.fetch(numbered(sql), *args)),
-            paging.limit,
-            paging.before is not None,
-        )
-        return ConversationPage(listing.listed(rows), more)
+        return listing.conversation_page(list(await self.db.fetch(numbered(sql), *args)), paging)
 
     async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         tag = search_text.owner_tag(owner.project, owner.user)

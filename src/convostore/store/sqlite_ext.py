@@ -17,8 +17,6 @@ import orjson
 from convostore.store import listing, search_text, sql
 from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import (
-    ConversationAfterMissing,
-    ConversationBeforeMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
@@ -54,6 +52,8 @@ _PENDING_UPTO = (
     "SELECT 1 FROM item_text_pending WHERE project = ? AND user_key = ? AND ticket <= ? LIMIT 1"
 )
 
+_ANCHOR = listing.anchor_sql()
+
 _SEARCH_ANCHOR = (
     "SELECT i.rowid FROM conversations c JOIN items i ON i.conv = c.pk AND i.id = ?"
     " WHERE c.id = ? AND c.project = ? AND c.user_key = ?"
@@ -82,27 +82,21 @@ class SQLiteExtensions:
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
-        anchors: list[tuple[int, int] | None] = []
-        cursors = (
-            (paging.after, ConversationAfterMissing),
-            (paging.before, ConversationBeforeMissing),
-        )
+        owned = (owner.project, owner.user)
         async with self.transactions.read() as db:
-            for cursor, missing in cursors:
-                found = None
-                if cursor is not None:
-                    found = db.execute(
-                        listing.anchor_sql(), (cursor, owner.project, owner.user)
-                    ).fetchone()
-                    if found is None:
-                        raise missing(cursor)
-                anchors.append(None if found is None else (int(found[0]), int(found[1])))
+            anchors = [
+                listing.anchor(
+                    None if cursor is None else db.execute(_ANCHOR, (cursor, *owned)).fetchone(),
+                    cursor,
+                    missing,
+                )
+                for cursor, missing in listing.cursors(paging)
+            ]
             sql, args = listing.list_sql(
                 owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
             )
             fetched = list(db.execute(sql, args).fetchall())
-        rows, more = listing.page_rows(fetched, paging.limit, paging.before is not None)
-        return ConversationPage(listing.listed(rows), more)
+        return listing.conversation_page(fetched, paging)
 
     async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         await self._indexed(owner)
