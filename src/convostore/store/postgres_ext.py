@@ -32,7 +32,7 @@ from convostore.store.base import (
     StoredItem,
 )
 from convostore.store.postgres_tx import Database
-from convostore.store.sql import key_values, numbered
+from convostore.store.sql import imported_conversation, key_values, numbered
 
 _ANCHOR = numbered(listing.anchor_sql())
 
@@ -181,18 +181,7 @@ class PostgresExtensions:
             return []
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
         for dump in dumps:
-            row = dump.conversation
-            values = (
-                row.id,
-                dump.owner.project,
-                dump.owner.user,
-                row.created_at,
-                dump.updated_at,
-                row.metadata,
-                len(dump.items),
-                row.safety_identifier,
-            )
-            for column, value in zip(columns, values, strict=True):
+            for column, value in zip(columns, imported_conversation(dump), strict=True):
                 column.append(value)
         async with self.db.transaction(bounded=False) as conn:  # a batch of any size
             created = {r[1]: r[0] for r in await conn.fetch(_IMPORT_CONVERSATIONS, *columns)}

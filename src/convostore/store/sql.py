@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from convostore.store.base import (
+    ConversationDump,
     ConversationMissing,
     ItemMissing,
     KeyRow,
@@ -43,6 +44,25 @@ def numbered(sql: str) -> str:
 # -- migrations -------------------------------------------------------------------------
 
 RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def imported_conversation(dump: ConversationDump) -> tuple[Any, ...]:
+    """An imported conversation's ``id, project, user_key, created_at, updated_at,
+    metadata, next_seq, safety_identifier`` (its ``item_count`` is its ``next_seq``)."""
+    row = dump.conversation
+    return (
+        row.id,
+        dump.owner.project,
+        dump.owner.user,
+        row.created_at,
+        dump.updated_at,
+        row.metadata,
+        len(dump.items),
+        row.safety_identifier,
+    )
+
 
 # -- items --------------------------------------------------------------------------------
 

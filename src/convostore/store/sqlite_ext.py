@@ -54,6 +54,12 @@ _PENDING_UPTO = (
 
 _ANCHOR = listing.anchor_sql()
 
+_IMPORT_CONVERSATION = (
+    "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata,"
+    " next_seq, item_count, safety_identifier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+
 _SEARCH_ANCHOR = (
     "SELECT i.rowid FROM conversations c JOIN items i ON i.conv = c.pk AND i.id = ?"
     " WHERE c.id = ? AND c.project = ? AND c.user_key = ?"
@@ -182,26 +188,9 @@ class SQLiteExtensions:
         skipped: list[str] = []
         async with self.transactions.write() as db:
             for dump in dumps:
-                row = dump.conversation
-                cursor = db.execute(
-                    "INSERT INTO conversations (id, project, user_key, created_at, updated_at,"
-                    " metadata, next_seq, item_count, safety_identifier)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO NOTHING",
-                    (
-                        row.id,
-                        dump.owner.project,
-                        dump.owner.user,
-                        row.created_at,
-                        dump.updated_at,
-                        row.metadata,
-                        len(dump.items),
-                        len(dump.items),
-                        row.safety_identifier,
-                    ),
-                )
+                cursor = db.execute(_IMPORT_CONVERSATION, sql.imported_conversation(dump))
                 if cursor.rowcount == 0:
-                    skipped.append(row.id)
+                    skipped.append(dump.conversation.id)
                     continue
                 pk = cursor.lastrowid
                 db.executemany(
