@@ -112,11 +112,8 @@ class PostgresResponses:
     db: Database  # provided by PostgresStore
 
     async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
-        now = int(time.time())
         async with self.db.transaction() as conn:
-            conv = await _append_turn(conn, owner, turn, now)
-            if record is not None:
-                await _insert_response(conn, owner, record, turn, conv, now)
+            await _save(conn, owner, record, turn)
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
         async with self.db.transaction() as conn:
@@ -167,7 +164,7 @@ class PostgresResponses:
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
         async with self.db.transaction() as conn:
-            await _insert_response(conn, owner, record, Turn((), ()), None, int(time.time()))
+            await _save(conn, owner, record, Turn((), ()))
             await conn.execute(
                 f"UPDATE responses SET expires_at = {_NOW} + $2::float8 WHERE id = $1",
                 record.id,
@@ -247,14 +244,14 @@ async def _append_turn(conn: Any, owner: Owner, turn: Turn, now: int) -> int | N
     )
 
 
-async def _insert_response(
-    conn: Any,  # a pooled connection (asyncpg's PoolConnectionProxy)
-    owner: Owner,
-    record: ResponseRecord,
-    turn: Turn,
-    conv: int | None,
-    now: int,
-) -> None:
+async def _save(conn: Any, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
+    """The turn appended to its conversation, if it names one, then the response and its
+    items (the conversation's by reference), if it is stored; ``conn`` is a pooled
+    connection in a transaction (asyncpg's PoolConnectionProxy)."""
+    now = int(time.time())
+    conv = await _append_turn(conn, owner, turn, now)
+    if record is None:
+        return
     root_id = record.id
     if record.previous_id is not None:
         root_id = await conn.fetchval(

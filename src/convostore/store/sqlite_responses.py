@@ -98,9 +98,7 @@ class SQLiteResponses:
 
     async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
         async with self.transactions.write() as db:
-            conv = _append_turn(db, owner, turn)
-            if record is not None:
-                _insert_response(db, owner, record, turn, conv, int(time.time()))
+            _save(db, owner, record, turn)
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
         owned = await self._owned(owner, response_id)
@@ -142,7 +140,7 @@ class SQLiteResponses:
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
         async with self.transactions.write() as db:
-            _insert_response(db, owner, record, Turn((), ()), None, int(time.time()))
+            _save(db, owner, record, Turn((), ()))
             db.execute(
                 "UPDATE responses SET expires_at = ? WHERE id = ?",
                 (time.time() + seconds, record.id),
@@ -236,14 +234,13 @@ def _insert_items(db: sqlite3.Connection, pk: int, turn: Turn, conv: int | None)
     )
 
 
-def _insert_response(
-    db: sqlite3.Connection,
-    owner: Owner,
-    record: ResponseRecord,
-    turn: Turn,
-    conv: int | None,
-    now: int,
-) -> None:
+def _save(db: sqlite3.Connection, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
+    """The turn appended to its conversation, if it names one, then the response and its
+    items (the conversation's by reference), if it is stored."""
+    conv = _append_turn(db, owner, turn)
+    if record is None:
+        return
+    now = int(time.time())
     root_id = record.id
     if record.previous_id is not None:
         found = db.execute(
