@@ -64,6 +64,14 @@ def imported_conversation(dump: ConversationDump) -> tuple[Any, ...]:
     )
 
 
+def found_conversation(row: Any, conversation_id: str) -> Any:
+    """``row``, a statement's answer about the owner's conversation, when there is one.
+    Raises ConversationMissing."""
+    if row is None:
+        raise ConversationMissing(conversation_id)
+    return row
+
+
 # -- items --------------------------------------------------------------------------------
 
 # One item of an owner's conversation: the row's item columns are NULL when the

@@ -33,7 +33,6 @@ from convostore.store.base import (
     SEARCH_TIME_LIMIT,
     AfterMissing,
     AnswerTaken,
-    ConversationMissing,
     ConversationRow,
     DatabaseMissing,
     ItemMissing,
@@ -68,9 +67,6 @@ def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None)
         and db.execute(sql.REMEMBER, sql.remember_args(owner, remember)).fetchone() is None
     ):
         raise AnswerTaken(remember.key)
-
-
-_CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
 def create_private(path: str) -> None:
@@ -263,9 +259,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
         async with self.transactions.read() as db:
-            row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
+            row = sqlite_append.conversation(db, owner, conversation_id)
         return ConversationRow(conversation_id, row[1], row[2])
 
     async def set_metadata(
@@ -281,8 +275,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 " WHERE id = ? AND project = ? AND user_key = ? RETURNING created_at",
                 (metadata, int(time.time()), conversation_id, owner.project, owner.user),
             ).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
+            sql.found_conversation(row, conversation_id)
             _remember(db, owner, remember)
         return ConversationRow(conversation_id, row[0], metadata)
 
@@ -315,29 +308,27 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         async with self.transactions.read() as db:
             if after is None:
                 pk = sqlite_append.conversation_pk(db, owner, conversation_id)
-                sql = (
+                statement = (
                     "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq DESC LIMIT ?"
                     if descending
                     else "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq LIMIT ?"
                 )
-                rows = db.execute(sql, (pk, limit + 1))
+                rows = db.execute(statement, (pk, limit + 1))
             else:
                 found = db.execute(
                     "SELECT c.pk, a.seq FROM conversations c LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
                     " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
                     (after, conversation_id, owner.project, owner.user),
                 ).fetchone()
-                if found is None:
-                    raise ConversationMissing(conversation_id)
-                pk, seq = found
+                pk, seq = sql.found_conversation(found, conversation_id)
                 if seq is None:
                     raise AfterMissing(after)
-                sql = (
+                statement = (
                     "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
                     if descending
                     else "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
                 )
-                rows = db.execute(sql, (pk, seq, limit + 1))
+                rows = db.execute(statement, (pk, seq, limit + 1))
             # The cursor reads row by row: a page stopped by max_bytes never loads the rest.
             page, has_more = fill_page(rows, limit, paging.max_bytes, lambda r: len(r[2]))
         return ItemPage([StoredItem(*r) for r in page], has_more)
@@ -353,10 +344,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         self, owner: Owner, conversation_id: str, item_id: str
     ) -> ConversationRow:
         async with self.transactions.write() as db:
-            row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
-            pk, created_at, metadata = row
+            pk, created_at, metadata = sqlite_append.conversation(db, owner, conversation_id)
             if (
                 db.execute("DELETE FROM items WHERE conv = ? AND id = ?", (pk, item_id)).rowcount
                 == 0

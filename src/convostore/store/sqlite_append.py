@@ -11,18 +11,27 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from convostore.store.base import ConversationMissing, ItemConflict, LeaseLost, Owner, StoredItem
+from convostore.store import sql
+from convostore.store.base import ItemConflict, LeaseLost, Owner, StoredItem
 
-_PK = "SELECT pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
+# The owner's conversation: pk, created_at, metadata.
+_CONVERSATION = (
+    "SELECT pk, created_at, metadata FROM conversations"
+    " WHERE id = ? AND project = ? AND user_key = ?"
+)
+
+
+def conversation(db: sqlite3.Connection, owner: Owner, conversation_id: str) -> Any:
+    """The owner's conversation's row: pk, created_at, metadata. Raises ConversationMissing."""
+    row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
+    return sql.found_conversation(row, conversation_id)
 
 
 def conversation_pk(db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
     """The pk of the owner's conversation. Raises ConversationMissing."""
-    row = db.execute(_PK, (conversation_id, owner.project, owner.user)).fetchone()
-    if row is None:
-        raise ConversationMissing(conversation_id)
-    return int(row[0])
+    return int(conversation(db, owner, conversation_id)[0])
 
 
 def insert_items(
@@ -52,8 +61,7 @@ def reserve(
         " RETURNING pk, next_seq",
         (count, int(time.time()), conversation_id, owner.project, owner.user),
     ).fetchone()
-    if row is None:
-        raise ConversationMissing(conversation_id)
+    sql.found_conversation(row, conversation_id)
     return int(row[0]), int(row[1]) - count
 
 

@@ -98,10 +98,10 @@ class SQLiteExtensions:
                 )
                 for cursor, missing in listing.cursors(paging)
             ]
-            sql, args = listing.list_sql(
+            statement, args = listing.list_sql(
                 owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
             )
-            fetched = list(db.execute(sql, args).fetchall())
+            fetched = list(db.execute(statement, args).fetchall())
         return listing.conversation_page(fetched, paging)
 
     async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
@@ -152,11 +152,11 @@ class SQLiteExtensions:
             delay = min(delay * 2, 0.02)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
-        sql, args = listing.scan_sql(scan, id_list=_IDS)
+        statement, args = listing.scan_sql(scan, id_list=_IDS)
         if scan.ids is not None:
             args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
         async with self.transactions.read() as db:
-            return listing.scanned(db.execute(sql, args))
+            return listing.scanned(db.execute(statement, args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
@@ -173,16 +173,16 @@ class SQLiteExtensions:
         return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
 
     async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
-        sql = "SELECT count(*) FROM conversations WHERE 1 = 1"
+        statement = "SELECT count(*) FROM conversations WHERE 1 = 1"
         args: list[object] = []
         if project is not None:
-            sql += " AND project = ?"
+            statement += " AND project = ?"
             args.append(project)
         if ids is not None:
-            sql += f" AND id {_IDS}"
+            statement += f" AND id {_IDS}"
             args.append(orjson.dumps(list(ids)).decode())
         async with self.transactions.read() as db:
-            return int(db.execute(sql, args).fetchone()[0])
+            return int(db.execute(statement, args).fetchone()[0])
 
     async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
         skipped: list[str] = []
