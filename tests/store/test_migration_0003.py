@@ -11,9 +11,9 @@ from convostore.store import migrate
 from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
+    ItemSearch,
     Owner,
     PageQuery,
-    ItemSearch,
     SearchQuery,
     Store,
     StoredItem,
