@@ -295,8 +295,6 @@ def test_events_of_a_streamed_background_response(run: Run[Any], store: Store) -
     # Purged with its chain by retention.
     run(store.start_response(ME, record("resp_old", status="queued"), 30))
     assert run(store.append_response_events("resp_old", 0, [b"{}"]))
-    purged = run(
-        store.purge_responses(project=None, exclude_projects=(), updated_before=2**40, limit=100)
-    )
+    purged = run(store.purge_responses(ResponsePurge(2**40, 100)))
     assert purged >= 1
     assert run(store.response_events("resp_old", -1, 10)) == []
