@@ -32,6 +32,7 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationRow,
+    ItemSearch,
     Owner,
     PageQuery,
     SearchQuery,
@@ -115,7 +116,7 @@ async def part_list(store: Store, total: int) -> None:
 
 
 async def part_search(store: Store) -> None:
-    page = await store.search_items(ME, SearchQuery((("w0",),)), after=None, limit=20)
+    page = await store.search_items(ME, ItemSearch(SearchQuery((("w0",),)), 20))
     cursor = (page.hits[-1].conversation_id, page.hits[-1].item.id)
     cases = {
         "common word (w0, in most items)": (SearchQuery((("w0",),)), None),
@@ -127,7 +128,7 @@ async def part_search(store: Store) -> None:
         "prefix (w49*)": (SearchQuery((("w49*",),)), None),
     }
     for name, (query, after) in cases.items():
-        print(f"| search: {name} | {await timed(lambda q=query, a=after: store.search_items(ME, q, after=a, limit=20), 20):.3f} ms |")
+        print(f"| search: {name} | {await timed(lambda q=query, a=after: store.search_items(ME, ItemSearch(q, 20, a)), 20):.3f} ms |")
 
 
 async def part_append(store: Store, index: bool) -> None:

@@ -201,6 +201,11 @@ def invalid_value(path: str, value: object, supported: Sequence[object]) -> Inva
     )
 
 
+def _invalid(path: str, problem: str, code: str) -> InvalidRequest:
+    """OpenAI's ``Invalid '<path>': <problem>`` about the value at ``path``."""
+    return InvalidRequest(f"Invalid '{path}': {problem}", param=path, code=code)
+
+
 def integer_out_of_range(
     path: str, value: float, *, minimum: float | None, maximum: float | None
 ) -> InvalidRequest:
@@ -212,17 +217,15 @@ def out_of_range(
 ) -> InvalidRequest:
     """A number outside its bounds; ``kind`` is ``integer`` or ``decimal`` (a JSON number)."""
     if maximum is not None and value > maximum:
-        return InvalidRequest(
-            f"Invalid '{path}': {kind} above maximum value. "
-            f"Expected a value <= {maximum}, but got {value} instead.",
-            param=path,
-            code=f"{kind}_above_max_value",
+        return _invalid(
+            path,
+            f"{kind} above maximum value. Expected a value <= {maximum}, but got {value} instead.",
+            f"{kind}_above_max_value",
         )
-    return InvalidRequest(
-        f"Invalid '{path}': {kind} below minimum value. "
-        f"Expected a value >= {minimum}, but got {value} instead.",
-        param=path,
-        code=f"{kind}_below_min_value",
+    return _invalid(
+        path,
+        f"{kind} below minimum value. Expected a value >= {minimum}, but got {value} instead.",
+        f"{kind}_below_min_value",
     )
 
 
@@ -250,29 +253,28 @@ def _length(
         if above
         else ("short", "minimum", minimum, "below_min")
     )
-    return InvalidRequest(
-        f"Invalid '{path}': {noun} too {too}. Expected {kind} with {bound} length {limit}, "
+    return _invalid(
+        path,
+        f"{noun} too {too}. Expected {kind} with {bound} length {limit}, "
         f"but got {kind} with length {length} instead.",
-        param=path,
-        code=f"{noun}_{code}_length",
+        f"{noun}_{code}_length",
     )
 
 
 def pattern_mismatch(path: str, value: str, pattern: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid '{path}': string does not match pattern. Expected a string that matches "
-        f"the pattern '{pattern}'.",
-        param=path,
-        code="invalid_value",
+    return _invalid(
+        path,
+        f"string does not match pattern. Expected a string that matches the pattern '{pattern}'.",
+        "invalid_value",
     )
 
 
 def too_many_properties(path: str, count: int, maximum: int) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid '{path}': too many properties. Expected an object with at most {maximum} "
-        f"properties, but got an object with {count} properties instead.",
-        param=path,
-        code="object_above_max_properties",
+    return _invalid(
+        path,
+        f"too many properties. Expected an object with at most {maximum} properties, "
+        f"but got an object with {count} properties instead.",
+        "object_above_max_properties",
     )
 
 

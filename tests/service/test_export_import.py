@@ -212,7 +212,7 @@ def test_stored_responses_round_trip(api: Api, backend: str, tmp_path: Path) -> 
     """Issue 17: stored responses are one line each (``response.export``) after the
     conversations, their items whole (also those a conversation holds); import keeps
     ids, owner, chain and times, and export → import → export is identical."""
-    from convostore.store.base import ResponseRecord, StoredItem
+    from convostore.store.base import ResponseRecord, StoredItem, Turn
 
     store = api.app.store
     conversation_id = api.new_conversation()
@@ -225,9 +225,9 @@ def test_stored_responses_round_trip(api: Api, backend: str, tmp_path: Path) -> 
     def record(response_id: str, previous: str | None) -> ResponseRecord:
         return ResponseRecord(response_id, 1_700_000_000, "completed", b'{"id":"%s","object":"response","output":[]}' % response_id.encode(), previous)
 
-    api.run(store.save_response(owner, record("resp_1", None), [item("msg_a")], [item("msg_b")], conversation_id=conversation_id))
-    api.run(store.save_response(owner, record("resp_2", "resp_1"), [item("msg_c")], [item("msg_d")]))
-    api.run(store.save_response(Owner("default", "bob"), record("resp_3", None), [item("msg_e")], []))
+    api.run(store.save_response(owner, record("resp_1", None), Turn([item("msg_a")], [item("msg_b")], conversation_id)))
+    api.run(store.save_response(owner, record("resp_2", "resp_1"), Turn([item("msg_c")], [item("msg_d")])))
+    api.run(store.save_response(Owner("default", "bob"), record("resp_3", None), Turn([item("msg_e")], [])))
     first = api.run(whole_dump(store))
     # The trailer counts the responses, so a dump cut among them is caught (issue 19).
     assert orjson.loads(first.splitlines()[-1])["counts"]["response.export"] == 3

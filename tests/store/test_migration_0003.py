@@ -11,6 +11,7 @@ from convostore.store import migrate
 from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
+    ItemSearch,
     Owner,
     PageQuery,
     SearchQuery,
@@ -40,7 +41,7 @@ def test_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         assert [c.id for c in page.conversations] == ["conv_old"]
         everything = await store.list_conversations(ME, ConversationFilter(), PageQuery(None, 10, True))
         assert [c.id for c in everything.conversations] == ["conv_plain", "conv_old"]
-        found = await store.search_items(ME, SearchQuery((("legacy",),)), after=None, limit=10)
+        found = await store.search_items(ME, ItemSearch(SearchQuery((("legacy",),)), 10))
         assert [(h.conversation_id, h.item.id) for h in found.hits] == [("conv_old", "msg_1")]
         await store.close()
 

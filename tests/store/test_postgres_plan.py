@@ -214,7 +214,7 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
     were never analyzed: reading the chain, a response's output and its input items must
     probe indexes, never scan responses, response_items or items (measured before: a
     hash join scanned the whole responses table once per link)."""
-    from convostore.store.base import ResponseRecord
+    from convostore.store.base import ResponseRecord, Turn
     from convostore.store.postgres_events import _EVENTS
     from convostore.store.postgres_responses import _HISTORY, _ITEMS
 
@@ -235,7 +235,7 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
                 ask = StoredItem(f"msg_{n}_in", "message", b"{}", 0)
                 answer = StoredItem(f"msg_{n}_out", "message", b"{}", 0)
                 conversation = "conv_r" if n % 10 == 0 else None
-                await store.save_response(OWNER, record, [ask], [answer], conversation_id=conversation)
+                await store.save_response(OWNER, record, Turn([ask], [answer], conversation))
                 previous = record.id
             for n in range(20):  # streamed background responses' events (issue 17)
                 await store.start_response(OWNER, ResponseRecord(f"resp_bg{n}", 0, "queued", b"{}"), 30)

@@ -23,9 +23,11 @@ from convostore.store.base import (
     PageQuery,
     ResponseDump,
     ResponseMissing,
+    ResponsePurge,
     ResponseRecord,
     Store,
     StoredItem,
+    Turn,
 )
 from tests.store.test_store import ME, Run, conversation, ids, item
 
@@ -54,7 +56,7 @@ def body_of(items: list[StoredItem]) -> list[bytes]:
 
 
 def test_save_without_conversation_and_read(run: Run[Any], store: Store) -> None:
-    run(store.save_response(ME, record("resp_1"), [item("msg_in")], [item("msg_out", mask=1)]))
+    run(store.save_response(ME, record("resp_1"), Turn([item("msg_in")], [item("msg_out", mask=1)])))
     stored = run(store.get_response(ME, "resp_1"))
     assert stored.record == record("resp_1")
     assert ids(stored.output) == ["msg_out"] and stored.output[0].mask == 1
@@ -73,7 +75,7 @@ def test_save_without_conversation_and_read(run: Run[Any], store: Store) -> None
 
 def test_input_pages(run: Run[Any], store: Store) -> None:
     inputs = [item(f"msg_{n}") for n in range(5)]
-    run(store.save_response(ME, record("resp_1"), inputs, [item("msg_out")]))
+    run(store.save_response(ME, record("resp_1"), Turn(inputs, [item("msg_out")])))
     page = run(store.list_response_inputs(ME, "resp_1", PageQuery(None, 2, False)))
     assert ids(page.items) == ["msg_0", "msg_1"] and page.has_more
     page = run(store.list_response_inputs(ME, "resp_1", PageQuery("msg_1", 2, False)))
@@ -87,10 +89,10 @@ def test_input_pages(run: Run[Any], store: Store) -> None:
 
 
 def test_chain_history_in_order_and_branches(run: Run[Any], store: Store) -> None:
-    run(store.save_response(ME, record("resp_1"), [item("m1")], [item("o1")]))
-    run(store.save_response(ME, record("resp_2", "resp_1"), [item("m2")], [item("o2")]))
-    run(store.save_response(ME, record("resp_3", "resp_2"), [item("m3")], [item("o3")]))
-    run(store.save_response(ME, record("resp_3b", "resp_2"), [item("m3b")], [item("o3b")]))
+    run(store.save_response(ME, record("resp_1"), Turn([item("m1")], [item("o1")])))
+    run(store.save_response(ME, record("resp_2", "resp_1"), Turn([item("m2")], [item("o2")])))
+    run(store.save_response(ME, record("resp_3", "resp_2"), Turn([item("m3")], [item("o3")])))
+    run(store.save_response(ME, record("resp_3b", "resp_2"), Turn([item("m3b")], [item("o3b")])))
     assert ids(run(store.response_history(ME, "resp_3"))) == ["m1", "o1", "m2", "o2", "m3", "o3"]
     assert ids(run(store.response_history(ME, "resp_3b"))) == [
         "m1", "o1", "m2", "o2", "m3b", "o3b",
@@ -98,7 +100,7 @@ def test_chain_history_in_order_and_branches(run: Run[Any], store: Store) -> Non
     assert ids(run(store.response_history(ME, "resp_1"))) == ["m1", "o1"]
     # A previous response of another owner, or none at all, is missing.
     with pytest.raises(ResponseMissing):
-        run(store.save_response(OTHERS[0], record("resp_x", "resp_1"), [item("m")], []))
+        run(store.save_response(OTHERS[0], record("resp_x", "resp_1"), Turn([item("m")], [])))
     with pytest.raises(ResponseMissing):
         run(store.get_response(OTHERS[0], "resp_x"))  # nothing of it was kept
     # Deleting a response in the middle: its items go, the chain goes on through it.
@@ -108,20 +110,20 @@ def test_chain_history_in_order_and_branches(run: Run[Any], store: Store) -> Non
     with pytest.raises(ResponseMissing):
         run(store.delete_response(ME, "resp_2"))
     with pytest.raises(ResponseMissing):  # nor can a new turn continue it
-        run(store.save_response(ME, record("resp_y", "resp_2"), [item("m")], []))
+        run(store.save_response(ME, record("resp_y", "resp_2"), Turn([item("m")], [])))
     assert ids(run(store.response_history(ME, "resp_3"))) == ["m1", "o1", "m3", "o3"]
 
 
 def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> None:
     run(store.create_conversation(ME, conversation("conv_1"), []))
     inputs, outputs = [item("msg_in", b'{"id":"msg_in","v":1}')], [item("msg_out")]
-    run(store.save_response(ME, record("resp_1"), inputs, outputs, conversation_id="conv_1"))
+    run(store.save_response(ME, record("resp_1"), Turn(inputs, outputs, "conv_1")))
     page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["msg_in", "msg_out"]
     stored = run(store.get_response(ME, "resp_1"))
     assert body_of(stored.output) == [outputs[0].body]
     # Deleting the response never touches the conversation's items.
-    run(store.save_response(ME, record("resp_2"), [item("msg_2")], [], conversation_id="conv_1"))
+    run(store.save_response(ME, record("resp_2"), Turn([item("msg_2")], [], "conv_1")))
     run(store.delete_response(ME, "resp_2"))
     page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["msg_in", "msg_out", "msg_2"]
@@ -139,11 +141,11 @@ def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> No
 
 def test_store_false_with_conversation_appends_only(run: Run[Any], store: Store) -> None:
     run(store.create_conversation(ME, conversation("conv_1"), []))
-    run(store.save_response(ME, None, [item("a")], [item("b")], conversation_id="conv_1"))
+    run(store.save_response(ME, None, Turn([item("a")], [item("b")], "conv_1")))
     page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["a", "b"]
     with pytest.raises(ConversationMissing):
-        run(store.save_response(ME, record("resp_1"), [item("c")], [], conversation_id="conv_2"))
+        run(store.save_response(ME, record("resp_1"), Turn([item("c")], [], "conv_2")))
     with pytest.raises(ResponseMissing):
         run(store.get_response(ME, "resp_1"))
 
@@ -153,16 +155,12 @@ def test_save_under_lease(run: Run[Any], store: Store) -> None:
     run(store.take_lease(ME, "conv_1", "resp_1", 30))
     with pytest.raises(LeaseLost):
         run(
-            store.save_response(
-                ME, record("resp_2"), [item("a")], [], conversation_id="conv_1", holder="resp_2"
-            )
+            store.save_response(ME, record("resp_2"), Turn([item("a")], [], "conv_1", "resp_2"))
         )
     with pytest.raises(ResponseMissing):  # rolled back with the append
         run(store.get_response(ME, "resp_2"))
     run(
-        store.save_response(
-            ME, record("resp_1"), [item("a")], [], conversation_id="conv_1", holder="resp_1"
-        )
+        store.save_response(ME, record("resp_1"), Turn([item("a")], [], "conv_1", "resp_1"))
     )
     assert ids(run(store.get_response(ME, "resp_1")).output) == []
 
@@ -170,13 +168,11 @@ def test_save_under_lease(run: Run[Any], store: Store) -> None:
 def test_scan_import_purge(run: Run[Any], store: Store) -> None:
     run(store.create_conversation(ME, conversation("conv_1"), []))
     run(
-        store.save_response(
-            ME, record("resp_1"), [item("m1")], [item("o1")], conversation_id="conv_1"
-        )
+        store.save_response(ME, record("resp_1"), Turn([item("m1")], [item("o1")], "conv_1"))
     )
-    run(store.save_response(ME, record("resp_2", "resp_1"), [item("m2")], [item("o2")]))
-    run(store.save_response(Owner("p2", "u"), record("resp_3"), [item("m3")], []))
-    run(store.save_response(ME, record("resp_4"), [], [item("o4")]))
+    run(store.save_response(ME, record("resp_2", "resp_1"), Turn([item("m2")], [item("o2")])))
+    run(store.save_response(Owner("p2", "u"), record("resp_3"), Turn([item("m3")], [])))
+    run(store.save_response(ME, record("resp_4"), Turn([], [item("o4")])))
     run(store.delete_response(ME, "resp_4"))
     scanned = run(store.scan_responses(project=None, after_pk=0, limit=10))
     dumps = [dump for _, dump in scanned]
@@ -195,25 +191,23 @@ def test_scan_import_purge(run: Run[Any], store: Store) -> None:
     # Retention deletes whole trees by the root's last activity.
     now = 2_000_000_000_000
     assert (
-        run(store.purge_responses(project="p2", exclude_projects=(), updated_before=now, limit=10))
+        run(store.purge_responses(ResponsePurge(now, 10, "p2")))
         == 1
     )
     with pytest.raises(ResponseMissing):
         run(store.get_response(Owner("p2", "u"), "resp_3"))
     assert (
         run(
-            store.purge_responses(
-                project=None, exclude_projects=("",), updated_before=now, limit=10
-            )
+            store.purge_responses(ResponsePurge(now, 10, None, ("",)))
         )
         == 0
     )
     assert (
-        run(store.purge_responses(project=None, exclude_projects=(), updated_before=0, limit=10))
+        run(store.purge_responses(ResponsePurge(0, 10)))
         == 0
     )
     gone = run(
-        store.purge_responses(project=None, exclude_projects=(), updated_before=now, limit=10)
+        store.purge_responses(ResponsePurge(now, 10))
     )
     assert gone == 4  # resp_1, resp_2, resp_9 and the tombstone resp_4
     for response_id in ("resp_1", "resp_2", "resp_9"):
@@ -236,11 +230,11 @@ def test_background_lifecycle(run: Run[Any], store: Store) -> None:
         run(store.response_history(ME, "resp_bg"))
     assert run(store.renew_response("resp_bg", "in_progress", 30))
     done = record("resp_bg", status="completed")
-    assert run(store.finish_response(ME, done, [item("a")], [item("b")], conversation_id="conv_1"))
+    assert run(store.finish_response(ME, done, Turn([item("a")], [item("b")], "conv_1")))
     assert run(store.get_response(ME, "resp_bg")).record.status == "completed"
     assert ids(run(store.response_history(ME, "resp_bg"))) == ["a", "b"]
     assert not run(store.renew_response("resp_bg", "in_progress", 30))  # finished: not running
-    assert not run(store.finish_response(ME, done, [item("c")], []))  # finished once only
+    assert not run(store.finish_response(ME, done, Turn([item("c")], [])))  # finished once only
 
     # Cancelled: the runner's renewal says so, its final write stores nothing.
     run(store.start_response(ME, record("resp_c", status="queued"), 30))
@@ -250,7 +244,7 @@ def test_background_lifecycle(run: Run[Any], store: Store) -> None:
     assert run(store.cancel_response(ME, "resp_c")).record.status == "cancelled"
     assert not run(store.renew_response("resp_c", "in_progress", 30))
     assert not run(
-        store.finish_response(ME, record("resp_c"), [item("x")], [], conversation_id="conv_1")
+        store.finish_response(ME, record("resp_c"), Turn([item("x")], [], "conv_1"))
     )
     page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["a", "b"]  # nothing of the cancelled response
@@ -301,8 +295,6 @@ def test_events_of_a_streamed_background_response(run: Run[Any], store: Store) -
     # Purged with its chain by retention.
     run(store.start_response(ME, record("resp_old", status="queued"), 30))
     assert run(store.append_response_events("resp_old", 0, [b"{}"]))
-    purged = run(
-        store.purge_responses(project=None, exclude_projects=(), updated_before=2**40, limit=100)
-    )
+    purged = run(store.purge_responses(ResponsePurge(2**40, 100)))
     assert purged >= 1
     assert run(store.response_events("resp_old", -1, 10)) == []

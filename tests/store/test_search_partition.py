@@ -21,7 +21,7 @@ import pytest
 
 from convostore.service.listing import search_query
 from convostore.store import search_text
-from convostore.store.base import ConversationRow, Owner, SearchQuery, Store, StoredItem
+from convostore.store.base import ConversationRow, ItemSearch, Owner, SearchQuery, Store, StoredItem
 from convostore.store.postgres import PostgresStore
 from convostore.store.postgres_ext import _SEARCH as PG_SEARCH
 from convostore.store.sqlite import SQLiteStore
@@ -94,7 +94,7 @@ def fill(run: Run[Any], store: Store, owner: Owner, start: int, count: int) -> N
 
 def indexed(run: Run[Any], store: Store, owner: Owner) -> None:
     """Every queued item of the owner in the index (a search waits for that)."""
-    run(store.search_items(owner, search_query("any"), after=None, limit=1))
+    run(store.search_items(owner, ItemSearch(search_query("any"), 1)))
 
 
 def work(run: Run[Any], store: Store, owner: Owner, query: SearchQuery) -> int:
@@ -145,9 +145,9 @@ def test_a_search_does_the_same_work_whatever_another_project_holds(
     absent = work(run, store, ATTACKER, search_query(" ".join(f"{w}*" for w in ABSENT)))
     assert frequent <= absent * 1.1 + 20, (frequent, absent)
     # The victim's items are found by the victim, never by the attacker.
-    victim_hits = run(store.search_items(VICTIM, search_query("alpha3"), after=None, limit=100))
+    victim_hits = run(store.search_items(VICTIM, ItemSearch(search_query("alpha3"), 100)))
     assert len(victim_hits.hits) == 100 and victim_hits.has_more
-    attacker_hits = run(store.search_items(ATTACKER, search_query(ATTACK), after=None, limit=100))
+    attacker_hits = run(store.search_items(ATTACKER, ItemSearch(search_query(ATTACK), 100)))
     assert attacker_hits.hits == []
 
 

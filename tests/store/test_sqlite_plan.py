@@ -16,7 +16,15 @@ import re
 import sqlite3
 from pathlib import Path
 
-from convostore.store.base import ConversationRow, Owner, PageQuery, ResponseRecord, StoredItem
+from convostore.store.base import (
+    ConversationRow,
+    ForkRequest,
+    Owner,
+    PageQuery,
+    ResponseRecord,
+    StoredItem,
+    Turn,
+)
 from convostore.store.sqlite import SQLiteStore
 
 OWNER = Owner("proj_plan", "")
@@ -69,7 +77,7 @@ async def run_hot_paths(store: SQLiteStore) -> None:
     await store.delete_item(OWNER, "conv_x", "msg_4")
     for until in ("msg_10", None):  # a fork reads the (conv, seq) range it copies (issue 18)
         await store.fork_conversation(
-            OWNER, "conv_x", new_id=f"conv_f{until}", created_at=1, metadata=None, until=until
+            OWNER, ForkRequest("conv_x", f"conv_f{until}", 1, None, until)
         )
     await store.delete_conversation(OWNER, "conv_0001")
     # Stored responses (issue 17): many, a chain, some by reference to a conversation.
@@ -79,7 +87,7 @@ async def run_hot_paths(store: SQLiteStore) -> None:
         ask = StoredItem(f"msg_r{n}_in", "message", b"{}", 0)
         answer = StoredItem(f"msg_r{n}_out", "message", b"{}", 0)
         conversation = "conv_x" if n % 4 == 0 else None
-        await store.save_response(OWNER, record, [ask], [answer], conversation_id=conversation)
+        await store.save_response(OWNER, record, Turn([ask], [answer], conversation))
         previous = record.id
     await store.response_history(OWNER, "resp_39")
     await store.get_response(OWNER, "resp_20")

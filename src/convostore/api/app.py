@@ -35,7 +35,7 @@ from convostore.api.probes import Probes
 from convostore.api.rebinding import check_loopback_host
 from convostore.api.request import ClientDisconnected, Request
 from convostore.api.request_ids import RequestIds
-from convostore.api.routing import Router
+from convostore.api.routing import Handler, Router
 from convostore.api.streaming import StreamingBody, send_streaming
 from convostore.clock import SYSTEM, Clock
 from convostore.items.registry import Registry
@@ -64,45 +64,40 @@ SHUTTING_DOWN = (
 )
 
 
+# The /v1 routes, a row each: method, path, handler, and the operationId of a route
+# OpenAI's spec does not name (None: the spec's own).
+ROUTES: tuple[tuple[str, str, Handler, str | None], ...] = (
+    ("POST", "/conversations", conversations.create, None),
+    ("GET", "/conversations/{conversation_id}", conversations.retrieve, None),
+    ("POST", "/conversations/{conversation_id}", conversations.update, None),
+    ("DELETE", "/conversations/{conversation_id}", conversations.delete, None),
+    ("POST", "/conversations/{conversation_id}/items", items.create, None),
+    ("GET", "/conversations/{conversation_id}/items", items.list_, None),
+    ("GET", "/conversations/{conversation_id}/items/{item_id}", items.retrieve, None),
+    ("DELETE", "/conversations/{conversation_id}/items/{item_id}", items.delete, None),
+    # Extensions (issue 7): OpenAI has no such routes.
+    ("GET", "/conversations", listing.list_conversations, "listConversations"),
+    ("GET", "/conversations/search", listing.search, "searchConversationItems"),
+    # Issue 18: fork a conversation at an item (docs/fork.md).
+    ("POST", "/conversations/{conversation_id}/fork", conversations.fork, "forkConversation"),
+    # POST /v1/responses in front of a model server (issue 10, docs/responses.md).
+    ("POST", "/responses", responses.create, "createResponse"),
+    ("POST", "/responses/compact", responses.compact, "compactResponse"),
+    # Stored responses (issue 17, docs/responses.md).
+    ("GET", "/responses/{response_id}", responses.retrieve, "getResponse"),
+    ("DELETE", "/responses/{response_id}", responses.delete, "deleteResponse"),
+    ("POST", "/responses/{response_id}/cancel", responses.cancel, "cancelResponse"),
+    ("GET", "/responses/{response_id}/input_items", responses.input_items, "listInputItems"),
+)
+
+
 def build_router() -> Router:
     router = Router()
-    router.add("POST", "/conversations", conversations.create)
-    router.add("GET", "/conversations/{conversation_id}", conversations.retrieve)
-    router.add("POST", "/conversations/{conversation_id}", conversations.update)
-    router.add("DELETE", "/conversations/{conversation_id}", conversations.delete)
-    router.add("POST", "/conversations/{conversation_id}/items", items.create)
-    router.add("GET", "/conversations/{conversation_id}/items", items.list_)
-    router.add("GET", "/conversations/{conversation_id}/items/{item_id}", items.retrieve)
-    router.add("DELETE", "/conversations/{conversation_id}/items/{item_id}", items.delete)
-    # Extensions (issue 7): OpenAI has no such routes.
-    router.add("GET", "/conversations", listing.list_conversations, operationId="listConversations")
-    router.add(
-        "GET", "/conversations/search", listing.search, operationId="searchConversationItems"
-    )
-    # Issue 18: fork a conversation at an item (docs/fork.md).
-    router.add(
-        "POST",
-        "/conversations/{conversation_id}/fork",
-        conversations.fork,
-        operationId="forkConversation",
-    )
+    for method, path, handler, operation in ROUTES:
+        doc = {} if operation is None else {"operationId": operation}
+        router.add(method, path, handler, **doc)
     # convostore's own OpenAPI document, generated from this table (issue 6); no key needed.
     router.add_root("GET", "/openapi.json", openapi.serve, public=True, operationId="getOpenAPI")
-    # POST /v1/responses in front of a model server (issue 10, docs/responses.md).
-    router.add("POST", "/responses", responses.create, operationId="createResponse")
-    router.add("POST", "/responses/compact", responses.compact, operationId="compactResponse")
-    # Stored responses (issue 17, docs/responses.md).
-    router.add("GET", "/responses/{response_id}", responses.retrieve, operationId="getResponse")
-    router.add("DELETE", "/responses/{response_id}", responses.delete, operationId="deleteResponse")
-    router.add(
-        "POST", "/responses/{response_id}/cancel", responses.cancel, operationId="cancelResponse"
-    )
-    router.add(
-        "GET",
-        "/responses/{response_id}/input_items",
-        responses.input_items,
-        operationId="listInputItems",
-    )
     # The web console (issue 8, docs/console.md): static pages over this API; no key needed.
     for path, page in console.routes().items():
         router.add_page(path, page)

@@ -143,60 +143,45 @@ def _schemas() -> dict[str, Any]:
     out.update(copy.deepcopy(bodies.SCHEMAS))
     out.update(
         {
-            "ConversationResource": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "object", "created_at", "metadata"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "object": {"type": "string", "enum": ["conversation"]},
-                    "created_at": {"type": "integer"},
-                    "metadata": {"$ref": REF + "Metadata"},
-                },
-            },
-            "DeletedConversationResource": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["id", "object", "deleted"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "object": {"type": "string", "enum": ["conversation.deleted"]},
-                    "deleted": {"type": "boolean"},
-                },
-            },
-            "ConversationItemList": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["object", "data", "first_id", "last_id", "has_more"],
-                "properties": {
-                    "object": {"type": "string", "enum": ["list"]},
-                    "data": {"type": "array", "items": {"$ref": REF + "ConversationItem"}},
-                    "first_id": nullable_id,
-                    "last_id": nullable_id,
-                    "has_more": {"type": "boolean"},
-                },
-            },
-            "Error": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["message", "type", "param", "code"],
-                        "properties": {
-                            "message": {"type": "string"},
-                            "type": {"type": "string"},
-                            "param": {"type": ["string", "null"]},
-                            "code": {"type": ["string", "null"]},
-                        },
-                    }
-                },
-            },
+            "ConversationResource": _closed(
+                id={"type": "string"},
+                object={"type": "string", "enum": ["conversation"]},
+                created_at={"type": "integer"},
+                metadata={"$ref": REF + "Metadata"},
+            ),
+            "DeletedConversationResource": _closed(
+                id={"type": "string"},
+                object={"type": "string", "enum": ["conversation.deleted"]},
+                deleted={"type": "boolean"},
+            ),
+            "ConversationItemList": _closed(
+                object={"type": "string", "enum": ["list"]},
+                data={"type": "array", "items": {"$ref": REF + "ConversationItem"}},
+                first_id=nullable_id,
+                last_id=nullable_id,
+                has_more={"type": "boolean"},
+            ),
+            "Error": _closed(
+                error=_closed(
+                    message={"type": "string"},
+                    type={"type": "string"},
+                    param={"type": ["string", "null"]},
+                    code={"type": ["string", "null"]},
+                )
+            ),
         }
     )
     return out
+
+
+def _closed(**properties: Any) -> dict[str, Any]:
+    """An object schema with exactly these properties, all required."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
+    }
 
 
 def _fix_item_schema(name: str, schema: Any) -> Any:

@@ -56,19 +56,21 @@ def refuse_unknown(
     )
 
 
+def integer(name: str, raw: str, *, minimum: int | None, maximum: int | None) -> int:
+    """A query parameter that must be a whole number within bounds, in OpenAI's words."""
+    if not _INTEGER.fullmatch(raw):
+        raise errors.invalid_type(name, ["integer"], raw)
+    number = int(raw)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise errors.integer_out_of_range(name, number, minimum=minimum, maximum=maximum)
+    return number
+
+
 def list_query(request: Request) -> ListQuery:
     limit = LIMIT_DEFAULT
     raw_limit = request.query_value("limit")
     if raw_limit is not None:
-        if not _INTEGER.fullmatch(raw_limit):
-            raise errors.InvalidRequest(
-                "Invalid type for 'limit': expected an integer, but got a string instead.",
-                param="limit",
-                code="invalid_type",
-            )
-        limit = int(raw_limit)
-        if not LIMIT_MIN <= limit <= LIMIT_MAX:
-            raise errors.integer_out_of_range("limit", limit, minimum=LIMIT_MIN, maximum=LIMIT_MAX)
+        limit = integer("limit", raw_limit, minimum=LIMIT_MIN, maximum=LIMIT_MAX)
     order = request.query_value("order")
     if order is not None and order not in ORDERS:
         raise errors.invalid_value("order", order, ORDERS)

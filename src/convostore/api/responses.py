@@ -11,7 +11,7 @@ import orjson
 from convostore import errors
 from convostore.api import render
 from convostore.api.owner import owner_of
-from convostore.api.params import _INTEGER, include_mask, list_query
+from convostore.api.params import include_mask, integer, list_query
 from convostore.api.request import Request
 from convostore.api.streaming import StreamingBody, unless_disconnected
 from convostore.service import Services
@@ -86,16 +86,7 @@ def _sequence(value: str | None) -> int:
     """``starting_after``: a sequence number (absent: from the first event)."""
     if value is None or value == "":
         return -1
-    if not _INTEGER.fullmatch(value):
-        raise errors.InvalidRequest(
-            "Invalid type for 'starting_after': expected an integer, but got a string instead.",
-            param="starting_after",
-            code="invalid_type",
-        )
-    number = int(value)
-    if number < 0:
-        raise errors.integer_out_of_range("starting_after", number, minimum=0, maximum=None)
-    return number
+    return integer("starting_after", value, minimum=0, maximum=None)
 
 
 async def delete(services: Services, request: Request) -> bytes:

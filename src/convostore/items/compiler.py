@@ -328,11 +328,7 @@ class Compiler:
             return _free_object  # e.g. a tool's `parameters`: any object
 
         def check(value: Any) -> None:
-            if type(value) is not dict:
-                raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
-            for key in required:
-                if key not in value:
-                    raise _missing(key)
+            _check_required(value, required)
             if max_props is not None and len(value) > max_props:
                 count = len(value)
 
@@ -407,11 +403,7 @@ class Compiler:
                         raise
 
         def check(value: Any) -> None:
-            if type(value) is not dict:
-                raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
-            for key in required:
-                if key not in value:
-                    raise _missing(key)
+            _check_required(value, required)
             # A valid body costs one pass over the keys it has; at the first doubt the
             # problem is looked for again in OpenAI's order (validators have no side effects).
             try:
@@ -580,6 +572,15 @@ _PYTHON_TYPES: tuple[tuple[type, str], ...] = (
     (list, "array"),
     (dict, "object"),
 )
+
+
+def _check_required(value: Any, required: tuple[str, ...]) -> None:
+    """An object (dict) holding every ``required`` key, first of an object's checks."""
+    if type(value) is not dict:
+        raise Invalid(lambda p: errors.invalid_type(p, ["object"], value))
+    for key in required:
+        if key not in value:
+            raise _missing(key)
 
 
 def _missing(key: str) -> Invalid:

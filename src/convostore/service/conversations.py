@@ -11,7 +11,7 @@ from convostore import ids
 from convostore.service import bodies
 from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
-from convostore.store.base import ConversationRow, ListedConversation, Owner, Store
+from convostore.store.base import ConversationRow, ForkRequest, ListedConversation, Owner, Store
 
 
 class Conversations:
@@ -82,11 +82,7 @@ class Conversations:
         body = bodies.FORK_CONVERSATION.check({} if body is None else body)
         until = body.get("until")
         metadata = bodies.stored_metadata(body["metadata"]) if "metadata" in body else None
-        return await self.store.fork_conversation(
-            owner,
-            conversation_id,
-            new_id=ids.new_conversation_id(),
-            created_at=int(time.time()),
-            metadata=metadata,
-            until=until,
+        request = ForkRequest(
+            conversation_id, ids.new_conversation_id(), int(time.time()), metadata, until
         )
+        return await self.store.fork_conversation(owner, request)

@@ -13,6 +13,7 @@ from convostore.service import bodies
 from convostore.store.base import (
     ConversationFilter,
     ConversationPage,
+    ItemSearch,
     Owner,
     PageQuery,
     SearchPage,
@@ -111,5 +112,5 @@ class Listing:
                 raise errors.search_after_not_found(after)
             anchor = (conversation_id, item_id)
         return await self.store.search_items(
-            owner, query, after=anchor, limit=limit, max_bytes=self.page_max_bytes
+            owner, ItemSearch(query, limit, anchor, self.page_max_bytes)
         )

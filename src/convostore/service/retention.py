@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from convostore.service.idempotency import Idempotency
-from convostore.store.base import ConversationScan, ScannedConversation, Store
+from convostore.store.base import ConversationScan, ResponsePurge, ScannedConversation, Store
 
 log = logging.getLogger("convostore.retention")
 
@@ -148,10 +148,7 @@ class Purger:
         gone = 0
         while True:
             deleted = await self.store.purge_responses(
-                project=rule.project,
-                exclude_projects=rule.exclude,
-                updated_before=cutoff,
-                limit=self.batch_size,
+                ResponsePurge(cutoff, self.batch_size, rule.project, rule.exclude)
             )
             gone += deleted
             if not deleted:

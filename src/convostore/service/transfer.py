@@ -80,32 +80,34 @@ _KEYS = frozenset(
 
 def _head(scanned: ScannedConversation) -> bytes:
     row = scanned.conversation
+    safety = row.safety_identifier
     return b"".join(
         (
-            b'{"object":"',
-            FORMAT_OBJECT.encode(),
-            b'","version":',
-            str(FORMAT_VERSION).encode(),
-            b',"id":',
-            orjson.dumps(row.id),
-            b',"project":',
-            orjson.dumps(scanned.owner.project),
-            b',"user_key":',
-            orjson.dumps(scanned.owner.user),
-            b',"created_at":',
-            str(row.created_at).encode(),
-            b',"updated_at":',
-            str(scanned.updated_at).encode(),
+            _line_start(FORMAT_OBJECT, row.id, scanned.owner, row.created_at, scanned.updated_at),
             b',"metadata":',
             row.metadata,
-            *(
-                (b',"safety_identifier":', orjson.dumps(row.safety_identifier))
-                if row.safety_identifier is not None
-                else ()
-            ),
+            b"" if safety is None else b',"safety_identifier":' + orjson.dumps(safety),
             b',"items":[',
         )
     )
+
+
+def _line_start(
+    kind: str, record_id: str, owner: Owner, created_at: int, updated_at: int, **more: Any
+) -> bytes:
+    """The fields a conversation's or a response's line begins with, and ``more`` (JSON
+    values), as an object left open for the stored bytes that follow."""
+    fields = {
+        "object": kind,
+        "version": FORMAT_VERSION,
+        "id": record_id,
+        "project": owner.project,
+        "user_key": owner.user,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        **more,
+    }
+    return orjson.dumps(fields)[:-1]
 
 
 async def export_lines(
@@ -192,28 +194,19 @@ async def _response_lines(
 
 def _response_line(dump: ResponseDump) -> bytes:
     record = dump.record
+    start = _line_start(
+        RESPONSE_OBJECT,
+        record.id,
+        dump.owner,
+        record.created_at,
+        dump.updated_at,
+        previous_response_id=record.previous_id,
+        root_id=dump.root_id,
+        status=record.status,
+    )
     return b"".join(
         (
-            b'{"object":"',
-            RESPONSE_OBJECT.encode(),
-            b'","version":',
-            str(FORMAT_VERSION).encode(),
-            b',"id":',
-            orjson.dumps(record.id),
-            b',"project":',
-            orjson.dumps(dump.owner.project),
-            b',"user_key":',
-            orjson.dumps(dump.owner.user),
-            b',"created_at":',
-            str(record.created_at).encode(),
-            b',"updated_at":',
-            str(dump.updated_at).encode(),
-            b',"previous_response_id":',
-            orjson.dumps(record.previous_id),
-            b',"root_id":',
-            orjson.dumps(dump.root_id),
-            b',"status":',
-            orjson.dumps(record.status),
+            start,
             b',"response":',
             record.body,
             b',"input":[',

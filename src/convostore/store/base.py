@@ -266,6 +266,18 @@ class SearchQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemSearch:
+    """A page of a search: at most ``limit`` hits of ``query``, after the hit ``after``
+    (conversation id, item id; None: the first page), and no more than ``max_bytes`` of
+    bodies once the page holds one (None: no budget)."""
+
+    query: SearchQuery
+    limit: int
+    after: tuple[str, str] | None = None
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     conversation_id: str
     item: StoredItem
@@ -332,6 +344,23 @@ class ResponseRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """What a response leaves beside its record (issue 17): its input and output items
+    and, with ``conversation_id``, the conversation they are appended to (inputs, then
+    outputs), under ``holder``'s lease when given."""
+
+    inputs: Sequence[StoredItem]
+    outputs: Sequence[StoredItem]
+    conversation_id: str | None = None
+    holder: str | None = None
+
+    @property
+    def items(self) -> list[StoredItem]:
+        """What is appended to the conversation, in order."""
+        return [*self.inputs, *self.outputs]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     record: ResponseRecord
     output: list[StoredItem]
@@ -356,6 +385,31 @@ class ResponseDump:
     root_id: str
     inputs: Sequence[StoredItem]
     outputs: Sequence[StoredItem]
+
+
+@dataclass(frozen=True, slots=True)
+class ForkRequest:
+    """A fork (issue 18): the conversation ``source_id`` copied into a new one, ``new_id``,
+    created at ``created_at``, with ``metadata`` (None: the source's), holding the source's
+    items up to and including ``until`` (None: all of them)."""
+
+    source_id: str
+    new_id: str
+    created_at: int
+    metadata: bytes | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsePurge:
+    """Which stored responses retention deletes: at most ``limit`` whole trees whose last
+    activity is before ``updated_before``, of one project (or all, less
+    ``exclude_projects``)."""
+
+    updated_before: int
+    limit: int
+    project: str | None = None
+    exclude_projects: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,18 +537,10 @@ class Store(Protocol):
         """The owner's conversations in (created_at, pk) order. Raises AfterMissing."""
         ...
 
-    async def search_items(
-        self,
-        owner: Owner,
-        query: SearchQuery,
-        *,
-        after: tuple[str, str] | None,
-        limit: int,
-        max_bytes: int | None = None,
-    ) -> SearchPage:
+    async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         """Items of the owner's conversations whose text matches, newest stored first.
-        ``after`` is (conversation id, item id) of a previous hit; ``max_bytes`` bounds the
-        page as in :meth:`list_items`. Raises AfterMissing."""
+        ``search.after`` is (conversation id, item id) of a previous hit; ``max_bytes``
+        bounds the page as in :meth:`list_items`. Raises AfterMissing."""
         ...
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
@@ -571,18 +617,9 @@ class Store(Protocol):
 
     # -- stored responses (issue 17) ---------------------------------------------------------
 
-    async def save_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord | None,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> None:
-        """In one transaction: with ``conversation_id``, append ``inputs`` then ``outputs``
-        to the conversation (under ``holder``'s lease when given, like
+    async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
+        """In one transaction: with ``turn.conversation_id``, append the turn's items to
+        the conversation (under ``turn.holder``'s lease when given, like
         :meth:`append_items_leased`); with ``record``, store the response and its items,
         the conversation's by reference. Raises ConversationMissing, ItemConflict,
         LeaseLost, ResponseMissing (the previous response is gone)."""
@@ -621,18 +658,9 @@ class Store(Protocol):
         no longer runs (cancelled, or found dead)."""
         ...
 
-    async def finish_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> bool:
+    async def finish_response(self, owner: Owner, record: ResponseRecord, turn: Turn) -> bool:
         """The end of a background response, in one transaction: its final status and
-        body, its items and, with ``conversation_id``, the turn appended to it (as
+        body, its items and, with ``turn.conversation_id``, the turn appended to it (as
         :meth:`save_response`), only while it is still running. False (nothing written)
         when it was cancelled or found dead meanwhile."""
         ...
@@ -672,32 +700,16 @@ class Store(Protocol):
         Returns the skipped ids."""
         ...
 
-    async def purge_responses(
-        self,
-        *,
-        project: str | None,
-        exclude_projects: Sequence[str],
-        updated_before: int,
-        limit: int,
-    ) -> int:
-        """Delete up to ``limit`` response trees whose last activity is before
-        ``updated_before``. Returns the number of responses deleted."""
+    async def purge_responses(self, purge: ResponsePurge) -> int:
+        """Delete the response trees ``purge`` names, in one transaction. Returns the number
+        of responses deleted."""
         ...
 
     # -- forks (issue 18) ---------------------------------------------------------------------
 
-    async def fork_conversation(
-        self,
-        owner: Owner,
-        source_id: str,
-        *,
-        new_id: str,
-        created_at: int,
-        metadata: bytes | None,
-        until: str | None,
-    ) -> ListedConversation:
+    async def fork_conversation(self, owner: Owner, request: ForkRequest) -> ListedConversation:
         """A new conversation of the owner holding the source's items up to and including
-        ``until`` (all when None), in order, with their ids, in one transaction; its
-        metadata is ``metadata``, or the source's when None. Raises ConversationMissing,
-        ItemMissing (``until`` not in the source)."""
+        ``request.until`` (all when None), in order, with their ids, in one transaction; its
+        metadata is ``request.metadata``, or the source's when None. Raises
+        ConversationMissing, ItemMissing (``until`` not in the source)."""
         ...

@@ -1,5 +1,5 @@
 """Forking a conversation (issue 18, docs/fork.md): the SQL both backends share, written
-with ``?`` marks (:func:`convostore.store.listing.numbered` numbers them for PostgreSQL).
+with ``?`` marks (:func:`convostore.store.sql.numbered` numbers them for PostgreSQL).
 
 A fork is three set-based statements in one transaction, never a loop over items:
 
@@ -20,6 +20,10 @@ The new conversation's ``next_seq`` is one past the last copied position, and it
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from convostore.store.base import ConversationMissing, ForkRequest, ListedConversation, UntilMissing
 
 SOURCE = (
     "SELECT c.pk, c.next_seq, a.seq FROM conversations c"
@@ -44,6 +48,29 @@ COPY = (
 COUNT = "UPDATE conversations SET item_count = ? WHERE pk = ?"
 
 
-def bound(next_seq: int, until_seq: int | None) -> int:
-    """The last position copied: the ``until`` item's, or every position reserved so far."""
-    return until_seq if until_seq is not None else next_seq - 1
+def bound(request: ForkRequest, found: Any) -> tuple[int, int]:
+    """From :data:`SOURCE`'s row: the source's pk and the last position copied (the
+    ``until`` item's, or every position reserved so far). Raises ConversationMissing,
+    UntilMissing."""
+    if found is None:
+        raise ConversationMissing(request.source_id)
+    source, next_seq, until_seq = found
+    if request.until is None:
+        return int(source), int(next_seq) - 1
+    if until_seq is None:
+        raise UntilMissing(request.until)
+    return int(source), int(until_seq)
+
+
+def create_args(request: ForkRequest, last: int, source: int) -> tuple[Any, ...]:
+    """The arguments of :data:`CREATE`."""
+    created = request.created_at
+    return (request.new_id, created, created, request.metadata, last + 1, source)
+
+
+def forked(request: ForkRequest, created: Any, copied: int) -> ListedConversation:
+    """The new conversation, from :data:`CREATE`'s row (pk, metadata, safety_identifier)."""
+    created_at = request.created_at
+    return ListedConversation(
+        request.new_id, created_at, created[1], created_at, copied, safety_identifier=created[2]
+    )

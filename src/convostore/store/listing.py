@@ -1,7 +1,7 @@
 """SQL of the extensions that both backends share (issue 7), written with ``?`` marks.
 
-:func:`numbered` turns the marks into PostgreSQL's ``$1, $2…``; none of the statements
-below has a ``?`` anywhere else.
+:func:`convostore.store.sql.numbered` turns the marks into PostgreSQL's ``$1, $2…``; none
+of the statements below has a ``?`` anywhere else.
 
 A list is one range scan in ``(created_at, pk)`` order: of
 ``conversations_owner_created`` without a metadata filter, else of
@@ -13,29 +13,30 @@ conversations, however deep the page.
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from convostore.store.base import (
+    ConversationAfterMissing,
+    ConversationBeforeMissing,
     ConversationFilter,
+    ConversationPage,
     ConversationRow,
     ConversationScan,
+    ItemSearch,
     ListedConversation,
     Owner,
+    PageQuery,
     ScannedConversation,
+    SearchHit,
+    SearchPage,
+    StoredItem,
+    StoreError,
+    fill_page,
 )
-
-_MARK = re.compile(r"\?")
 
 # The columns of a listed conversation (store.base.ListedConversation), in field order.
 _LISTED = "c.id, c.created_at, c.metadata, c.updated_at, c.item_count, c.safety_identifier"
-
-
-def numbered(sql: str) -> str:
-    counter = itertools.count(1)
-    return _MARK.sub(lambda _: f"${next(counter)}", sql)
 
 
 def anchor_sql() -> str:
@@ -52,7 +53,7 @@ def list_sql(
 ) -> tuple[str, list[Any]]:
     """The statement of one page and its arguments. ``anchor`` (``after``) and ``before``
     bound the range; with ``before`` the scan runs backwards from it (D24: the page just
-    before it), so its rows come nearest-first and :func:`page_rows` puts them back in
+    before it), so its rows come nearest-first and :func:`conversation_page` puts them back in
     the requested order. It answers ``id, created_at, metadata,
     updated_at, item_count, safety_identifier`` (a :class:`ListedConversation`)."""
     args: list[Any] = [owner.project, owner.user]
@@ -121,11 +122,31 @@ def scan_sql(scan: ConversationScan, *, id_list: str) -> tuple[str, list[Any]]:
     return sql, args
 
 
-def page_rows(rows: list[Any], limit: int, backwards: bool) -> tuple[list[Any], bool]:
+def cursors(paging: PageQuery) -> tuple[tuple[str | None, type[StoreError]], ...]:
+    """The cursors of a page of conversations (``after``, ``before``), each with the fact
+    raised when it names no conversation of the owner; :func:`anchor` reads each one's row
+    of :func:`anchor_sql`."""
+    return (
+        (paging.after, ConversationAfterMissing),
+        (paging.before, ConversationBeforeMissing),
+    )
+
+
+def anchor(found: Any, cursor: str | None, missing: type[StoreError]) -> tuple[int, int] | None:
+    """The ``(created_at, pk)`` of a cursor from its row of :func:`anchor_sql`."""
+    if cursor is None:
+        return None
+    if found is None:
+        raise missing(cursor)
+    return int(found[0]), int(found[1])
+
+
+def conversation_page(rows: list[Any], paging: PageQuery) -> ConversationPage:
     """A page of :func:`list_sql`'s rows (it asks one more than ``limit``) in the requested
     order, and whether more lie further in the direction of travel."""
-    page = rows[:limit]
-    return (page[::-1] if backwards else page), len(rows) > limit
+    page = rows[: paging.limit]
+    backwards = paging.before is not None
+    return ConversationPage(listed(page[::-1] if backwards else page), len(rows) > paging.limit)
 
 
 def listed(rows: Iterable[Any]) -> list[ListedConversation]:
@@ -145,3 +166,10 @@ def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
         )
         for r in rows
     ]
+
+
+def search_page(rows: Iterable[Any], search: ItemSearch) -> SearchPage:
+    """A page of a search from its rows ``(pk, conversation id, item id, type, body,
+    mask)``, newest first, cut by :func:`convostore.store.base.fill_page` (both backends)."""
+    page, has_more = fill_page(rows, search.limit, search.max_bytes, lambda r: len(r[4]))
+    return SearchPage([SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page], has_more)

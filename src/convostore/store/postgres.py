@@ -40,7 +40,7 @@ from typing import Any
 import asyncpg
 
 from convostore.redact import redact_url
-from convostore.store import migrate
+from convostore.store import migrate, sql
 from convostore.store.base import (
     AfterMissing,
     AnswerTaken,
@@ -62,6 +62,7 @@ from convostore.store.postgres_fork import PostgresFork
 from convostore.store.postgres_leases import PostgresLeases
 from convostore.store.postgres_responses import PostgresResponses
 from convostore.store.postgres_tx import Database
+from convostore.store.sql import numbered, remember_args
 
 # Key of the advisory lock every migrating process takes ("convosto" in ASCII).
 MIGRATION_LOCK = 0x636F6E766F73746F
@@ -112,19 +113,15 @@ _TOUCH_DELETE = (
 )
 
 
-# An Idempotency-Key's answer, in the transaction of its write: a live record of the key
-# (committed first, or committing: the INSERT waits for it) returns no row.
-_REMEMBER = (
-    "INSERT INTO idempotency_keys AS k (project, user_key, key, fingerprint, answer, created_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, user_key, key) DO UPDATE"
-    " SET fingerprint = EXCLUDED.fingerprint, answer = EXCLUDED.answer,"
-    " created_at = EXCLUDED.created_at WHERE k.created_at < $7 RETURNING 1"
-)
-
-_FIND_ANSWER = (
-    "SELECT fingerprint, answer FROM idempotency_keys"
-    " WHERE project = $1 AND user_key = $2 AND key = $3 AND created_at >= $4"
-)
+_REMEMBER = numbered(sql.REMEMBER)
+_FIND_ANSWER = numbered(sql.FIND_ANSWER)
+_GET_ITEM = numbered(sql.GET_ITEM)
+_RECORD_MIGRATION = numbered(sql.RECORD_MIGRATION)
+_INSERT_KEY = numbered(sql.INSERT_KEY)
+_LIST_PROJECT_KEYS = numbered(sql.LIST_PROJECT_KEYS)
+_REVOKE_KEY = numbered(sql.REVOKE_KEY)
+_FIND_KEY = numbered(sql.FIND_KEY)
+_TOUCH_KEY = numbered(sql.TOUCH_KEY)
 
 _PURGE_ANSWERS = (
     "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
@@ -160,12 +157,6 @@ def _page_sql(after: bool, descending: bool) -> str:
 
 
 PAGE_SQL = {(a, d): _page_sql(a, d) for a in (False, True) for d in (False, True)}
-
-_GET_ITEM = (
-    "SELECT i.type, i.body, i.mask FROM conversations c"
-    " LEFT JOIN items i ON i.conv = c.pk AND i.id = $4"
-    " WHERE c.id = $1 AND c.project = $2 AND c.user_key = $3"
-)
 
 # The ids first (items_id), then each one's conversation by key, in a subplan the planner
 # cannot turn into a join: a merge join would walk conversations_pkey up to the item's
@@ -281,10 +272,7 @@ class PostgresStore(
                 for statement in migration.statements:
                     await conn.execute(statement)
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    int(time.time()),
+                    _RECORD_MIGRATION, migration.version, migration.name, int(time.time())
                 )
                 applied.append(migration.version)
         return applied
@@ -377,17 +365,7 @@ class PostgresStore(
         async with self.db.transaction() as conn:
             result = await getattr(conn, how)(sql, *args)
             check(result)
-            taken = await conn.fetchval(
-                _REMEMBER,
-                owner.project,
-                owner.user,
-                remember.key,
-                remember.fingerprint,
-                remember.answer,
-                remember.created_at,
-                remember.expired_before,
-            )
-            if taken is None:
+            if await conn.fetchval(_REMEMBER, *remember_args(owner, remember)) is None:
                 raise AnswerTaken(remember.key)
         return result
 
@@ -455,12 +433,8 @@ class PostgresStore(
         return ItemPage(items, has_more)
 
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
-        row = await self.db.fetchrow(_GET_ITEM, conversation_id, owner.project, owner.user, item_id)
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        if row[0] is None:
-            raise ItemMissing(item_id)
-        return StoredItem(item_id, row[0], row[1], row[2])
+        row = await self.db.fetchrow(_GET_ITEM, item_id, conversation_id, owner.project, owner.user)
+        return sql.got_item(row, conversation_id, item_id)
 
     async def delete_item(
         self, owner: Owner, conversation_id: str, item_id: str
@@ -500,46 +474,25 @@ class PostgresStore(
     # -- API keys -----------------------------------------------------------------------------
 
     async def create_key(self, key: KeyRow) -> None:
-        await self.db.execute(
-            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            key.id,
-            key.hash,
-            key.prefix,
-            key.project,
-            key.name,
-            key.created_at,
-            key.last_used_at,
-            key.revoked_at,
-        )
+        await self.db.execute(_INSERT_KEY, *sql.key_values(key))
 
     async def list_keys(self, project: str | None) -> list[KeyRow]:
-        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
         if project is None:
-            rows = await self.db.fetch(sql + " ORDER BY created_at, id")
+            rows = await self.db.fetch(sql.LIST_KEYS)
         else:
-            rows = await self.db.fetch(sql + " WHERE project = $1 ORDER BY created_at, id", project)
+            rows = await self.db.fetch(_LIST_PROJECT_KEYS, project)
         return [KeyRow(*row) for row in rows]
 
     async def revoke_key(self, key_id: str, when: int) -> bool:
-        status = await self.db.execute(
-            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            when,
-            key_id,
-        )
-        return _rows(status) > 0
+        return _rows(await self.db.execute(_REVOKE_KEY, when, key_id)) > 0
 
     async def find_key(self, key_hash: bytes) -> KeyRow | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = $1", key_hash
-        )
+        row = await self.db.fetchrow(_FIND_KEY, key_hash)
         return KeyRow(*row) if row else None
 
     async def touch_key(self, key_id: str, when: int) -> None:
-        await self.db.execute("UPDATE api_keys SET last_used_at = $1 WHERE id = $2", when, key_id)
+        await self.db.execute(_TOUCH_KEY, when, key_id)
 
     async def has_keys(self) -> bool:
-        row = await self.db.fetchrow("SELECT 1 FROM api_keys LIMIT 1")
+        row = await self.db.fetchrow(sql.ANY_KEY)
         return row is not None
-
-
-_KEY_COLUMNS = "id, hash, prefix, project, name, created_at, last_used_at, revoked_at"

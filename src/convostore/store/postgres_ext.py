@@ -15,12 +15,11 @@ import asyncpg
 from convostore.store import listing, search_text
 from convostore.store.base import (
     SEARCH_TIME_LIMIT,
-    ConversationAfterMissing,
-    ConversationBeforeMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
     ConversationScan,
+    ItemSearch,
     KeyRow,
     Owner,
     PageQuery,
@@ -28,16 +27,14 @@ from convostore.store.base import (
     ScannedConversation,
     ScannedItem,
     SearchAfterMissing,
-    SearchHit,
     SearchPage,
-    SearchQuery,
     SearchTooCostly,
     StoredItem,
-    fill_page,
 )
 from convostore.store.postgres_tx import Database
+from convostore.store.sql import imported_conversation, key_values, numbered
 
-_ANCHOR = listing.numbered(listing.anchor_sql())
+_ANCHOR = numbered(listing.anchor_sql())
 
 NO_BUDGET = 1 << 62  # max_bytes None: no page budget
 
@@ -118,42 +115,27 @@ class PostgresExtensions:
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
-        anchors: list[tuple[int, int] | None] = []
-        cursors = (
-            (paging.after, ConversationAfterMissing),
-            (paging.before, ConversationBeforeMissing),
-        )
-        for cursor, missing in cursors:
-            found = None
-            if cursor is not None:
-                found = await self.db.fetchrow(_ANCHOR, cursor, owner.project, owner.user)
-                if found is None:
-                    raise missing(cursor)
-            anchors.append(None if found is None else (int(found[0]), int(found[1])))
+        owned = (owner.project, owner.user)
+        anchors = [
+            listing.anchor(
+                None if cursor is None else await self.db.fetchrow(_ANCHOR, cursor, *owned),
+                cursor,
+                missing,
+            )
+            for cursor, missing in listing.cursors(paging)
+        ]
         sql, args = listing.list_sql(
             owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
         )
-        rows, more = listing.page_rows(
-            list(await self.db.fetch(listing.numbered(sql), *args)),
-            paging.limit,
-            paging.before is not None,
-        )
-        return ConversationPage(listing.listed(rows), more)
+        return listing.conversation_page(list(await self.db.fetch(numbered(sql), *args)), paging)
 
-    async def search_items(
-        self,
-        owner: Owner,
-        query: SearchQuery,
-        *,
-        after: tuple[str, str] | None,
-        limit: int,
-        max_bytes: int | None = None,
-    ) -> SearchPage:
+    async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         tag = search_text.owner_tag(owner.project, owner.user)
-        args: list[Any] = [search_text.tsquery(tag, query), owner.project, owner.user, limit + 1]
+        query = search_text.tsquery(tag, search.query)
+        args: list[Any] = [query, owner.project, owner.user, search.limit + 1]
         bound = ""
-        if after is not None:
-            conversation_id, item_id = after
+        if search.after is not None:
+            conversation_id, item_id = search.after
             found = await self.db.fetchval(
                 _SEARCH_ANCHOR, item_id, conversation_id, owner.project, owner.user
             )
@@ -167,13 +149,11 @@ class PostgresExtensions:
             )
         except TimeoutError:  # asyncpg cancelled the query on the server
             raise SearchTooCostly(f"the search ran past {self.search_time_limit:g} s") from None
-        page, has_more = fill_page(rows, limit, max_bytes, lambda r: len(r[4]))
-        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page]
-        return SearchPage(hits, has_more)
+        return listing.search_page(rows, search)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
         sql, args = listing.scan_sql(scan, id_list="= ANY(?::text[])")
-        return listing.scanned(await self.db.fetch(listing.numbered(sql), *args))
+        return listing.scanned(await self.db.fetch(numbered(sql), *args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
@@ -201,18 +181,7 @@ class PostgresExtensions:
             return []
         columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
         for dump in dumps:
-            row = dump.conversation
-            values = (
-                row.id,
-                dump.owner.project,
-                dump.owner.user,
-                row.created_at,
-                dump.updated_at,
-                row.metadata,
-                len(dump.items),
-                row.safety_identifier,
-            )
-            for column, value in zip(columns, values, strict=True):
+            for column, value in zip(columns, imported_conversation(dump), strict=True):
                 column.append(value)
         async with self.db.transaction(bounded=False) as conn:  # a batch of any size
             created = {r[1]: r[0] for r in await conn.fetch(_IMPORT_CONVERSATIONS, *columns)}
@@ -242,7 +211,7 @@ class PostgresExtensions:
                 " SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[],"
                 " $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])"
                 " ON CONFLICT DO NOTHING RETURNING id",
-                *(list(column) for column in zip(*(_key_values(k) for k in keys), strict=True)),
+                *(list(column) for column in zip(*map(key_values, keys), strict=True)),
             )
         kept = {row[0] for row in added}
         return [key.id for key in keys if key.id not in kept]
@@ -287,16 +256,3 @@ class PostgresExtensions:
     def _pool_or_none(self) -> asyncpg.Pool[asyncpg.Record] | None:
         pool: asyncpg.Pool[asyncpg.Record] | None = getattr(self, "_pool", None)
         return pool
-
-
-def _key_values(key: KeyRow) -> tuple[Any, ...]:
-    return (
-        key.id,
-        key.hash,
-        key.prefix,
-        key.project,
-        key.name,
-        key.created_at,
-        key.last_used_at,
-        key.revoked_at,
-    )

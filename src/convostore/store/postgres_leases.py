@@ -20,16 +20,14 @@ A mixin of :class:`~convostore.store.postgres.PostgresStore`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import asyncpg
 
+from convostore.store import postgres_append
 from convostore.store.base import (
     ConversationMissing,
-    ItemConflict,
     LeaseHeld,
-    LeaseLost,
     Owner,
     StoredItem,
 )
@@ -55,21 +53,6 @@ _RENEW = (
 )
 
 _RELEASE = f"DELETE FROM conversation_leases WHERE conv = ({_PK}) AND holder = $4"
-
-_APPEND = (
-    "WITH c AS ("
-    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
-    " item_count = item_count + cardinality($5::text[]), updated_at = $4"
-    " WHERE id = $1 AND project = $2 AND user_key = $3"
-    " RETURNING pk, next_seq - cardinality($5::text[]) AS first),"
-    " i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
-    " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c,"
-    " unnest($5::text[], $6::text[], $7::bytea[], $8::bigint[])"
-    " WITH ORDINALITY AS t(id, type, body, mask, n))"
-    " SELECT pk FROM c"
-)
-
-_HOLDER = "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE"
 
 
 class PostgresLeases:
@@ -105,27 +88,5 @@ class PostgresLeases:
     async def append_items_leased(
         self, owner: Owner, conversation_id: str, items: Sequence[StoredItem], holder: str
     ) -> None:
-        columns = (
-            [item.id for item in items],
-            [item.type for item in items],
-            [item.body for item in items],
-            [item.mask for item in items],
-        )
         async with self.db.transaction() as conn:
-            try:
-                pk = await conn.fetchval(
-                    _APPEND,
-                    conversation_id,
-                    owner.project,
-                    owner.user,
-                    int(time.time()),
-                    *columns,
-                )
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name == "items_conv_id":
-                    raise ItemConflict(str(exc)) from None
-                raise
-            if pk is None:
-                raise ConversationMissing(conversation_id)
-            if await conn.fetchval(_HOLDER, pk) != holder:
-                raise LeaseLost(conversation_id)
+            await postgres_append.append(conn, owner, conversation_id, items, holder)

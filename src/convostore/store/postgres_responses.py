@@ -13,24 +13,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
+from convostore.store import postgres_append, sql
 from convostore.store.base import (
     AfterMissing,
-    ConversationMissing,
-    ItemConflict,
     ItemPage,
-    LeaseLost,
     Owner,
     PageQuery,
     ResponseDump,
     ResponseMissing,
+    ResponsePurge,
     ResponseRecord,
     ResponseRunning,
     StoredItem,
     StoredResponse,
+    Turn,
 )
 from convostore.store.postgres_tx import Database
+from convostore.store.sql import numbered
 
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 
@@ -72,22 +71,18 @@ _HISTORY = (
     " ORDER BY c.depth DESC, x.seq"
 )
 
-_APPEND = (
-    "WITH c AS ("
-    " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
-    " item_count = item_count + cardinality($5::text[]), updated_at = $4"
-    " WHERE id = $1 AND project = $2 AND user_key = $3"
-    " RETURNING pk, next_seq - cardinality($5::text[]) AS first),"
-    " i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
-    " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c,"
-    " unnest($5::text[], $6::text[], $7::bytea[], $8::bigint[])"
-    " WITH ORDINALITY AS t(id, type, body, mask, n))"
-    " SELECT pk FROM c"
-)
-
-_INSERT_RESPONSE = (
-    "INSERT INTO responses (id, project, user_key, created_at, updated_at, previous_id,"
-    " root_id, status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_INSERT_RESPONSE = numbered(sql.INSERT_RESPONSE + " RETURNING pk")
+_IMPORT_RESPONSE = numbered(sql.INSERT_RESPONSE + " ON CONFLICT (id) DO NOTHING RETURNING pk")
+_DELETE_RESPONSE = numbered(sql.DELETE_RESPONSE)
+_DELETE_RESPONSE_ITEMS = numbered(sql.DELETE_RESPONSE_ITEMS)
+_FINISH_RESPONSE = numbered(sql.FINISH_RESPONSE)
+_CANCEL_RESPONSE = numbered(sql.CANCEL_RESPONSE)
+_INPUT_ANCHOR = numbered(sql.INPUT_ANCHOR)
+_OUTPUT = _ITEMS + " WHERE r.resp = $1 AND r.output ORDER BY r.seq"
+_INPUTS = {key: numbered(statement) for key, statement in sql.inputs_sql(_ITEMS).items()}
+_SCAN_ITEMS = (
+    f"SELECT r.resp, r.id, r.type, {_BODY}, r.mask, r.output FROM response_items r"
+    " WHERE r.resp = ANY($1::bigint[]) ORDER BY r.resp, r.seq"
 )
 
 _INSERT_ITEMS = (
@@ -99,9 +94,9 @@ _INSERT_ITEMS = (
 
 
 def _item_columns(
-    inputs: Sequence[StoredItem], outputs: Sequence[StoredItem], by_reference: bool
+    turn: Turn, by_reference: bool
 ) -> tuple[list[bool], list[str], list[str], list[int], list[bytes | None]]:
-    pairs = [(False, item) for item in inputs] + [(True, item) for item in outputs]
+    pairs = [(False, item) for item in turn.inputs] + [(True, item) for item in turn.outputs]
     return (
         [output for output, _ in pairs],
         [item.id for _, item in pairs],
@@ -116,83 +111,45 @@ class PostgresResponses:
 
     db: Database  # provided by PostgresStore
 
-    async def save_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord | None,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> None:
-        now = int(time.time())
+    async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
         async with self.db.transaction() as conn:
-            conv: int | None = None
-            if conversation_id is not None:
-                conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
-                if holder is not None and (
-                    await conn.fetchval(
-                        "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
-                    )
-                    != holder
-                ):
-                    raise LeaseLost(conversation_id)
-            if record is not None:
-                await _insert_response(conn, owner, record, inputs, outputs, conv, now)
+            await _save(conn, owner, record, turn)
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:
                 raise ResponseMissing(response_id)
-            output = await conn.fetch(
-                _ITEMS + " WHERE r.resp = $1 AND r.output ORDER BY r.seq", row[0]
-            )
-        return StoredResponse(
-            ResponseRecord(
-                response_id, row["created_at"], row["status"], row["body"], row["previous_id"]
-            ),
-            [StoredItem(r[0], r[1], r[2], r[3]) for r in output],
-        )
+            output = await conn.fetch(_OUTPUT, row[0])
+        return sql.stored_response(response_id, row, output)
 
     async def delete_response(self, owner: Owner, response_id: str) -> None:
         async with self.db.transaction() as conn:
             pk = await conn.fetchval(
-                "UPDATE responses SET deleted = true, body = '\\x7b7d'::bytea"
-                " WHERE id = $1 AND project = $2 AND user_key = $3 AND NOT deleted RETURNING pk",
-                response_id,
-                owner.project,
-                owner.user,
+                _DELETE_RESPONSE, sql.TOMBSTONE, response_id, owner.project, owner.user
             )
             if pk is None:
                 raise ResponseMissing(response_id)
-            await conn.execute("DELETE FROM response_items WHERE resp = $1", pk)
+            await conn.execute(_DELETE_RESPONSE_ITEMS, pk)
 
     async def list_response_inputs(
         self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
-        after, limit, descending = page.after, page.limit, page.descending
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:
                 raise ResponseMissing(response_id)
-            order, compare = ("DESC", "<") if descending else ("ASC", ">")
-            sql = _ITEMS + " WHERE r.resp = $1 AND NOT r.output"
-            args: list[Any] = [row[0], limit + 1]
-            if after is not None:
-                anchor = await conn.fetchval(
-                    "SELECT seq FROM response_items WHERE resp = $1 AND NOT output AND id = $2",
-                    row[0],
-                    after,
-                )
+            args: list[Any] = [row[0]]
+            if page.after is not None:
+                anchor = await conn.fetchval(_INPUT_ANCHOR, row[0], page.after)
                 if anchor is None:
-                    raise AfterMissing(after)
-                sql += f" AND r.seq {compare} $3"
+                    raise AfterMissing(page.after)
                 args.append(anchor)
-            rows = await conn.fetch(f"{sql} ORDER BY r.seq {order} LIMIT $2", *args)
+            statement = _INPUTS[page.after is not None, page.descending]
+            rows = await conn.fetch(statement, *args, page.limit + 1)
         return ItemPage(
-            [StoredItem(r[0], r[1], r[2], r[3]) for r in rows[:limit]], len(rows) > limit
+            [StoredItem(r[0], r[1], r[2], r[3]) for r in rows[: page.limit]],
+            len(rows) > page.limit,
         )
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
@@ -207,7 +164,7 @@ class PostgresResponses:
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
         async with self.db.transaction() as conn:
-            await _insert_response(conn, owner, record, (), (), None, int(time.time()))
+            await _save(conn, owner, record, Turn((), ()))
             await conn.execute(
                 f"UPDATE responses SET expires_at = {_NOW} + $2::float8 WHERE id = $1",
                 record.id,
@@ -225,44 +182,15 @@ class PostgresResponses:
         )
         return str(result).rpartition(" ")[2] != "0"
 
-    async def finish_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> bool:
+    async def finish_response(self, owner: Owner, record: ResponseRecord, turn: Turn) -> bool:
         now = int(time.time())
         async with self.db.transaction() as conn:
             # The response row first: a cancel from another process waits on it, or wins.
-            pk = await conn.fetchval(
-                "UPDATE responses SET status = $4, body = $5, expires_at = NULL"
-                " WHERE id = $1 AND project = $2 AND user_key = $3"
-                " AND status IN ('queued', 'in_progress') RETURNING pk",
-                record.id,
-                owner.project,
-                owner.user,
-                record.status,
-                record.body,
-            )
+            pk = await conn.fetchval(_FINISH_RESPONSE, *sql.finish_args(owner, record))
             if pk is None:
                 return False
-            conv: int | None = None
-            if conversation_id is not None:
-                conv = await _append(conn, owner, conversation_id, [*inputs, *outputs], now)
-                if holder is not None and (
-                    await conn.fetchval(
-                        "SELECT holder FROM conversation_leases WHERE conv = $1 FOR UPDATE", conv
-                    )
-                    != holder
-                ):
-                    raise LeaseLost(conversation_id)
-            await conn.execute(
-                _INSERT_ITEMS, pk, *_item_columns(inputs, outputs, conv is not None), conv
-            )
+            conv = await _append_turn(conn, owner, turn, now)
+            await conn.execute(_INSERT_ITEMS, pk, *_item_columns(turn, conv is not None), conv)
         return True
 
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
@@ -270,47 +198,20 @@ class PostgresResponses:
             row = await conn.fetchrow(_OWNED, response_id, owner.project, owner.user)
             if row is None:
                 raise ResponseMissing(response_id)
-            await conn.execute(
-                "UPDATE responses SET status = 'cancelled', expires_at = NULL"
-                " WHERE pk = $1 AND status IN ('queued', 'in_progress')",
-                row[0],
-            )
+            await conn.execute(_CANCEL_RESPONSE, row[0])
         return await self.get_response(owner, response_id)
 
     async def scan_responses(
         self, *, project: str | None, after_pk: int, limit: int
     ) -> list[tuple[int, ResponseDump]]:
-        sql = (
-            "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
-            " status, body FROM responses WHERE pk > $1 AND NOT deleted"
-        )
-        args: list[Any] = [after_pk, limit]
-        if project is not None:
-            sql += " AND project = $3"
-            args.append(project)
-        out: list[tuple[int, ResponseDump]] = []
+        statement, args = sql.scan_responses_sql(project, after_pk, limit)
         async with self.db.transaction() as conn:
-            rows = await conn.fetch(sql + " ORDER BY pk LIMIT $2", *args)
-            items = await conn.fetch(
-                f"SELECT r.resp, r.id, r.type, {_BODY}, r.mask, r.output FROM response_items r"
-                " WHERE r.resp = ANY($1::bigint[]) ORDER BY r.resp, r.seq",
-                [row[0] for row in rows],
-            )
-        by_pk: dict[int, tuple[list[StoredItem], list[StoredItem]]] = {
-            row[0]: ([], []) for row in rows
-        }
+            rows = await conn.fetch(numbered(statement), *args)
+            items = await conn.fetch(_SCAN_ITEMS, [row[0] for row in rows])
+        by_pk: dict[int, list[Any]] = {row[0]: [] for row in rows}
         for r in items:
-            by_pk[r[0]][1 if r[5] else 0].append(StoredItem(r[1], r[2], r[3], r[4]))
-        for row in rows:
-            inputs, outputs = by_pk[row[0]]
-            record = ResponseRecord(row[1], row[4], row[8], row[9], row[6])
-            out.append(
-                (
-                    row[0],
-                    ResponseDump(Owner(row[2], row[3]), record, row[5], row[7], inputs, outputs),
-                )
-            )
-        return out
+            by_pk[r[0]].append(r[1:])
+        return [sql.dumped(row, by_pk[row[0]]) for row in rows]
 
     async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
         skipped: list[str] = []
@@ -318,81 +219,39 @@ class PostgresResponses:
             for dump in dumps:
                 record = dump.record
                 pk = await conn.fetchval(
-                    _INSERT_RESPONSE + " ON CONFLICT (id) DO NOTHING RETURNING pk",
-                    record.id,
-                    dump.owner.project,
-                    dump.owner.user,
-                    record.created_at,
-                    dump.updated_at,
-                    record.previous_id,
-                    dump.root_id,
-                    record.status,
-                    record.body,
+                    _IMPORT_RESPONSE,
+                    *sql.response_args(dump.owner, record, dump.updated_at, dump.root_id),
                 )
                 if pk is None:
                     skipped.append(record.id)
                     continue
                 await conn.execute(
-                    _INSERT_ITEMS, pk, *_item_columns(dump.inputs, dump.outputs, False), None
+                    _INSERT_ITEMS, pk, *_item_columns(Turn(dump.inputs, dump.outputs), False), None
                 )
         return skipped
 
-    async def purge_responses(
-        self,
-        *,
-        project: str | None,
-        exclude_projects: Sequence[str],
-        updated_before: int,
-        limit: int,
-    ) -> int:
-        sql = "SELECT id FROM responses WHERE id = root_id AND updated_at < $1"
-        args: list[Any] = [updated_before, limit]
-        if project is not None:
-            sql += " AND project = $3"
-            args.append(project)
-        elif exclude_projects:
-            sql += " AND project <> ALL($3::text[])"
-            args.append(list(exclude_projects))
-        status = await self.db.execute(
-            f"DELETE FROM responses WHERE root_id IN ({sql} LIMIT $2)", *args
-        )
-        return int(status.rpartition(" ")[2])
+    async def purge_responses(self, purge: ResponsePurge) -> int:
+        statement, args = sql.purge_responses_sql(purge, not_in="<> ALL(?::text[])")
+        return int((await self.db.execute(numbered(statement), *args)).rpartition(" ")[2])
 
 
-async def _append(
-    conn: Any, owner: Owner, conversation_id: str, items: Sequence[StoredItem], now: int
-) -> int:
-    """Append to the conversation (its row locked first); the conversation's pk."""
-    try:
-        conv: int | None = await conn.fetchval(
-            _APPEND,
-            conversation_id,
-            owner.project,
-            owner.user,
-            now,
-            [item.id for item in items],
-            [item.type for item in items],
-            [item.body for item in items],
-            [item.mask for item in items],
-        )
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "items_conv_id":
-            raise ItemConflict(str(exc)) from None
-        raise
-    if conv is None:
-        raise ConversationMissing(conversation_id)
-    return conv
+async def _append_turn(conn: Any, owner: Owner, turn: Turn, now: int) -> int | None:
+    """The turn appended to its conversation, if it names one: the conversation's pk."""
+    if turn.conversation_id is None:
+        return None
+    return await postgres_append.append(
+        conn, owner, turn.conversation_id, turn.items, turn.holder, now
+    )
 
 
-async def _insert_response(
-    conn: Any,  # a pooled connection (asyncpg's PoolConnectionProxy)
-    owner: Owner,
-    record: ResponseRecord,
-    inputs: Sequence[StoredItem],
-    outputs: Sequence[StoredItem],
-    conv: int | None,
-    now: int,
-) -> None:
+async def _save(conn: Any, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
+    """The turn appended to its conversation, if it names one, then the response and its
+    items (the conversation's by reference), if it is stored; ``conn`` is a pooled
+    connection in a transaction (asyncpg's PoolConnectionProxy)."""
+    now = int(time.time())
+    conv = await _append_turn(conn, owner, turn, now)
+    if record is None:
+        return
     root_id = record.id
     if record.previous_id is not None:
         root_id = await conn.fetchval(
@@ -406,16 +265,5 @@ async def _insert_response(
         )
         if root_id is None:
             raise ResponseMissing(record.previous_id)
-    pk = await conn.fetchval(
-        _INSERT_RESPONSE + " RETURNING pk",
-        record.id,
-        owner.project,
-        owner.user,
-        record.created_at,
-        now,
-        record.previous_id,
-        root_id,
-        record.status,
-        record.body,
-    )
-    await conn.execute(_INSERT_ITEMS, pk, *_item_columns(inputs, outputs, conv is not None), conv)
+    pk = await conn.fetchval(_INSERT_RESPONSE, *sql.response_args(owner, record, now, root_id))
+    await conn.execute(_INSERT_ITEMS, pk, *_item_columns(turn, conv is not None), conv)

@@ -28,15 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from convostore.store import migrate
+from convostore.store import migrate, sql, sqlite_append
 from convostore.store.base import (
     SEARCH_TIME_LIMIT,
     AfterMissing,
     AnswerTaken,
-    ConversationMissing,
     ConversationRow,
     DatabaseMissing,
-    ItemConflict,
     ItemMissing,
     ItemPage,
     KeyRow,
@@ -61,36 +59,14 @@ log = logging.getLogger("convostore")
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
-# An Idempotency-Key's answer, in the savepoint of its write: a live record of the key
-# returns no row (see the PostgreSQL store).
-_REMEMBER = (
-    "INSERT INTO idempotency_keys AS k (project, user_key, key, fingerprint, answer, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, user_key, key) DO UPDATE"
-    " SET fingerprint = excluded.fingerprint, answer = excluded.answer,"
-    " created_at = excluded.created_at WHERE k.created_at < ? RETURNING 1"
-)
-
 
 def _remember(db: sqlite3.Connection, owner: Owner, remember: Remembered | None) -> None:
-    if remember is None:
-        return
-    row = db.execute(
-        _REMEMBER,
-        (
-            owner.project,
-            owner.user,
-            remember.key,
-            remember.fingerprint,
-            remember.answer,
-            remember.created_at,
-            remember.expired_before,
-        ),
-    ).fetchone()
-    if row is None:
+    """An Idempotency-Key's answer, in the savepoint of its write (:data:`sql.REMEMBER`)."""
+    if (
+        remember is not None
+        and db.execute(sql.REMEMBER, sql.remember_args(owner, remember)).fetchone() is None
+    ):
         raise AnswerTaken(remember.key)
-
-
-_CONVERSATION = "SELECT pk, created_at, metadata FROM conversations WHERE id = ? AND project = ? AND user_key = ?"
 
 
 def create_private(path: str) -> None:
@@ -239,8 +215,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 for statement in migration.statements:
                     db.execute(statement)
                 db.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, int(time.time())),
+                    sql.RECORD_MIGRATION, (migration.version, migration.name, int(time.time()))
                 )
                 applied.append(migration.version)
         return applied
@@ -253,15 +228,6 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         return int(row[0] or 0)
 
     # -- conversations -------------------------------------------------------------------------
-
-    def _conversation_pk(self, db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
-        row = db.execute(
-            "SELECT pk FROM conversations WHERE id = ? AND project = ? AND user_key = ?",
-            (conversation_id, owner.project, owner.user),
-        ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        return int(row[0])
 
     async def create_conversation(
         self,
@@ -288,14 +254,12 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 ),
             )
             if items:
-                self._insert_items(db, int(cursor.lastrowid or 0), 0, items)
+                sqlite_append.insert_items(db, int(cursor.lastrowid or 0), 0, items)
             _remember(db, owner, remember)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
         async with self.transactions.read() as db:
-            row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
+            row = sqlite_append.conversation(db, owner, conversation_id)
         return ConversationRow(conversation_id, row[1], row[2])
 
     async def set_metadata(
@@ -311,49 +275,17 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 " WHERE id = ? AND project = ? AND user_key = ? RETURNING created_at",
                 (metadata, int(time.time()), conversation_id, owner.project, owner.user),
             ).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
+            sql.found_conversation(row, conversation_id)
             _remember(db, owner, remember)
         return ConversationRow(conversation_id, row[0], metadata)
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
         async with self.transactions.write() as db:
-            pk = self._conversation_pk(db, owner, conversation_id)
+            pk = sqlite_append.conversation_pk(db, owner, conversation_id)
             db.execute("DELETE FROM items WHERE conv = ?", (pk,))
             db.execute("DELETE FROM conversations WHERE pk = ?", (pk,))
 
     # -- items -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _insert_items(
-        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
-    ) -> None:
-        try:
-            db.executemany(
-                "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (pk, first_seq + n, item.id, item.type, item.body, item.mask)
-                    for n, item in enumerate(items)
-                ],
-            )
-        except sqlite3.IntegrityError as exc:
-            raise ItemConflict(str(exc)) from None
-
-    @staticmethod
-    def _reserve(
-        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
-    ) -> tuple[int, int]:
-        """Lock the conversation and reserve ``count`` positions: (pk, the first one).
-        The same UPDATE counts the items (``item_count``, migration 0011)."""
-        row = db.execute(
-            "UPDATE conversations SET next_seq = next_seq + ?1, item_count = item_count + ?1,"
-            " updated_at = ?2 WHERE id = ?3 AND project = ?4 AND user_key = ?5"
-            " RETURNING pk, next_seq",
-            (count, int(time.time()), conversation_id, owner.project, owner.user),
-        ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        return int(row[0]), int(row[1]) - count
 
     async def append_items(
         self,
@@ -363,9 +295,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         remember: Remembered | None = None,
     ) -> None:
         async with self.transactions.write() as db:
-            pk, first = self._reserve(db, owner, conversation_id, len(items))
-            if items:
-                self._insert_items(db, pk, first, items)
+            sqlite_append.append(db, owner, conversation_id, items)
             _remember(db, owner, remember)
 
     async def list_items(
@@ -377,30 +307,28 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         after, limit, descending = paging.after, paging.limit, paging.descending
         async with self.transactions.read() as db:
             if after is None:
-                pk = self._conversation_pk(db, owner, conversation_id)
-                sql = (
+                pk = sqlite_append.conversation_pk(db, owner, conversation_id)
+                statement = (
                     "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq DESC LIMIT ?"
                     if descending
                     else "SELECT id, type, body, mask FROM items WHERE conv = ? ORDER BY seq LIMIT ?"
                 )
-                rows = db.execute(sql, (pk, limit + 1))
+                rows = db.execute(statement, (pk, limit + 1))
             else:
                 found = db.execute(
                     "SELECT c.pk, a.seq FROM conversations c LEFT JOIN items a ON a.conv = c.pk AND a.id = ?"
                     " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
                     (after, conversation_id, owner.project, owner.user),
                 ).fetchone()
-                if found is None:
-                    raise ConversationMissing(conversation_id)
-                pk, seq = found
+                pk, seq = sql.found_conversation(found, conversation_id)
                 if seq is None:
                     raise AfterMissing(after)
-                sql = (
+                statement = (
                     "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
                     if descending
                     else "SELECT id, type, body, mask FROM items WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
                 )
-                rows = db.execute(sql, (pk, seq, limit + 1))
+                rows = db.execute(statement, (pk, seq, limit + 1))
             # The cursor reads row by row: a page stopped by max_bytes never loads the rest.
             page, has_more = fill_page(rows, limit, paging.max_bytes, lambda r: len(r[2]))
         return ItemPage([StoredItem(*r) for r in page], has_more)
@@ -408,25 +336,15 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
     async def get_item(self, owner: Owner, conversation_id: str, item_id: str) -> StoredItem:
         async with self.transactions.read() as db:
             row = db.execute(
-                "SELECT c.pk, i.type, i.body, i.mask FROM conversations c"
-                " LEFT JOIN items i ON i.conv = c.pk AND i.id = ?"
-                " WHERE c.id = ? AND c.project = ? AND c.user_key = ?",
-                (item_id, conversation_id, owner.project, owner.user),
+                sql.GET_ITEM, (item_id, conversation_id, owner.project, owner.user)
             ).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        if row[1] is None:
-            raise ItemMissing(item_id)
-        return StoredItem(item_id, row[1], row[2], row[3])
+        return sql.got_item(row, conversation_id, item_id)
 
     async def delete_item(
         self, owner: Owner, conversation_id: str, item_id: str
     ) -> ConversationRow:
         async with self.transactions.write() as db:
-            row = db.execute(_CONVERSATION, (conversation_id, owner.project, owner.user)).fetchone()
-            if row is None:
-                raise ConversationMissing(conversation_id)
-            pk, created_at, metadata = row
+            pk, created_at, metadata = sqlite_append.conversation(db, owner, conversation_id)
             if (
                 db.execute("DELETE FROM items WHERE conv = ? AND id = ?", (pk, item_id)).rowcount
                 == 0
@@ -460,9 +378,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
     ) -> tuple[bytes, bytes] | None:
         async with self.transactions.read() as db:
             row = db.execute(
-                "SELECT fingerprint, answer FROM idempotency_keys"
-                " WHERE project = ? AND user_key = ? AND key = ? AND created_at >= ?",
-                (owner.project, owner.user, key, created_since),
+                sql.FIND_ANSWER, (owner.project, owner.user, key, created_since)
             ).fetchone()
         return None if row is None else (row[0], row[1])
 
@@ -478,52 +394,31 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     async def create_key(self, key: KeyRow) -> None:
         async with self.transactions.write() as db:
-            db.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.id,
-                    key.hash,
-                    key.prefix,
-                    key.project,
-                    key.name,
-                    key.created_at,
-                    key.last_used_at,
-                    key.revoked_at,
-                ),
-            )
+            db.execute(sql.INSERT_KEY, sql.key_values(key))
 
     async def list_keys(self, project: str | None) -> list[KeyRow]:
-        sql = f"SELECT {_KEY_COLUMNS} FROM api_keys"
-        where = "" if project is None else " WHERE project = ?"
         async with self.transactions.read() as db:
-            rows = db.execute(
-                sql + where + " ORDER BY created_at, id", () if project is None else (project,)
-            ).fetchall()
+            if project is None:
+                rows = db.execute(sql.LIST_KEYS).fetchall()
+            else:
+                rows = db.execute(sql.LIST_PROJECT_KEYS, (project,)).fetchall()
         return [KeyRow(*row) for row in rows]
 
     async def revoke_key(self, key_id: str, when: int) -> bool:
         async with self.transactions.write() as db:
-            cursor = db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (when, key_id),
-            )
+            cursor = db.execute(sql.REVOKE_KEY, (when, key_id))
         return cursor.rowcount > 0
 
     async def find_key(self, key_hash: bytes) -> KeyRow | None:
         async with self.transactions.read() as db:
-            row = db.execute(
-                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ?", (key_hash,)
-            ).fetchone()
+            row = db.execute(sql.FIND_KEY, (key_hash,)).fetchone()
         return KeyRow(*row) if row else None
 
     async def touch_key(self, key_id: str, when: int) -> None:
         async with self.transactions.write() as db:
-            db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (when, key_id))
+            db.execute(sql.TOUCH_KEY, (when, key_id))
 
     async def has_keys(self) -> bool:
         async with self.transactions.read() as db:
-            row = db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone()
+            row = db.execute(sql.ANY_KEY).fetchone()
         return row is not None
-
-
-_KEY_COLUMNS = "id, hash, prefix, project, name, created_at, last_used_at, revoked_at"

@@ -14,15 +14,14 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 
-from convostore.store import listing, search_text
+from convostore.store import listing, search_text, sql
 from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import (
-    ConversationAfterMissing,
-    ConversationBeforeMissing,
     ConversationDump,
     ConversationFilter,
     ConversationPage,
     ConversationScan,
+    ItemSearch,
     KeyRow,
     Owner,
     PageQuery,
@@ -30,12 +29,9 @@ from convostore.store.base import (
     ScannedConversation,
     ScannedItem,
     SearchAfterMissing,
-    SearchHit,
     SearchPage,
-    SearchQuery,
     StoredItem,
     StoreUnavailable,
-    fill_page,
 )
 from convostore.store.sqlite_health import Corruption
 from convostore.store.sqlite_maintenance import Maintenance
@@ -54,6 +50,14 @@ _SEARCH = (
 _PENDING_LAST = "SELECT max(ticket) FROM item_text_pending WHERE project = ? AND user_key = ?"
 _PENDING_UPTO = (
     "SELECT 1 FROM item_text_pending WHERE project = ? AND user_key = ? AND ticket <= ? LIMIT 1"
+)
+
+_ANCHOR = listing.anchor_sql()
+
+_IMPORT_CONVERSATION = (
+    "INSERT INTO conversations (id, project, user_key, created_at, updated_at, metadata,"
+    " next_seq, item_count, safety_identifier) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)"
+    " ON CONFLICT (id) DO NOTHING"
 )
 
 _SEARCH_ANCHOR = (
@@ -84,43 +88,29 @@ class SQLiteExtensions:
     async def list_conversations(
         self, owner: Owner, where: ConversationFilter, paging: PageQuery
     ) -> ConversationPage:
-        anchors: list[tuple[int, int] | None] = []
-        cursors = (
-            (paging.after, ConversationAfterMissing),
-            (paging.before, ConversationBeforeMissing),
-        )
+        owned = (owner.project, owner.user)
         async with self.transactions.read() as db:
-            for cursor, missing in cursors:
-                found = None
-                if cursor is not None:
-                    found = db.execute(
-                        listing.anchor_sql(), (cursor, owner.project, owner.user)
-                    ).fetchone()
-                    if found is None:
-                        raise missing(cursor)
-                anchors.append(None if found is None else (int(found[0]), int(found[1])))
-            sql, args = listing.list_sql(
+            anchors = [
+                listing.anchor(
+                    None if cursor is None else db.execute(_ANCHOR, (cursor, *owned)).fetchone(),
+                    cursor,
+                    missing,
+                )
+                for cursor, missing in listing.cursors(paging)
+            ]
+            statement, args = listing.list_sql(
                 owner, where, anchors[0], paging.limit, paging.descending, anchors[1]
             )
-            fetched = list(db.execute(sql, args).fetchall())
-        rows, more = listing.page_rows(fetched, paging.limit, paging.before is not None)
-        return ConversationPage(listing.listed(rows), more)
+            fetched = list(db.execute(statement, args).fetchall())
+        return listing.conversation_page(fetched, paging)
 
-    async def search_items(
-        self,
-        owner: Owner,
-        query: SearchQuery,
-        *,
-        after: tuple[str, str] | None,
-        limit: int,
-        max_bytes: int | None = None,
-    ) -> SearchPage:
+    async def search_items(self, owner: Owner, search: ItemSearch) -> SearchPage:
         await self._indexed(owner)
         tag = search_text.owner_tag(owner.project, owner.user)
-        args: list[object] = [search_text.fts5_query(tag, query), owner.project, owner.user]
+        args: list[object] = [search_text.fts5_query(tag, search.query), owner.project, owner.user]
         bound = ""
-        if after is not None:
-            conversation_id, item_id = after
+        if search.after is not None:
+            conversation_id, item_id = search.after
             async with self.transactions.read() as db:
                 found = db.execute(
                     _SEARCH_ANCHOR, (item_id, conversation_id, owner.project, owner.user)
@@ -129,11 +119,10 @@ class SQLiteExtensions:
                     raise SearchAfterMissing(f"{conversation_id}/{item_id}")
                 bound = " AND f.rowid < ?"
                 args.append(found[0])
-        args.append(limit + 1)
-        rows = await self.searcher.fetch(_SEARCH.format(bound=bound), args)
-        page, has_more = fill_page(rows, limit, max_bytes, lambda r: len(r[4]))
-        hits = [SearchHit(r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in page]
-        return SearchPage(hits, has_more)
+        args.append(search.limit + 1)
+        return listing.search_page(
+            await self.searcher.fetch(_SEARCH.format(bound=bound), args), search
+        )
 
     async def _indexed(self, owner: Owner) -> None:
         """Once every item of ``owner`` committed before now is in the search index (a
@@ -163,11 +152,11 @@ class SQLiteExtensions:
             delay = min(delay * 2, 0.02)
 
     async def scan_conversations(self, scan: ConversationScan) -> list[ScannedConversation]:
-        sql, args = listing.scan_sql(scan, id_list=_IDS)
+        statement, args = listing.scan_sql(scan, id_list=_IDS)
         if scan.ids is not None:
             args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
         async with self.transactions.read() as db:
-            return listing.scanned(db.execute(sql, args))
+            return listing.scanned(db.execute(statement, args))
 
     async def scan_items(
         self, conversation_pks: Sequence[int], *, after: tuple[int, int], limit: int
@@ -184,41 +173,24 @@ class SQLiteExtensions:
         return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
 
     async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
-        sql = "SELECT count(*) FROM conversations WHERE 1 = 1"
+        statement = "SELECT count(*) FROM conversations WHERE 1 = 1"
         args: list[object] = []
         if project is not None:
-            sql += " AND project = ?"
+            statement += " AND project = ?"
             args.append(project)
         if ids is not None:
-            sql += f" AND id {_IDS}"
+            statement += f" AND id {_IDS}"
             args.append(orjson.dumps(list(ids)).decode())
         async with self.transactions.read() as db:
-            return int(db.execute(sql, args).fetchone()[0])
+            return int(db.execute(statement, args).fetchone()[0])
 
     async def import_conversations(self, dumps: Sequence[ConversationDump]) -> list[str]:
         skipped: list[str] = []
         async with self.transactions.write() as db:
             for dump in dumps:
-                row = dump.conversation
-                cursor = db.execute(
-                    "INSERT INTO conversations (id, project, user_key, created_at, updated_at,"
-                    " metadata, next_seq, item_count, safety_identifier)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO NOTHING",
-                    (
-                        row.id,
-                        dump.owner.project,
-                        dump.owner.user,
-                        row.created_at,
-                        dump.updated_at,
-                        row.metadata,
-                        len(dump.items),
-                        len(dump.items),
-                        row.safety_identifier,
-                    ),
-                )
+                cursor = db.execute(_IMPORT_CONVERSATION, sql.imported_conversation(dump))
                 if cursor.rowcount == 0:
-                    skipped.append(row.id)
+                    skipped.append(dump.conversation.id)
                     continue
                 pk = cursor.lastrowid
                 db.executemany(
@@ -231,21 +203,7 @@ class SQLiteExtensions:
         skipped: list[str] = []
         async with self.transactions.write() as db:
             for key in keys:
-                cursor = db.execute(
-                    "INSERT INTO api_keys (id, hash, prefix, project, name, created_at,"
-                    " last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    (
-                        key.id,
-                        key.hash,
-                        key.prefix,
-                        key.project,
-                        key.name,
-                        key.created_at,
-                        key.last_used_at,
-                        key.revoked_at,
-                    ),
-                )
+                cursor = db.execute(sql.INSERT_KEY + " ON CONFLICT DO NOTHING", sql.key_values(key))
                 if cursor.rowcount == 0:
                     skipped.append(key.id)
         return skipped

@@ -6,12 +6,7 @@ write lock, so nothing changes the source while it is copied."""
 from __future__ import annotations
 
 from convostore.store import fork
-from convostore.store.base import (
-    ConversationMissing,
-    ListedConversation,
-    Owner,
-    UntilMissing,
-)
+from convostore.store.base import ForkRequest, ListedConversation, Owner
 from convostore.store.sqlite_tx import Transactions
 
 _CREATE = fork.CREATE.format(metadata="?")
@@ -22,31 +17,13 @@ class SQLiteFork:
     def transactions(self) -> Transactions:
         raise NotImplementedError
 
-    async def fork_conversation(
-        self,
-        owner: Owner,
-        source_id: str,
-        *,
-        new_id: str,
-        created_at: int,
-        metadata: bytes | None,
-        until: str | None,
-    ) -> ListedConversation:
+    async def fork_conversation(self, owner: Owner, request: ForkRequest) -> ListedConversation:
         async with self.transactions.write() as db:
             found = db.execute(
-                fork.SOURCE, (until, source_id, owner.project, owner.user)
+                fork.SOURCE, (request.until, request.source_id, owner.project, owner.user)
             ).fetchone()
-            if found is None:
-                raise ConversationMissing(source_id)
-            source, next_seq, until_seq = found
-            if until is not None and until_seq is None:
-                raise UntilMissing(until)
-            last = fork.bound(int(next_seq), until_seq)
-            pk, stored_metadata, safety = db.execute(
-                _CREATE, (new_id, created_at, created_at, metadata, last + 1, source)
-            ).fetchone()
-            copied = db.execute(fork.COPY, (pk, source, last)).rowcount
-            db.execute(fork.COUNT, (copied, pk))
-        return ListedConversation(
-            new_id, created_at, stored_metadata, created_at, copied, safety_identifier=safety
-        )
+            source, last = fork.bound(request, found)
+            created = db.execute(_CREATE, fork.create_args(request, last, source)).fetchone()
+            copied = db.execute(fork.COPY, (created[0], source, last)).rowcount
+            db.execute(fork.COUNT, (copied, created[0]))
+        return fork.forked(request, created, copied)

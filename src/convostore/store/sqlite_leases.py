@@ -10,14 +10,12 @@ runs on one machine.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 
+from convostore.store import sqlite_append
 from convostore.store.base import (
-    ConversationMissing,
     LeaseHeld,
-    LeaseLost,
     Owner,
     StoredItem,
 )
@@ -33,32 +31,12 @@ class SQLiteLeases:
     def transactions(self) -> Transactions:
         raise NotImplementedError
 
-    # Provided by SQLiteStore: the same reservation and insert as a plain append.
-    @staticmethod
-    def _reserve(
-        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
-    ) -> tuple[int, int]:
-        raise NotImplementedError
-
-    @staticmethod
-    def _insert_items(
-        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
-    ) -> None:
-        raise NotImplementedError
-
-    @staticmethod
-    def _owned_pk(db: sqlite3.Connection, owner: Owner, conversation_id: str) -> int:
-        row = db.execute(_PK, (conversation_id, owner.project, owner.user)).fetchone()
-        if row is None:
-            raise ConversationMissing(conversation_id)
-        return int(row[0])
-
     async def take_lease(
         self, owner: Owner, conversation_id: str, holder: str, seconds: float
     ) -> None:
         now = time.time()
         async with self.transactions.write() as db:
-            pk = self._owned_pk(db, owner, conversation_id)
+            pk = sqlite_append.conversation_pk(db, owner, conversation_id)
             taken = db.execute(
                 "INSERT INTO conversation_leases (conv, holder, expires_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (conv) DO UPDATE SET holder = excluded.holder,"
@@ -92,11 +70,4 @@ class SQLiteLeases:
     ) -> None:
         """``append_items``, committed only while ``holder`` still holds the lease."""
         async with self.transactions.write() as db:
-            pk, first = self._reserve(db, owner, conversation_id, len(items))
-            held = db.execute(
-                "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?", (pk, holder)
-            ).fetchone()
-            if held is None:
-                raise LeaseLost(conversation_id)
-            if items:
-                self._insert_items(db, pk, first, items)
+            sqlite_append.append(db, owner, conversation_id, items, holder)

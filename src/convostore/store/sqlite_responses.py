@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
+import orjson
+
+from convostore.store import sql, sqlite_append
 from convostore.store.base import (
     AfterMissing,
     ItemPage,
-    LeaseLost,
     Owner,
     PageQuery,
     ResponseDump,
     ResponseMissing,
+    ResponsePurge,
     ResponseRecord,
     ResponseRunning,
     StoredItem,
     StoredResponse,
+    Turn,
 )
 from convostore.store.sqlite_tx import Transactions
 
@@ -49,6 +53,14 @@ _HISTORY = (
 _OWNED = (
     "SELECT pk, status, created_at, body, previous_id, expires_at FROM responses"
     " WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted"
+)
+
+_OUTPUT = _ITEMS + " WHERE r.resp = ? AND r.output ORDER BY r.seq"
+_INPUTS = sql.inputs_sql(_ITEMS)
+_ALL_ITEMS = (
+    "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask, r.output"
+    " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
+    " WHERE r.resp = ? ORDER BY r.seq"
 )
 
 RUNNING = ("queued", "in_progress")
@@ -84,90 +96,39 @@ class SQLiteResponses:
     def transactions(self) -> Transactions:
         raise NotImplementedError
 
-    @staticmethod
-    def _reserve(
-        db: sqlite3.Connection, owner: Owner, conversation_id: str, count: int
-    ) -> tuple[int, int]:
-        raise NotImplementedError
-
-    @staticmethod
-    def _insert_items(
-        db: sqlite3.Connection, pk: int, first_seq: int, items: Sequence[StoredItem]
-    ) -> None:
-        raise NotImplementedError
-
-    async def save_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord | None,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> None:
+    async def save_response(self, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
         async with self.transactions.write() as db:
-            conv: int | None = None
-            if conversation_id is not None:
-                items = [*inputs, *outputs]
-                conv, first = self._reserve(db, owner, conversation_id, len(items))
-                if holder is not None and (
-                    db.execute(
-                        "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?",
-                        (conv, holder),
-                    ).fetchone()
-                    is None
-                ):
-                    raise LeaseLost(conversation_id)
-                if items:
-                    self._insert_items(db, conv, first, items)
-            if record is not None:
-                _insert_response(db, owner, record, inputs, outputs, conv, int(time.time()))
+            _save(db, owner, record, turn)
 
     async def get_response(self, owner: Owner, response_id: str) -> StoredResponse:
-        pk, status, created_at, body, previous_id = await self._owned(owner, response_id)
+        owned = await self._owned(owner, response_id)
         async with self.transactions.read() as db:
-            output = db.execute(
-                _ITEMS + " WHERE r.resp = ? AND r.output ORDER BY r.seq", (pk,)
-            ).fetchall()
-        return StoredResponse(
-            ResponseRecord(response_id, created_at, status, body, previous_id),
-            [StoredItem(*r) for r in output],
-        )
+            output = db.execute(_OUTPUT, (owned[0],)).fetchall()
+        return sql.stored_response(response_id, owned, output)
 
     async def delete_response(self, owner: Owner, response_id: str) -> None:
         async with self.transactions.write() as db:
             row = db.execute(
-                "UPDATE responses SET deleted = 1, body = x'7b7d'"
-                " WHERE id = ? AND project = ? AND user_key = ? AND NOT deleted RETURNING pk",
-                (response_id, owner.project, owner.user),
+                sql.DELETE_RESPONSE, (sql.TOMBSTONE, response_id, owner.project, owner.user)
             ).fetchone()
             if row is None:
                 raise ResponseMissing(response_id)
-            db.execute("DELETE FROM response_items WHERE resp = ?", (row[0],))
+            db.execute(sql.DELETE_RESPONSE_ITEMS, (row[0],))
 
     async def list_response_inputs(
         self, owner: Owner, response_id: str, page: PageQuery
     ) -> ItemPage:
-        after, limit, descending = page.after, page.limit, page.descending
         pk = (await self._owned(owner, response_id))[0]
-        order, compare = ("DESC", "<") if descending else ("ASC", ">")
-        sql = _ITEMS + " WHERE r.resp = ? AND NOT r.output"
         args: list[object] = [pk]
         async with self.transactions.read() as db:
-            if after is not None:
-                anchor = db.execute(
-                    "SELECT seq FROM response_items WHERE resp = ? AND output = 0 AND id = ?",
-                    (pk, after),
-                ).fetchone()
+            if page.after is not None:
+                anchor = db.execute(sql.INPUT_ANCHOR, (pk, page.after)).fetchone()
                 if anchor is None:
-                    raise AfterMissing(after)
-                sql += f" AND r.seq {compare} ?"
+                    raise AfterMissing(page.after)
                 args.append(anchor[0])
-            rows = db.execute(
-                f"{sql} ORDER BY r.seq {order} LIMIT ?", (*args, limit + 1)
-            ).fetchall()
-        return ItemPage([StoredItem(*r) for r in rows[:limit]], len(rows) > limit)
+            statement = _INPUTS[page.after is not None, page.descending]
+            rows = db.execute(statement, (*args, page.limit + 1)).fetchall()
+        return ItemPage([StoredItem(*r) for r in rows[: page.limit]], len(rows) > page.limit)
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
         if (await self._owned(owner, response_id))[1] in RUNNING:
@@ -179,7 +140,7 @@ class SQLiteResponses:
 
     async def start_response(self, owner: Owner, record: ResponseRecord, seconds: float) -> None:
         async with self.transactions.write() as db:
-            _insert_response(db, owner, record, (), (), None, int(time.time()))
+            _save(db, owner, record, Turn((), ()))
             db.execute(
                 "UPDATE responses SET expires_at = ? WHERE id = ?",
                 (time.time() + seconds, record.id),
@@ -194,86 +155,29 @@ class SQLiteResponses:
             )
         return cursor.rowcount > 0
 
-    async def finish_response(
-        self,
-        owner: Owner,
-        record: ResponseRecord,
-        inputs: Sequence[StoredItem],
-        outputs: Sequence[StoredItem],
-        *,
-        conversation_id: str | None = None,
-        holder: str | None = None,
-    ) -> bool:
+    async def finish_response(self, owner: Owner, record: ResponseRecord, turn: Turn) -> bool:
         async with self.transactions.write() as db:
-            row = db.execute(
-                "UPDATE responses SET status = ?, body = ?, expires_at = NULL"
-                " WHERE id = ? AND project = ? AND user_key = ?"
-                " AND status IN ('queued', 'in_progress') RETURNING pk",
-                (record.status, record.body, record.id, owner.project, owner.user),
-            ).fetchone()
+            row = db.execute(sql.FINISH_RESPONSE, sql.finish_args(owner, record)).fetchone()
             if row is None:
                 return False
-            conv: int | None = None
-            if conversation_id is not None:
-                items = [*inputs, *outputs]
-                conv, first = self._reserve(db, owner, conversation_id, len(items))
-                if holder is not None and (
-                    db.execute(
-                        "SELECT 1 FROM conversation_leases WHERE conv = ? AND holder = ?",
-                        (conv, holder),
-                    ).fetchone()
-                    is None
-                ):
-                    raise LeaseLost(conversation_id)
-                if items:
-                    self._insert_items(db, conv, first, items)
-            db.executemany(
-                "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                _item_rows(row[0], inputs, outputs, conv),
-            )
+            _insert_items(db, row[0], turn, _append_turn(db, owner, turn))
         return True
 
     async def cancel_response(self, owner: Owner, response_id: str) -> StoredResponse:
         pk = (await self._owned(owner, response_id))[0]
         async with self.transactions.write() as db:
-            db.execute(
-                "UPDATE responses SET status = 'cancelled', expires_at = NULL"
-                " WHERE pk = ? AND status IN ('queued', 'in_progress')",
-                (pk,),
-            )
+            db.execute(sql.CANCEL_RESPONSE, (pk,))
         return await self.get_response(owner, response_id)
 
     async def scan_responses(
         self, *, project: str | None, after_pk: int, limit: int
     ) -> list[tuple[int, ResponseDump]]:
+        statement, args = sql.scan_responses_sql(project, after_pk, limit)
         async with self.transactions.read() as db:
-            sql = (
-                "SELECT pk, id, project, user_key, created_at, updated_at, previous_id, root_id,"
-                " status, body FROM responses WHERE pk > ? AND NOT deleted"
-            )
-            args: list[object] = [after_pk]
-            if project is not None:
-                sql += " AND project = ?"
-                args.append(project)
-            out: list[tuple[int, ResponseDump]] = []
-            for pk, rid, proj, user, created, updated, previous, root, status, body in db.execute(
-                sql + " ORDER BY pk LIMIT ?", (*args, limit)
-            ).fetchall():
-                inputs: list[StoredItem] = []
-                outputs: list[StoredItem] = []
-                for r in db.execute(
-                    "SELECT r.id, r.type, coalesce(r.body, i.body), r.mask, r.output"
-                    " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
-                    " WHERE r.resp = ? ORDER BY r.seq",
-                    (pk,),
-                ):
-                    (outputs if r[4] else inputs).append(StoredItem(r[0], r[1], r[2], r[3]))
-                record = ResponseRecord(rid, created, status, body, previous)
-                out.append(
-                    (pk, ResponseDump(Owner(proj, user), record, updated, root, inputs, outputs))
-                )
-        return out
+            return [
+                sql.dumped(row, db.execute(_ALL_ITEMS, (row[0],)).fetchall())
+                for row in db.execute(statement, args).fetchall()
+            ]
 
     async def import_responses(self, dumps: Sequence[ResponseDump]) -> list[str]:
         skipped: list[str] = []
@@ -281,76 +185,62 @@ class SQLiteResponses:
             for dump in dumps:
                 record = dump.record
                 cursor = db.execute(
-                    "INSERT INTO responses (id, project, user_key, created_at, updated_at,"
-                    " previous_id, root_id, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO NOTHING",
-                    (
-                        record.id,
-                        dump.owner.project,
-                        dump.owner.user,
-                        record.created_at,
-                        dump.updated_at,
-                        record.previous_id,
-                        dump.root_id,
-                        record.status,
-                        record.body,
-                    ),
+                    sql.INSERT_RESPONSE + " ON CONFLICT (id) DO NOTHING",
+                    sql.response_args(dump.owner, record, dump.updated_at, dump.root_id),
                 )
                 if cursor.rowcount == 0:
                     skipped.append(record.id)
                     continue
-                db.executemany(
-                    "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    _item_rows(cursor.lastrowid or 0, dump.inputs, dump.outputs, None),
-                )
+                _insert_items(db, cursor.lastrowid or 0, Turn(dump.inputs, dump.outputs), None)
         return skipped
 
-    async def purge_responses(
-        self,
-        *,
-        project: str | None,
-        exclude_projects: Sequence[str],
-        updated_before: int,
-        limit: int,
-    ) -> int:
-        sql = "SELECT id FROM responses WHERE id = root_id AND updated_at < ?"
-        args: list[object] = [updated_before]
-        if project is not None:
-            sql += " AND project = ?"
-            args.append(project)
-        elif exclude_projects:
-            sql += f" AND project NOT IN ({','.join('?' * len(exclude_projects))})"
-            args.extend(exclude_projects)
+    async def purge_responses(self, purge: ResponsePurge) -> int:
+        statement, args = sql.purge_responses_sql(
+            purge, not_in="NOT IN (SELECT value FROM json_each(?))"
+        )
+        args = [orjson.dumps(a).decode() if isinstance(a, list) else a for a in args]
         async with self.transactions.write() as db:
-            roots = [r[0] for r in db.execute(sql + " LIMIT ?", (*args, limit))]
-            if not roots:
-                return 0
-            marks = ",".join("?" * len(roots))
-            cursor = db.execute(f"DELETE FROM responses WHERE root_id IN ({marks})", roots)
-            return int(cursor.rowcount)
+            return int(db.execute(statement, args).rowcount)
 
 
-def _item_rows(
-    pk: int, inputs: Sequence[StoredItem], outputs: Sequence[StoredItem], conv: int | None
-) -> Iterator[tuple[object, ...]]:
-    """Rows of response_items: by reference (no body) when the conversation holds them."""
-    for seq, (output, item) in enumerate(
-        [(0, item) for item in inputs] + [(1, item) for item in outputs]
-    ):
-        body = None if conv is not None else item.body
-        yield (pk, seq, output, item.id, item.type, item.mask, body, conv)
+def _append_turn(db: sqlite3.Connection, owner: Owner, turn: Turn) -> int | None:
+    """The turn appended to its conversation, if it names one: the conversation's pk."""
+    if turn.conversation_id is None:
+        return None
+    return sqlite_append.append(db, owner, turn.conversation_id, turn.items, turn.holder)
 
 
-def _insert_response(
-    db: sqlite3.Connection,
-    owner: Owner,
-    record: ResponseRecord,
-    inputs: Sequence[StoredItem],
-    outputs: Sequence[StoredItem],
-    conv: int | None,
-    now: int,
-) -> None:
+def _insert_items(db: sqlite3.Connection, pk: int, turn: Turn, conv: int | None) -> None:
+    """The response's rows of response_items: by reference (no body) when the
+    conversation ``conv`` holds them."""
+    db.executemany(
+        "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                pk,
+                seq,
+                output,
+                item.id,
+                item.type,
+                item.mask,
+                None if conv is not None else item.body,
+                conv,
+            )
+            for seq, (output, item) in enumerate(
+                [(0, item) for item in turn.inputs] + [(1, item) for item in turn.outputs]
+            )
+        ],
+    )
+
+
+def _save(db: sqlite3.Connection, owner: Owner, record: ResponseRecord | None, turn: Turn) -> None:
+    """The turn appended to its conversation, if it names one, then the response and its
+    items (the conversation's by reference), if it is stored."""
+    conv = _append_turn(db, owner, turn)
+    if record is None:
+        return
+    now = int(time.time())
     root_id = record.id
     if record.previous_id is not None:
         found = db.execute(
@@ -362,23 +252,5 @@ def _insert_response(
             raise ResponseMissing(record.previous_id)
         root_id = found[0]
         db.execute("UPDATE responses SET updated_at = ? WHERE id = ?", (now, root_id))
-    cursor = db.execute(
-        "INSERT INTO responses (id, project, user_key, created_at, updated_at, previous_id,"
-        " root_id, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            record.id,
-            owner.project,
-            owner.user,
-            record.created_at,
-            now,
-            record.previous_id,
-            root_id,
-            record.status,
-            record.body,
-        ),
-    )
-    db.executemany(
-        "INSERT INTO response_items (resp, seq, output, id, type, mask, body, conv)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        _item_rows(cursor.lastrowid or 0, inputs, outputs, conv),
-    )
+    cursor = db.execute(sql.INSERT_RESPONSE, sql.response_args(owner, record, now, root_id))
+    _insert_items(db, cursor.lastrowid or 0, turn, conv)

@@ -47,7 +47,7 @@ from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stored import StoredResponses
 from convostore.service.responses.stream import StreamMisordered, Translator
-from convostore.service.responses.writeback import record_of, write_back
+from convostore.service.responses.writeback import record_of, turn_of, write_back
 from convostore.store.base import (
     ConversationMissing,
     LeaseLost,
@@ -56,6 +56,7 @@ from convostore.store.base import (
     Store,
     StoredItem,
     StoreUnavailable,
+    Turn,
 )
 from convostore.upstream import (
     ChatStream,
@@ -262,15 +263,7 @@ class Responses:
         if req.stream:
 
             async def store_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
-                await write_back(
-                    self.store,
-                    owner,
-                    response if req.store else None,
-                    inputs,
-                    stored,
-                    conversation_id=req.conversation_id,
-                    lease=lease,
-                )
+                await self._store_turn(owner, req, lease, inputs, response, stored)
 
             async def release() -> None:
                 if lease is not None:
@@ -280,15 +273,7 @@ class Responses:
                 NativeEventStream, req, identity, body_out, store_turn, release
             )
         stored, response = await self._native_answer(req, identity, body_out)
-        await write_back(
-            self.store,
-            owner,
-            response if req.store else None,
-            inputs,
-            stored,
-            conversation_id=req.conversation_id,
-            lease=lease,
-        )
+        await self._store_turn(owner, req, lease, inputs, response, stored)
         return Completed(response)
 
     async def _native_stream(
@@ -441,12 +426,7 @@ class Responses:
             stored, response = await answer()
             try:
                 await self.store.finish_response(
-                    owner,
-                    record_of(response),
-                    inputs,
-                    stored,
-                    conversation_id=req.conversation_id,
-                    holder=None if lease is None else lease.holder,
+                    owner, record_of(response), turn_of(req.conversation_id, inputs, stored, lease)
                 )
             except (ConversationMissing, LeaseLost):
                 raise errors.InvalidRequest(
@@ -464,7 +444,7 @@ class Responses:
                 error={"code": code, "message": exc.message},
             )
             try:
-                await self.store.finish_response(owner, record_of(failed), inputs, [])
+                await self.store.finish_response(owner, record_of(failed), Turn(inputs, []))
             except Exception:  # it expires and is marked failed by the next read anyway
                 log.warning("could not store the failure of %s", identity.id, exc_info=True)
 
@@ -503,16 +483,21 @@ class Responses:
         lead: Sequence[StoredItem],
     ) -> Completed:
         stored, response = self._outcome(req, identity, completion, lead)
-        await write_back(
-            self.store,
-            owner,
-            response if req.store else None,
-            inputs,
-            stored,
-            conversation_id=req.conversation_id,
-            lease=lease,
-        )
+        await self._store_turn(owner, req, lease, inputs, response, stored)
         return Completed(response)
+
+    async def _store_turn(
+        self,
+        owner: Owner,
+        req: ResponseRequest,
+        lease: Lease | None,
+        inputs: list[StoredItem],
+        response: dict[str, Any],
+        stored: list[StoredItem],
+    ) -> None:
+        """The write-back of a finished response (:mod:`.writeback`), whatever the path."""
+        turn = turn_of(req.conversation_id, inputs, stored, lease)
+        await write_back(self.store, owner, response if req.store else None, turn)
 
     def stored_form(self, item: dict[str, Any]) -> StoredItem:
         """An output item as the Conversations API stores it (and so as clients see it)."""
@@ -649,14 +634,8 @@ class EventStream:
 
     async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
         try:
-            await write_back(
-                self.service.store,
-                self.owner,
-                response if self.req.store else None,
-                self.inputs,
-                self.stored,
-                conversation_id=self.req.conversation_id,
-                lease=self.lease,
+            await self.service._store_turn(
+                self.owner, self.req, self.lease, self.inputs, response, self.stored
             )
         except errors.ApiError as exc:
             return exc

@@ -19,7 +19,7 @@ from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import Translator
 from convostore.service.responses.writeback import record_of
-from convostore.store.base import ConversationMissing, LeaseLost, Owner, StoredItem
+from convostore.store.base import ConversationMissing, LeaseLost, Owner, StoredItem, Turn
 from convostore.upstream import ChatStream
 
 CANCELLED = "cancelled meanwhile"
@@ -56,14 +56,8 @@ class Recording:
         failure that ends the stream instead, if any."""
         await self.recorder.flush()
         try:
-            kept = await self.service.store.finish_response(
-                self.owner,
-                record_of(response),
-                self.inputs,
-                stored,
-                conversation_id=self.req.conversation_id,
-                holder=self.holder,
-            )
+            turn = Turn(self.inputs, stored, self.req.conversation_id, self.holder)
+            kept = await self.service.store.finish_response(self.owner, record_of(response), turn)
         except (ConversationMissing, LeaseLost):
             return errors.InvalidRequest(
                 "The conversation was deleted, or taken by another response, while this "
@@ -93,7 +87,7 @@ class Recording:
                         return
                     # Stored as any failure of a background response (nothing appended).
                     await self.service.store.finish_response(
-                        self.owner, record_of(event["response"]), self.inputs, []
+                        self.owner, record_of(event["response"]), Turn(self.inputs, [])
                     )
                 if kind in ("response.completed", "response.incomplete", "response.failed"):
                     await events.end(self.service.store, recorder.hub, recorder.response_id, event)

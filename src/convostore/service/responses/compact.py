@@ -18,7 +18,7 @@ import orjson
 from convostore import errors, ids
 from convostore.service.responses import history, request, window
 from convostore.service.responses.lease import Lease
-from convostore.service.responses.writeback import write_back
+from convostore.service.responses.writeback import turn_of, write_back
 from convostore.store.base import Owner
 
 if TYPE_CHECKING:
@@ -71,15 +71,8 @@ async def compact(service: Responses, owner: Owner, body: Any) -> dict[str, Any]
         items = window.decode(held) + window.decode(inputs)
         compacted, usage = await service.context.compact(req, items, size, complete)
         if req.conversation_id is not None:
-            await write_back(
-                service.store,
-                owner,
-                None,
-                [*inputs, compacted],
-                [],
-                conversation_id=req.conversation_id,
-                lease=lease,
-            )
+            turn = turn_of(req.conversation_id, [*inputs, compacted], [], lease)
+            await write_back(service.store, owner, None, turn)
     finally:
         if lease is not None:
             await lease.release()

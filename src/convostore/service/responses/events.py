@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -83,24 +84,23 @@ class TooManyEvents(errors.InvalidRequest):
     pass
 
 
+@dataclass(eq=False)
 class Recorder:
     """Stores a running response's events in order, in batches: at most one write per
     ``interval`` while events come, the last ones written before the response ends."""
 
-    def __init__(
-        self, store: Store, hub: Hub, response_id: str, first_seq: int, limit: int, interval: float
-    ):
-        self.store = store
-        self.hub = hub
-        self.response_id = response_id
-        self.next_seq = first_seq
-        self.limit = limit
-        self.interval = interval
-        self.pending: list[bytes] = []
-        self.alive = True  # False once a write found the response no longer running
-        self._lock = asyncio.Lock()
-        self._dirty = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+    store: Store
+    hub: Hub
+    response_id: str
+    next_seq: int  # the sequence number of the next event (the first one's when made)
+    limit: int
+    interval: float
+    pending: list[bytes] = field(default_factory=list, init=False)
+    # False once a write found the response no longer running
+    alive: bool = field(default=True, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _dirty: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _flusher: asyncio.Task[None] | None = field(default=None, init=False)
 
     def add(self, event: dict[str, Any]) -> None:
         if self.next_seq + len(self.pending) >= self.limit:
@@ -154,28 +154,19 @@ async def end(store: Store, hub: Hub, response_id: str, terminal: dict[str, Any]
     hub.notify(response_id)
 
 
+@dataclass(eq=False)
 class Follower:
     """One client's reading of a streamed background response (see the module)."""
 
-    def __init__(
-        self,
-        store: Store,
-        hub: Hub,
-        owner: Owner,
-        response_id: str,
-        after: int,
-        poll_seconds: float,
-        check_seconds: float,
-        finished: Callable[[Owner, str], Awaitable[dict[str, Any] | None]],
-    ):
-        self.store = store
-        self.hub = hub
-        self.owner = owner
-        self.response_id = response_id
-        self.after = after
-        self.poll_seconds = poll_seconds
-        self.check_seconds = check_seconds
-        self.finished = finished  # the response if it has finished, else None
+    store: Store
+    hub: Hub
+    owner: Owner
+    response_id: str
+    after: int
+    poll_seconds: float
+    check_seconds: float
+    # The response if it has finished, else None.
+    finished: Callable[[Owner, str], Awaitable[dict[str, Any] | None]]
 
     async def aclose(self) -> None:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from convostore import errors
@@ -26,31 +27,23 @@ LIFECYCLE = ("response.created", "response.in_progress", "response.queued")
 FINAL = ("response.completed", "response.incomplete")
 
 
+@dataclass(eq=False)
 class NativeEventStream:
     """The events of one streamed native turn; :meth:`aclose` closes the model server's
     stream and releases the lease (the HTTP layer calls it whatever happened)."""
 
-    def __init__(
-        self,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        upstream: ChatStream,
-        *,
-        store_output: Callable[[list[dict[str, Any]]], list[StoredItem]],
-        visible: Callable[[StoredItem], dict[str, Any]],
-        write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
-        failure_of: Callable[[UpstreamError], errors.ApiError],
-        release: Callable[[], Awaitable[None]],
-    ):
-        self.req = req
-        self.identity = identity
-        self.upstream = upstream
-        self.store_output = store_output
-        self.visible = visible
-        self.write_back = write_back
-        self.failure_of = failure_of
-        self.release = release
-        self.sequence = 0
+    req: ResponseRequest
+    identity: resource.Identity
+    upstream: ChatStream
+    # The service's parts it needs: the stored form of output items, an item as the
+    # client sees it, the write-back of the finished turn, the answer to an upstream
+    # failure, and the release of the lease.
+    store_output: Callable[[list[dict[str, Any]]], list[StoredItem]] = field(kw_only=True)
+    visible: Callable[[StoredItem], dict[str, Any]] = field(kw_only=True)
+    write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]] = field(kw_only=True)
+    failure_of: Callable[[UpstreamError], errors.ApiError] = field(kw_only=True)
+    release: Callable[[], Awaitable[None]] = field(kw_only=True)
+    sequence: int = field(default=0, init=False)  # the next event's sequence_number
 
     async def aclose(self) -> None:
         try:

@@ -26,6 +26,7 @@ from convostore.store.base import (
     Store,
     StoredItem,
     StoreError,
+    Turn,
 )
 
 
@@ -42,29 +43,25 @@ def record_of(response: dict[str, Any]) -> ResponseRecord:
     )
 
 
-async def write_back(
-    store: Store,
-    owner: Owner,
-    response: dict[str, Any] | None,
+def turn_of(
+    conversation_id: str | None,
     inputs: Sequence[StoredItem],
     outputs: Sequence[StoredItem],
-    *,
-    conversation_id: str | None,
     lease: Lease | None,
+) -> Turn:
+    """A response's items, and the conversation (and lease) they are appended under."""
+    return Turn(inputs, outputs, conversation_id, None if lease is None else lease.holder)
+
+
+async def write_back(
+    store: Store, owner: Owner, response: dict[str, Any] | None, turn: Turn
 ) -> None:
     """Store what the response leaves: ``response`` (None: not stored) and, with a
     conversation, the turn appended to it."""
-    if response is None and conversation_id is None:
+    if response is None and turn.conversation_id is None:
         return
     try:
-        await store.save_response(
-            owner,
-            None if response is None else record_of(response),
-            inputs,
-            outputs,
-            conversation_id=conversation_id,
-            holder=None if lease is None else lease.holder,
-        )
+        await store.save_response(owner, None if response is None else record_of(response), turn)
     except StoreError as exc:
         # Answered here, not by the app: a streamed response reports it in its stream.
         failure = store_errors.api_error(exc, store_errors.WRITE_BACK_ERRORS)
