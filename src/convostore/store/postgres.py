@@ -218,7 +218,7 @@ class PostgresStore(
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         # Every statement and transaction goes through here (store/postgres_tx.py), bounded
         # by ``timeout`` seconds.
-        self.db = Database(lambda: self.pool, timeout)
+        self.db = Database(lambda: self.pool, timeout, max_size)
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.dsn)!r}, max_size={self.max_size})"
@@ -249,6 +249,7 @@ class PostgresStore(
 
     async def close(self) -> None:
         if self._pool is not None:
+            await self.db.close()
             pool, self._pool = self._pool, None
             await pool.close()
 
