@@ -8,7 +8,8 @@
 * **SMG** 1.13.0 (the Shepherd Model Gateway, ``smg launch``): a router whose history
   backend stores conversations in memory (the default, nothing durable) or PostgreSQL
   (``--history-backend postgres --postgres-db-url``). Started with no worker URLs and
-  tokenizer autoload off; its Prometheus listener is moved to a free loopback port.
+  tokenizer autoload off; its Prometheus listener is moved to a free loopback port; in
+  memory, its item bound is raised so that nothing the run wrote is dropped.
 
 Each runs with its own defaults otherwise (pools, durability: agentic-api's SQLite is in
 WAL mode; both run PostgreSQL as the server is configured), on 127.0.0.1, in a temporary
@@ -30,6 +31,9 @@ BENCH_DIR = Path(__file__).resolve().parent.parent
 # A loopback port nothing listens on (discard): agentic-api needs an upstream URL to
 # start, and no conversation route calls it.
 NO_UPSTREAM = f"http://{HOST}:9"
+# SMG's in-memory store keeps this many items (~1.5 KB each, its help says); a suite run
+# writes a few hundred thousand.
+MEMORY_ITEMS = 5_000_000
 
 
 class PeerUnavailable(Exception):
@@ -150,6 +154,11 @@ class Peer:
             ]
             if backend == "postgres":
                 argv += ["--postgres-db-url", db]
+            else:
+                # Its default bound (100,000 items, the oldest dropped on every write) is
+                # passed by the append workloads, and the read workloads would then read
+                # conversations emptied by it: keep everything the run writes.
+                argv += ["--history-memory-max-items", str(MEMORY_ITEMS)]
         return Server(self.name, pinned(argv, cpus), port, logdir / f"{self.name}.log", env)
 
 

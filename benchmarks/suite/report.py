@@ -146,6 +146,17 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         for name, theirs in peer["workloads"].items():
             if name not in ours or rate(theirs) <= 0 or (only and name not in only):
                 continue
+            if theirs["errors"]:  # answers that were not a 200 are no result to compare
+                out.append(
+                    {
+                        "target": f"peer: {name} vs {peer_label(server, peer)}",
+                        "value": None,
+                        "limit": factor,
+                        "met": False,
+                        "detail": f"no comparison: the peer answered {theirs['errors']} errors",
+                    }
+                )
+                continue
             ratio = rate(ours[name]) / rate(theirs)
             out.append(
                 {
