@@ -27,7 +27,10 @@ def series(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
                 at = f" @{commit}" if commit else ""
                 label = f"convostore{at} ({cfg['backend']}, {workers})"
             else:
-                label = f"{server} {data.get('version', '')} (sqlite, 1 worker)".replace("  ", " ")
+                storage = data.get("storage", "sqlite")
+                label = f"{server} {data.get('version', '')} ({storage}, 1 process)".replace(
+                    "  ", " "
+                )
             if any(label == existing for existing, _ in out):
                 continue
             out.append((label, {name: r["rps"] for name, r in data["workloads"].items()}))

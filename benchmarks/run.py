@@ -1,12 +1,15 @@
 """convostore's benchmark suite (issue 9).
 
     python benchmarks/run.py [--backend sqlite|postgres] [--workers N] [--duration S]
-                             [--peer ogx] [--out FILE.json] [--chart FILE.png]
+                             [--peer ogx|agentic-api|smg ...] [--out FILE.json]
+                             [--chart FILE.png]
 
 Starts every server itself on 127.0.0.1 (free ports, temporary databases), seeds the data
 through the API, then runs each workload at concurrency 16 for a fixed time with wrk,
 first against the ceiling apps (a bare ASGI endpoint and the same body behind a
-Starlette route), then convostore, then the peer if asked. Prints a table, checks the
+Starlette route), then convostore, then each peer asked for, one after the other (each
+on the same database kind as convostore: its own SQLite file or scratch PostgreSQL
+database; SMG, which has no SQLite store, on its in-memory store). Prints a table, checks the
 targets, writes the JSON and, with matplotlib, the chart. With one worker the server is
 pinned to CPU 0 and the loader to CPU 1 (``--no-pin`` turns that off).
 """
@@ -27,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chart
-from suite import environment, peer_ogx, pgdb, report, servers
+from suite import environment, peer_ogx, peers_rust, pgdb, report, servers
 from suite.procs import Server
 from suite.workloads import CEILING_PLAN, plans, seed
 from suite.wrk import Plan, measure, require_wrk
@@ -79,8 +82,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--connections", type=int, default=16, help="concurrency (keep-alive connections)"
     )
-    parser.add_argument("--peer", choices=("ogx",), default=None)
-    parser.add_argument("--peer-python", default=None, help="a Python >= 3.12 for the ogx venv")
+    parser.add_argument(
+        "--peer",
+        choices=("ogx", *peers_rust.PEERS),
+        action="append",
+        default=[],
+        help="a peer to run the same workloads against (repeatable)",
+    )
+    parser.add_argument("--peer-python", default=None, help="a Python >= 3.12 for the peer venvs")
     parser.add_argument(
         "--only", default=None, help="comma-separated workloads to run (default: all)"
     )
@@ -205,12 +214,39 @@ def convostore_db(args: argparse.Namespace, tmp: Path) -> Iterator[str]:
         yield str(tmp / "convostore.db")
 
 
+def measure_rust_peer(
+    args: argparse.Namespace, runner: Runner, name: str, tmp: Path
+) -> dict[str, Any]:
+    """One Rust peer on the run's database kind (its own file or scratch database)."""
+    peer = peers_rust.PEERS[name]
+    storage = peer.storage(args.backend)
+    log(f"{name} {peer.version} ({storage}, 1 process):")
+    workdir = tmp / name
+    with contextlib.ExitStack() as stack:
+        if storage == "postgres":
+            db = stack.enter_context(pgdb.scratch_database(args.pg_url))
+        else:
+            db = str(workdir / f"{name}.db")
+        server = peer.server(args.backend, db, workdir, cpus=runner.server_cpus, logdir=tmp)
+        return {"version": peer.version, "storage": storage, **runner.measure_server(server)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_wrk()
-    if args.peer == "ogx":
+    if "ogx" in args.peer:
         log("ogx peer: preparing benchmarks/.peer-venv (ogx==1.5.0) ...")
         peer_ogx.ensure_venv(args.peer_python)
+    unavailable: dict[str, str] = {}
+    for name in args.peer:
+        if name in peers_rust.PEERS:
+            peer = peers_rust.PEERS[name]
+            log(f"{name} peer: preparing {peer.venv.name} ({name}=={peer.version}) ...")
+            try:
+                peer.ensure_venv(args.peer_python)
+            except peers_rust.PeerUnavailable as exc:
+                unavailable[name] = str(exc)
+                log(f"  {name} peer NOT MEASURED: {exc}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or BENCH / "results" / f"{stamp}-{args.backend}-w{args.workers}.json"
     doc: dict[str, Any] = {
@@ -232,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             "durability": "convostore defaults (SQLite WAL + synchronous=normal; PostgreSQL synchronous_commit as the server has it)",
         },
         "servers": {},
+        "peers_unavailable": unavailable,
     }
     with tempfile.TemporaryDirectory(prefix="convostore-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -248,10 +285,21 @@ def main(argv: list[str] | None = None) -> int:
                 db, workers=args.workers, cpus=runner.server_cpus, logdir=tmp
             )
             doc["servers"]["convostore"] = runner.measure_server(server)
-        if args.peer == "ogx":
+        if "ogx" in args.peer:
             log(f"ogx {peer_ogx.VERSION} (sqlite, 1 worker):")
             peer = peer_ogx.server(tmp / "ogx", cpus=runner.server_cpus, logdir=tmp)
-            doc["servers"]["ogx"] = {"version": peer_ogx.VERSION, **runner.measure_server(peer)}
+            doc["servers"]["ogx"] = {
+                "version": peer_ogx.VERSION,
+                "storage": "sqlite",
+                **runner.measure_server(peer),
+            }
+        for name in args.peer:
+            if name in peers_rust.PEERS and name not in unavailable:
+                try:
+                    doc["servers"][name] = measure_rust_peer(args, runner, name, tmp)
+                except (RuntimeError, OSError) as exc:
+                    unavailable[name] = f"did not start or failed while measured: {exc}"
+                    log(f"  {name} peer NOT MEASURED: {unavailable[name]}")
         doc["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
     doc["targets"] = report.targets(doc)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,8 @@ end
 
 function request()
    if mode == "replay" then
-      local path = prefix .. convs[conv_index + 1] .. "/items?order=asc"
+      -- limit=20 said, not left to the server's default (OpenAI's is 20; SMG's is larger)
+      local path = prefix .. convs[conv_index + 1] .. "/items?order=asc&limit=20"
       if after ~= nil then
          path = path .. "&after=" .. after
       end

@@ -197,7 +197,8 @@ def plans(data: Dataset) -> dict[str, Plan]:
         "append20": _append(data.pool, 20),
         "get_conv": _get([f"/v1/conversations/{c}" for c in data.pool]),
         "get_item": _get([f"/v1/conversations/{data.long}/items/{i}" for i in shuffled]),
-        "list20": _get([f"/v1/conversations/{data.long}/items"]),
+        # limit=20 said: the peers' default pages are larger than OpenAI's 20
+        "list20": _get([f"/v1/conversations/{data.long}/items?limit=20"]),
         "list_shallow": _after(data.shallow, data.shallow_items),
         "list_deep": _after(data.deep, data.deep_items),
         "agents_replay": Plan(replay=list(data.replay), pages_expected=-(-REPLAY_LENGTH // 20)),

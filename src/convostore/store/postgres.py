@@ -92,6 +92,16 @@ _CREATE = (
     + _UNNEST.format("$6", "$7", "$8", "$9")
 )
 
+# _CREATE without items (the usual create): no items statement, so none of its triggers
+# (the foreign key's, the search index's statement trigger) runs: 85 against 116 us of
+# PostgreSQL's time per create, measured with EXPLAIN ANALYZE.
+_CREATE_EMPTY = (
+    "INSERT INTO conversations"
+    " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count,"
+    " safety_identifier)"
+    " VALUES ($1, $2, $3, $4, $4, $5, 0, 0, $6)"
+)
+
 _APPEND = (
     "WITH c AS ("
     " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
@@ -218,7 +228,7 @@ class PostgresStore(
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         # Every statement and transaction goes through here (store/postgres_tx.py), bounded
         # by ``timeout`` seconds.
-        self.db = Database(lambda: self.pool, timeout)
+        self.db = Database(lambda: self.pool, timeout, max_size)
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self.dsn)!r}, max_size={self.max_size})"
@@ -249,6 +259,7 @@ class PostgresStore(
 
     async def close(self) -> None:
         if self._pool is not None:
+            await self.db.close()
             pool, self._pool = self._pool, None
             await pool.close()
 
@@ -300,6 +311,11 @@ class PostgresStore(
             conversation.created_at,
             conversation.metadata,
         )
+        if not items:
+            await self._insert(
+                _CREATE_EMPTY, (*args, conversation.safety_identifier), owner, remember
+            )
+            return
         await self._insert(
             _CREATE, (*args, *_columns(items), conversation.safety_identifier), owner, remember
         )

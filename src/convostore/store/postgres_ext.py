@@ -251,7 +251,9 @@ class PostgresExtensions:
         if pool is None:
             return PoolUse(0, 0, self.max_size)
         size = pool.get_size()
-        return PoolUse(size, size - pool.get_idle_size(), self.max_size)
+        # The transaction helper keeps its idle connections out of the pool's idle count.
+        idle = pool.get_idle_size() + self.db.idle
+        return PoolUse(size, size - idle, self.max_size)
 
     def _pool_or_none(self) -> asyncpg.Pool[asyncpg.Record] | None:
         pool: asyncpg.Pool[asyncpg.Record] | None = getattr(self, "_pool", None)

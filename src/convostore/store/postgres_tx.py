@@ -16,12 +16,23 @@ Every call is bounded by ``timeout`` seconds (the wait for a connection, then th
 statement), so a database that stops answering without closing its connections gives a
 503 rather than a request that hangs. A connection that failed goes back to the pool,
 which closes it and opens a new one when needed: no slot is leaked.
+
+Connections are kept, not returned: a connection whose statement or transaction ended
+cleanly goes onto this helper's own list of idle connections, and the next call takes
+it from there without a round through asyncpg's pool (whose acquire and release cost
+a task, a proxy, timers and a reset each: ~25 us of a ~110 us read, measured in
+benchmarks). The pool still opens every connection (so ``max_size`` bounds them all),
+and gets back each one that failed, was interrupted (cancelled, timed out) or was left
+in a transaction: its release resets or closes it as before. A caller that finds no
+idle connection and the pool's size reached waits, bounded, for one to be handed over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,20 +57,105 @@ def _discard(connection: Connection) -> None:
         connection.terminate()
 
 
+def _is_open(connection: Connection) -> bool:
+    """False when the connection closed, or when asyncpg gave it back to the pool because
+    it closed (its proxy then refuses every call)."""
+    try:
+        return not connection.is_closed()
+    except asyncpg.InterfaceError:
+        return False
+
+
 class Database:
     """Statements and transactions on the store's pool (see the module docstring)."""
 
-    def __init__(self, pool: Callable[[], Pool], timeout: float | None):
+    def __init__(self, pool: Callable[[], Pool], timeout: float | None, max_size: int):
         self._pool = pool
         self.timeout = timeout
+        self.max_size = max_size
+        self._idle: list[Connection] = []  # taken from the pool, kept between calls
+        self._held = 0  # connections taken from the pool and not given back
+        self._waiters: deque[asyncio.Future[Connection]] = deque()
+        self._opening: set[asyncio.Future[Connection]] = set()  # acquires for waiters
+
+    @property
+    def idle(self) -> int:
+        """Connections kept here, idle (the pool counts them as in use)."""
+        return len(self._idle)
 
     async def _acquire(self) -> tuple[Pool, Connection]:
         pool = self._pool()
+        while self._idle:
+            connection = self._idle.pop()
+            if _is_open(connection):
+                return pool, connection
+            await self._give_back(pool, connection)
         try:
-            connection: Connection = await pool.acquire(timeout=self.timeout)
+            async with asyncio.timeout(self.timeout):
+                if self._held >= self.max_size:
+                    waiter = asyncio.get_running_loop().create_future()
+                    self._waiters.append(waiter)
+                    return pool, await waiter
+                self._held += 1
+                try:
+                    fresh: Connection = await pool.acquire()
+                except BaseException:
+                    self._held -= 1
+                    raise
         except UNAVAILABLE as exc:
             raise StoreUnavailable(_said(exc)) from exc
-        return pool, connection
+        return pool, fresh
+
+    async def _release(self, pool: Pool, connection: Connection, clean: bool) -> None:
+        """Keep a connection that ended cleanly (or hand it to a waiter); give any other
+        back to the pool, which resets or closes it."""
+        if not clean or not _is_open(connection) or connection.is_in_transaction():
+            await self._give_back(pool, connection)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+    async def _give_back(self, pool: Pool, connection: Connection) -> None:
+        """Back to the pool (which already took back one whose connection closed)."""
+        self._held -= 1
+        try:
+            await pool.release(connection, timeout=self.timeout)
+        finally:
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """A slot came free: the first live waiter takes it by acquiring from the pool."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._held += 1
+                task: asyncio.Future[Connection] = asyncio.ensure_future(self._pool().acquire())
+                self._opening.add(task)
+                task.add_done_callback(self._opening.discard)
+                task.add_done_callback(functools.partial(self._settle, waiter))
+                return
+
+    def _settle(self, waiter: asyncio.Future[Connection], task: asyncio.Future[Connection]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self._held -= 1
+            if not waiter.done():
+                waiter.set_exception(task.exception() or asyncio.CancelledError())
+            return
+        connection = task.result()
+        if waiter.done():  # it gave up meanwhile: keep the connection for the next caller
+            self._idle.append(connection)
+        else:
+            waiter.set_result(connection)
+
+    async def close(self) -> None:
+        """Give every idle connection back to the pool (before the pool closes)."""
+        pool = self._pool()
+        while self._idle:
+            await self._give_back(pool, self._idle.pop())
 
     async def _one(
         self,
@@ -70,9 +166,12 @@ class Database:
         timeout: float | None = None,
     ) -> Any:
         pool, connection = await self._acquire()
+        clean = False
         try:
             bound = self.timeout if timeout is None else timeout
-            return await getattr(connection, how)(sql, *args, timeout=bound)
+            result = await getattr(connection, how)(sql, *args, timeout=bound)
+            clean = True
+            return result
         except LOST as exc:
             _discard(connection)
             if writes:
@@ -80,8 +179,11 @@ class Database:
             raise StoreUnavailable(_said(exc)) from exc
         except UNAVAILABLE as exc:
             raise StoreUnavailable(_said(exc)) from exc
+        except asyncpg.PostgresError:
+            clean = True  # the server answered with an error: the connection is fine
+            raise
         finally:
-            await pool.release(connection)
+            await self._release(pool, connection, clean)
 
     # A read, or a write that is one statement (and so one transaction of its own).
 
@@ -109,6 +211,7 @@ class Database:
         raises. ``bounded=False`` lifts the time bound (migrations)."""
         pool, connection = await self._acquire()
         committing = False
+        clean = False
         try:
             async with asyncio.timeout(self.timeout if bounded else None):
                 transaction = connection.transaction(isolation="read_committed")
@@ -135,9 +238,10 @@ class Database:
                     raise OutcomeUnknown(_said(exc)) from exc
                 except UNAVAILABLE as exc:
                     raise StoreUnavailable(_said(exc)) from exc
+                clean = True
         except TimeoutError as exc:  # the bound, from asyncio.timeout
             if committing:
                 raise OutcomeUnknown(_said(exc)) from exc
             raise StoreUnavailable(_said(exc)) from exc
         finally:
-            await pool.release(connection)
+            await self._release(pool, connection, clean)
