@@ -128,6 +128,17 @@ function show(node, focus = main) {
   focus.focus({ preventScroll: true });
 }
 
+// A conversation or response that is not there (404): its title, the server's message
+// and the way back to the list.
+function showNotFound(title, error) {
+  const panel = el("section", "panel");
+  panel.append(el("h1", "", title), el("p", "", error.message), el("p"));
+  const back = el("a", "", "← Conversations");
+  back.href = "#/";
+  panel.lastChild.append(back);
+  show(panel);
+}
+
 async function copy(text, what) {
   try {
     await navigator.clipboard.writeText(text);
@@ -485,12 +496,7 @@ async function showConversation(id, target) {
     conversation = await api(`conversations/${enc(id)}`);
   } catch (error) {
     if (error.status !== 404) throw error;
-    const panel = el("section", "panel");
-    panel.append(el("h1", "", "Conversation not found"), el("p", "", error.message), el("p"));
-    const back = el("a", "", "← Conversations");
-    back.href = "#/";
-    panel.lastChild.append(back);
-    return show(panel);
+    return showNotFound("Conversation not found", error);
   }
   if (mine !== generation) return;
   const section = clone("t-conversation");
@@ -548,12 +554,7 @@ async function showResponse(id) {
     response = await api(`responses/${enc(id)}`, { query: SHOWN.map((v) => ["include[]", v]) });
   } catch (error) {
     if (error.status !== 404) throw error;
-    const panel = el("section", "panel");
-    panel.append(el("h1", "", "Response not found"), el("p", "", error.message), el("p"));
-    const back = el("a", "", "← Conversations");
-    back.href = "#/";
-    panel.lastChild.append(back);
-    return show(panel);
+    return showNotFound("Response not found", error);
   }
   if (mine !== generation) return;
   const section = clone("t-response");
