@@ -617,18 +617,12 @@ async function cancelResponse(id) {
 }
 
 async function deleteResponse(id) {
-  const yes = await ask({
+  const question = {
     title: "Delete this response?",
     text: `Response ${id} will be deleted; the items a conversation holds stay there. This cannot be undone.`,
     ok: "Delete response",
-    danger: true,
-  });
-  if (!yes) return;
-  try {
-    await api(`responses/${enc(id)}`, { method: "DELETE" });
-  } catch (error) {
-    return fail(error);
-  }
+  };
+  if (!(await confirmedDelete(question, `responses/${enc(id)}`))) return;
   location.hash = "#/";
   say(`Deleted response ${id}.`);
 }
@@ -826,19 +820,27 @@ function fold(value, title, folded = false) {
 
 // -- actions ------------------------------------------------------------------------------
 
+// Ask first (`question`: the dialog's title, text and button), then DELETE `path`: true
+// once it is gone; a refusal is said by fail.
+async function confirmedDelete(question, path) {
+  if (!(await ask({ ...question, danger: true }))) return false;
+  try {
+    await api(path, { method: "DELETE" });
+  } catch (error) {
+    fail(error);
+    return false;
+  }
+  return true;
+}
+
 async function deleteItem(state, itemId) {
-  const yes = await ask({
+  const question = {
     title: "Delete this item?",
     text: `Item ${itemId} will be removed from the conversation. This cannot be undone.`,
     ok: "Delete item",
-    danger: true,
-  });
-  if (!yes) return;
-  try {
-    await api(`conversations/${enc(state.id)}/items/${enc(itemId)}`, { method: "DELETE" });
-  } catch (error) {
-    return fail(error);
-  }
+  };
+  const path = `conversations/${enc(state.id)}/items/${enc(itemId)}`;
+  if (!(await confirmedDelete(question, path))) return;
   const node = state.byId.get(itemId);
   for (const output of node.querySelectorAll(":scope > .outputs > .item")) {
     output.classList.add("orphan");
@@ -877,18 +879,12 @@ async function forkAt(state, itemId) {
 }
 
 async function deleteConversation(id) {
-  const yes = await ask({
+  const question = {
     title: "Delete this conversation?",
     text: `Conversation ${id} and all its items will be deleted. This cannot be undone.`,
     ok: "Delete conversation",
-    danger: true,
-  });
-  if (!yes) return;
-  try {
-    await api(`conversations/${enc(id)}`, { method: "DELETE" });
-  } catch (error) {
-    return fail(error);
-  }
+  };
+  if (!(await confirmedDelete(question, `conversations/${enc(id)}`))) return;
   location.hash = "#/";
   say(`Deleted conversation ${id}.`);
 }
