@@ -277,9 +277,7 @@ class PostgresStore(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             await conn.execute(_CREATE_TABLE_MIGRATIONS)
             done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-            for migration in migrate.load("postgres"):
-                if migration.version in done:
-                    continue
+            for migration in migrate.pending("postgres", done):
                 for statement in migration.statements:
                     await conn.execute(statement)
                 await conn.execute(

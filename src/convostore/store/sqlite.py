@@ -209,9 +209,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
             )
             done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-            for migration in migrate.load("sqlite"):
-                if migration.version in done:
-                    continue
+            for migration in migrate.pending("sqlite", done):
                 for statement in migration.statements:
                     db.execute(statement)
                 db.execute(
