@@ -128,15 +128,22 @@ function show(node, focus = main) {
   focus.focus({ preventScroll: true });
 }
 
-// A conversation or response that is not there (404): its title, the server's message
-// and the way back to the list.
-function showNotFound(title, error) {
-  const panel = el("section", "panel");
-  panel.append(el("h1", "", title), el("p", "", error.message), el("p"));
-  const back = el("a", "", "← Conversations");
-  back.href = "#/";
-  panel.lastChild.append(back);
-  show(panel);
+// The conversation or response at `path` for the page that shows it, or null when the
+// server has none (404): then a panel titled `missing` says so, with the server's
+// message and the way back to the list.
+async function fetchShown(path, options, missing) {
+  try {
+    return await api(path, options);
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    const panel = el("section", "panel");
+    panel.append(el("h1", "", missing), el("p", "", error.message), el("p"));
+    const back = el("a", "", "← Conversations");
+    back.href = "#/";
+    panel.lastChild.append(back);
+    show(panel);
+    return null;
+  }
 }
 
 async function copy(text, what) {
@@ -491,14 +498,8 @@ function highlight(node, text, terms) {
 
 async function showConversation(id, target) {
   const mine = generation;
-  let conversation;
-  try {
-    conversation = await api(`conversations/${enc(id)}`);
-  } catch (error) {
-    if (error.status !== 404) throw error;
-    return showNotFound("Conversation not found", error);
-  }
-  if (mine !== generation) return;
+  const conversation = await fetchShown(`conversations/${enc(id)}`, {}, "Conversation not found");
+  if (conversation === null || mine !== generation) return;
   const section = clone("t-conversation");
   const list = $(".items", section);
   const more = $(".more", section);
@@ -549,14 +550,9 @@ async function showConversation(id, target) {
 // shown read-only (they are the response's, not a conversation's to edit).
 async function showResponse(id) {
   const mine = generation;
-  let response;
-  try {
-    response = await api(`responses/${enc(id)}`, { query: SHOWN.map((v) => ["include[]", v]) });
-  } catch (error) {
-    if (error.status !== 404) throw error;
-    return showNotFound("Response not found", error);
-  }
-  if (mine !== generation) return;
+  const query = SHOWN.map((v) => ["include[]", v]);
+  const response = await fetchShown(`responses/${enc(id)}`, { query }, "Response not found");
+  if (response === null || mine !== generation) return;
   const section = clone("t-response");
   const more = $(".more", section);
   $(".rid", section).textContent = response.id;
