@@ -494,6 +494,18 @@ function highlight(node, text, terms) {
   node.replaceChildren(...pieces.map((piece, i) => (i % 2 ? el("mark", "", piece) : document.createTextNode(piece))));
 }
 
+// The next page of the items at `path` (oldest first, after the last one `state` holds),
+// placed in `state`; null when the view changed meanwhile (`mine` is no longer current).
+async function nextItems(state, path, mine) {
+  const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
+  const after = state.ids.at(-1);
+  if (after) query.push(["after", after]);
+  const page = await api(path, { query });
+  if (mine !== generation) return null;
+  for (const item of page.data) place(state, item);
+  return page;
+}
+
 // -- one conversation ---------------------------------------------------------------------
 
 async function showConversation(id, target) {
@@ -524,12 +536,8 @@ async function showConversation(id, target) {
 
   const pager = endless(more, async () => {
     more.textContent = "Loading…";
-    const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
-    const after = state.ids.at(-1);
-    if (after) query.push(["after", after]);
-    const page = await api(`conversations/${enc(id)}/items`, { query });
-    if (mine !== generation) return false;
-    for (const item of page.data) place(state, item);
+    const page = await nextItems(state, `conversations/${enc(id)}/items`, mine);
+    if (page === null) return false;
     count();
     more.textContent = page.has_more ? "" : state.ids.length ? "End of the conversation." : "No items.";
     return page.has_more;
@@ -590,12 +598,8 @@ async function showResponse(id) {
   }
   endless(more, async () => {
     more.textContent = "Loading…";
-    const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
-    const after = inputs.ids.at(-1);
-    if (after) query.push(["after", after]);
-    const page = await api(`responses/${enc(id)}/input_items`, { query });
-    if (mine !== generation) return false;
-    for (const item of page.data) place(inputs, item);
+    const page = await nextItems(inputs, `responses/${enc(id)}/input_items`, mine);
+    if (page === null) return false;
     more.textContent = page.has_more ? "" : inputs.ids.length ? "" : "No input items.";
     return page.has_more;
   });
