@@ -287,17 +287,31 @@ def property_name_too_long(path: str, key: str, maximum: int) -> InvalidRequest:
     )
 
 
+def _missing(
+    subject: str, key: str, where: str = "", *, param: str | None = None, code: str | None = None
+) -> NotFound:
+    """OpenAI's ``<Subject> with id '<key>' not found<where>.`` about a named object."""
+    return NotFound(f"{subject} with id '{key}' not found{where}.", param=param, code=code)
+
+
+def _no_such(subject: str, key: str, cursor: str) -> NotFound:
+    """OpenAI's ``No <subject> found with id '<key>'`` about the cursor parameter
+    ``cursor``: no final period, as OpenAI words it (CONTRACT.md D8)."""
+    return NotFound(f"No {subject} found with id '{key}'", param=cursor)
+
+
 def conversation_not_found(conversation_id: str) -> NotFound:
-    return NotFound(f"Conversation with id '{clip(conversation_id)}' not found.")
+    return _missing("Conversation", clip(conversation_id))
 
 
 def response_not_found(response_id: str) -> NotFound:
-    return NotFound(f"Response with id '{response_id}' not found.")
+    return _missing("Response", response_id)
 
 
 def previous_response_not_found(response_id: str) -> NotFound:
-    return NotFound(
-        f"Previous response with id '{response_id}' not found.",
+    return _missing(
+        "Previous response",
+        response_id,
         param="previous_response_id",
         code="previous_response_not_found",
     )
@@ -313,21 +327,20 @@ def previous_response_running(response_id: str) -> InvalidRequest:
 
 
 def item_not_in_conversation(item_id: str) -> NotFound:
-    return NotFound(f"Item with id '{clip(item_id)}' not found in conversation.")
+    return _missing("Item", clip(item_id), " in conversation")
 
 
 def referenced_item_not_found(item_id: str) -> NotFound:
-    return NotFound(f"Item with id '{clip(item_id)}' not found.")
+    return _missing("Item", clip(item_id))
 
 
 def after_not_found(item_id: str) -> NotFound:
-    # No final period: this is how OpenAI words it (CONTRACT.md D8).
-    return NotFound(f"No item found with id '{clip(item_id)}'", param="after")
+    return _no_such("item", clip(item_id), "after")
 
 
 def until_not_found(item_id: str) -> NotFound:
     """A fork's ``until`` naming no item of the conversation: worded like D8's ``after``."""
-    return NotFound(f"No item found with id '{item_id}'", param="until")
+    return _no_such("item", item_id, "until")
 
 
 def item_already_in_conversation() -> InvalidRequest:
@@ -340,15 +353,15 @@ def item_already_in_conversation() -> InvalidRequest:
 
 
 def conversation_after_not_found(conversation_id: str) -> NotFound:
-    return NotFound(f"No conversation found with id '{clip(conversation_id)}'", param="after")
+    return _no_such("conversation", clip(conversation_id), "after")
 
 
 def conversation_before_not_found(conversation_id: str) -> NotFound:
-    return NotFound(f"No conversation found with id '{conversation_id}'", param="before")
+    return _no_such("conversation", conversation_id, "before")
 
 
 def search_after_not_found(cursor: str) -> NotFound:
-    return NotFound(f"No search result found with id '{clip(cursor)}'", param="after")
+    return _no_such("search result", clip(cursor), "after")
 
 
 # --- the web console (issue 8) ---------------------------------------------------------------

@@ -128,6 +128,24 @@ function show(node, focus = main) {
   focus.focus({ preventScroll: true });
 }
 
+// The conversation or response at `path` for the page that shows it, or null when the
+// server has none (404): then a panel titled `missing` says so, with the server's
+// message and the way back to the list.
+async function fetchShown(path, options, missing) {
+  try {
+    return await api(path, options);
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    const panel = el("section", "panel");
+    panel.append(el("h1", "", missing), el("p", "", error.message), el("p"));
+    const back = el("a", "", "← Conversations");
+    back.href = "#/";
+    panel.lastChild.append(back);
+    show(panel);
+    return null;
+  }
+}
+
 async function copy(text, what) {
   try {
     await navigator.clipboard.writeText(text);
@@ -476,23 +494,24 @@ function highlight(node, text, terms) {
   node.replaceChildren(...pieces.map((piece, i) => (i % 2 ? el("mark", "", piece) : document.createTextNode(piece))));
 }
 
+// The next page of the items at `path` (oldest first, after the last one `state` holds),
+// placed in `state`; null when the view changed meanwhile (`mine` is no longer current).
+async function nextItems(state, path, mine) {
+  const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
+  const after = state.ids.at(-1);
+  if (after) query.push(["after", after]);
+  const page = await api(path, { query });
+  if (mine !== generation) return null;
+  for (const item of page.data) place(state, item);
+  return page;
+}
+
 // -- one conversation ---------------------------------------------------------------------
 
 async function showConversation(id, target) {
   const mine = generation;
-  let conversation;
-  try {
-    conversation = await api(`conversations/${enc(id)}`);
-  } catch (error) {
-    if (error.status !== 404) throw error;
-    const panel = el("section", "panel");
-    panel.append(el("h1", "", "Conversation not found"), el("p", "", error.message), el("p"));
-    const back = el("a", "", "← Conversations");
-    back.href = "#/";
-    panel.lastChild.append(back);
-    return show(panel);
-  }
-  if (mine !== generation) return;
+  const conversation = await fetchShown(`conversations/${enc(id)}`, {}, "Conversation not found");
+  if (conversation === null || mine !== generation) return;
   const section = clone("t-conversation");
   const list = $(".items", section);
   const more = $(".more", section);
@@ -517,12 +536,8 @@ async function showConversation(id, target) {
 
   const pager = endless(more, async () => {
     more.textContent = "Loading…";
-    const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
-    const after = state.ids.at(-1);
-    if (after) query.push(["after", after]);
-    const page = await api(`conversations/${enc(id)}/items`, { query });
-    if (mine !== generation) return false;
-    for (const item of page.data) place(state, item);
+    const page = await nextItems(state, `conversations/${enc(id)}/items`, mine);
+    if (page === null) return false;
     count();
     more.textContent = page.has_more ? "" : state.ids.length ? "End of the conversation." : "No items.";
     return page.has_more;
@@ -543,19 +558,9 @@ async function showConversation(id, target) {
 // shown read-only (they are the response's, not a conversation's to edit).
 async function showResponse(id) {
   const mine = generation;
-  let response;
-  try {
-    response = await api(`responses/${enc(id)}`, { query: SHOWN.map((v) => ["include[]", v]) });
-  } catch (error) {
-    if (error.status !== 404) throw error;
-    const panel = el("section", "panel");
-    panel.append(el("h1", "", "Response not found"), el("p", "", error.message), el("p"));
-    const back = el("a", "", "← Conversations");
-    back.href = "#/";
-    panel.lastChild.append(back);
-    return show(panel);
-  }
-  if (mine !== generation) return;
+  const query = SHOWN.map((v) => ["include[]", v]);
+  const response = await fetchShown(`responses/${enc(id)}`, { query }, "Response not found");
+  if (response === null || mine !== generation) return;
   const section = clone("t-response");
   const more = $(".more", section);
   $(".rid", section).textContent = response.id;
@@ -593,12 +598,8 @@ async function showResponse(id) {
   }
   endless(more, async () => {
     more.textContent = "Loading…";
-    const query = [["order", "asc"], ["limit", String(PAGE_SIZE)], ...SHOWN.map((v) => ["include[]", v])];
-    const after = inputs.ids.at(-1);
-    if (after) query.push(["after", after]);
-    const page = await api(`responses/${enc(id)}/input_items`, { query });
-    if (mine !== generation) return false;
-    for (const item of page.data) place(inputs, item);
+    const page = await nextItems(inputs, `responses/${enc(id)}/input_items`, mine);
+    if (page === null) return false;
     more.textContent = page.has_more ? "" : inputs.ids.length ? "" : "No input items.";
     return page.has_more;
   });
@@ -616,18 +617,12 @@ async function cancelResponse(id) {
 }
 
 async function deleteResponse(id) {
-  const yes = await ask({
+  const question = {
     title: "Delete this response?",
     text: `Response ${id} will be deleted; the items a conversation holds stay there. This cannot be undone.`,
     ok: "Delete response",
-    danger: true,
-  });
-  if (!yes) return;
-  try {
-    await api(`responses/${enc(id)}`, { method: "DELETE" });
-  } catch (error) {
-    return fail(error);
-  }
+  };
+  if (!(await confirmedDelete(question, `responses/${enc(id)}`))) return;
   location.hash = "#/";
   say(`Deleted response ${id}.`);
 }
@@ -825,19 +820,27 @@ function fold(value, title, folded = false) {
 
 // -- actions ------------------------------------------------------------------------------
 
+// Ask first (`question`: the dialog's title, text and button), then DELETE `path`: true
+// once it is gone; a refusal is said by fail.
+async function confirmedDelete(question, path) {
+  if (!(await ask({ ...question, danger: true }))) return false;
+  try {
+    await api(path, { method: "DELETE" });
+  } catch (error) {
+    fail(error);
+    return false;
+  }
+  return true;
+}
+
 async function deleteItem(state, itemId) {
-  const yes = await ask({
+  const question = {
     title: "Delete this item?",
     text: `Item ${itemId} will be removed from the conversation. This cannot be undone.`,
     ok: "Delete item",
-    danger: true,
-  });
-  if (!yes) return;
-  try {
-    await api(`conversations/${enc(state.id)}/items/${enc(itemId)}`, { method: "DELETE" });
-  } catch (error) {
-    return fail(error);
-  }
+  };
+  const path = `conversations/${enc(state.id)}/items/${enc(itemId)}`;
+  if (!(await confirmedDelete(question, path))) return;
   const node = state.byId.get(itemId);
   for (const output of node.querySelectorAll(":scope > .outputs > .item")) {
     output.classList.add("orphan");
@@ -876,18 +879,12 @@ async function forkAt(state, itemId) {
 }
 
 async function deleteConversation(id) {
-  const yes = await ask({
+  const question = {
     title: "Delete this conversation?",
     text: `Conversation ${id} and all its items will be deleted. This cannot be undone.`,
     ok: "Delete conversation",
-    danger: true,
-  });
-  if (!yes) return;
-  try {
-    await api(`conversations/${enc(id)}`, { method: "DELETE" });
-  } catch (error) {
-    return fail(error);
-  }
+  };
+  if (!(await confirmedDelete(question, `conversations/${enc(id)}`))) return;
   location.hash = "#/";
   say(`Deleted conversation ${id}.`);
 }

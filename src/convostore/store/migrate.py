@@ -6,6 +6,7 @@ transaction, and recorded in the ``schema_migrations`` table of the database.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 
@@ -29,6 +30,12 @@ def load(backend: str) -> list[Migration]:
         )
     found.sort(key=lambda m: m.version)
     return found
+
+
+def pending(backend: str, done: Collection[int]) -> list[Migration]:
+    """The migrations of ``backend`` whose versions are not in ``done`` (those the
+    database recorded), in order: both backends apply these."""
+    return [migration for migration in load(backend) if migration.version not in done]
 
 
 def split(script: str) -> tuple[str, ...]:

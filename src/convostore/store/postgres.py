@@ -276,10 +276,8 @@ class PostgresStore(
         async with self.db.transaction(bounded=False) as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             await conn.execute(_CREATE_TABLE_MIGRATIONS)
-            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-            for migration in migrate.load("postgres"):
-                if migration.version in done:
-                    continue
+            done = {row[0] for row in await conn.fetch(sql.APPLIED_MIGRATIONS)}
+            for migration in migrate.pending("postgres", done):
                 for statement in migration.statements:
                     await conn.execute(statement)
                 await conn.execute(
@@ -290,7 +288,7 @@ class PostgresStore(
 
     async def schema_version(self) -> int:
         try:
-            version = await self.db.fetchval("SELECT max(version) FROM schema_migrations")
+            version = await self.db.fetchval(sql.SCHEMA_VERSION)
         except asyncpg.UndefinedTableError:
             return 0
         return int(version or 0)

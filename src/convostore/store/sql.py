@@ -44,6 +44,8 @@ def numbered(sql: str) -> str:
 # -- migrations -------------------------------------------------------------------------
 
 RECORD_MIGRATION = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+APPLIED_MIGRATIONS = "SELECT version FROM schema_migrations"
+SCHEMA_VERSION = "SELECT max(version) FROM schema_migrations"
 
 # -- import ------------------------------------------------------------------------------------
 

@@ -208,10 +208,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
             )
-            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-            for migration in migrate.load("sqlite"):
-                if migration.version in done:
-                    continue
+            done = {row[0] for row in db.execute(sql.APPLIED_MIGRATIONS)}
+            for migration in migrate.pending("sqlite", done):
                 for statement in migration.statements:
                     db.execute(statement)
                 db.execute(
@@ -222,7 +220,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     async def schema_version(self) -> int:
         try:
-            row = self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            row = self.db.execute(sql.SCHEMA_VERSION).fetchone()
         except sqlite3.OperationalError:
             return 0
         return int(row[0] or 0)

@@ -35,7 +35,6 @@ from convostore.service.responses import (
     context,
     events,
     history,
-    messages,
     native,
     output,
     request,
@@ -345,13 +344,7 @@ class Responses:
             turn = history.entries(await self._history(owner, req), inputs)
             turn = turn[max(0, compaction.latest([entry.item for entry in turn])) :]
             compaction.apply_updates(req, [entry.item for entry in turn])
-            history.check_tool_outputs(turn)
-            out = messages.to_messages(
-                turn,
-                instructions=req.instructions,
-                all_reasoning=req.reasoning_context == "all_turns",
-                image_prefixes=self.config.image_url_prefixes,
-            )
+            out = history.turn_messages(turn, req, self.config.image_url_prefixes)
         if all(m["role"] == "system" for m in out):
             raise errors.missing_parameter("input")
         return out, lead

@@ -85,6 +85,16 @@ _HOSTED = {
     "properties": {"type": {"type": "string", "enum": HOSTED_TOOL_TYPES}},
     "additionalProperties": True,
 }
+# A function named by its type and name: both a tool_choice and an allowed tool.
+_FUNCTION_NAMED = {
+    "type": "object",
+    "required": ["type", "name"],
+    "properties": {
+        "type": {"type": "string", "enum": ["function"]},
+        "name": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
 
 SCHEMAS: dict[str, Any] = {
     # Properties in the order their values are checked (today's order, OpenAI's for the
@@ -190,15 +200,7 @@ SCHEMAS: dict[str, Any] = {
     # Keys other than those named are ignored, as before the schema.
     "CreateResponseToolChoice": {
         "oneOf": [
-            {
-                "type": "object",
-                "required": ["type", "name"],
-                "properties": {
-                    "type": {"type": "string", "enum": ["function"]},
-                    "name": {"type": "string"},
-                },
-                "additionalProperties": True,
-            },
+            _FUNCTION_NAMED,
             {
                 "type": "object",
                 "required": ["type", "mode"],
@@ -216,15 +218,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CreateResponseAllowedTool": {
         "oneOf": [
-            {
-                "type": "object",
-                "required": ["type", "name"],
-                "properties": {
-                    "type": {"type": "string", "enum": ["function"]},
-                    "name": {"type": "string"},
-                },
-                "additionalProperties": True,
-            },
+            _FUNCTION_NAMED,
             _HOSTED,
         ],
     },

@@ -143,13 +143,7 @@ class Context:
         entries += [
             _input_entry(item, _client_index(req, base + i)) for i, item in enumerate(shown)
         ]
-        history.check_tool_outputs(entries)
-        out = messages.to_messages(
-            entries,
-            instructions=req.instructions,
-            all_reasoning=req.reasoning_context == "all_turns",
-            image_prefixes=self.config.image_url_prefixes,
-        )
+        out = history.turn_messages(entries, req, self.config.image_url_prefixes)
         return Turn(out, compacted, usage)
 
     async def count(self, req: ResponseRequest, items: Sequence[dict[str, Any]]) -> list[int]:

@@ -20,7 +20,8 @@ import orjson
 
 from convostore import errors
 from convostore.service import store_errors
-from convostore.service.responses.messages import Entry
+from convostore.service.responses.messages import Entry, Message, to_messages
+from convostore.service.responses.request import ResponseRequest
 from convostore.store.base import (
     AfterMissing,
     Owner,
@@ -140,3 +141,17 @@ def check_tool_outputs(turn: Sequence[Entry]) -> None:
             raise errors.InvalidRequest(
                 f"No tool output found for function call {call_id}.", param="input"
             )
+
+
+def turn_messages(
+    turn: Sequence[Entry], req: ResponseRequest, image_prefixes: Sequence[str]
+) -> list[Message]:
+    """The messages the model is sent for ``turn``, its tool calls and outputs checked
+    first: with or without truncation and compaction, a turn becomes messages this way."""
+    check_tool_outputs(turn)
+    return to_messages(
+        turn,
+        instructions=req.instructions,
+        all_reasoning=req.reasoning_context == "all_turns",
+        image_prefixes=image_prefixes,
+    )
