@@ -46,6 +46,7 @@ from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stored import StoredResponses
 from convostore.service.responses.stream import StreamMisordered, Translator
+from convostore.service.responses.turn_context import TurnContext
 from convostore.service.responses.writeback import record_of, turn_of, write_back
 from convostore.store.base import (
     ConversationMissing,
@@ -138,10 +139,11 @@ class Responses:
                 self.clock,
             )
             await lease.take()
+        turn = TurnContext(owner, req, identity, inputs, lease)
         handed_over = False
         try:
             if self.config.api == "responses":
-                outcome = await self._native(owner, req, identity, inputs, lease)
+                outcome = await self._native(turn)
                 handed_over = isinstance(outcome, NativeEventStream) or req.background
                 return outcome
             chat_messages, lead = await self._messages(owner, req, inputs)
@@ -162,9 +164,7 @@ class Responses:
                     opened = await _calling(upstream.open_stream(body_out), self.config)
                     return BackgroundEventStream(recording, identity, opened, lead).events()
 
-                queued = await self._start_background(
-                    owner, req, identity, inputs, lease, answer, streamed
-                )
+                queued = await self._start_background(turn, answer, streamed)
                 handed_over = True
                 if req.stream:  # the client follows the events the run records
                     return self.stored.follower(owner, identity.id, -1)
@@ -172,9 +172,9 @@ class Responses:
             if req.stream:
                 opened = await _calling(upstream.open_stream(body_out), self.config)
                 handed_over = True
-                return EventStream(self, owner, req, identity, inputs, opened, lease, lead)
+                return EventStream(self, turn, opened, lead)
             completion = await _calling(upstream.complete(body_out), self.config)
-            return await self._complete(owner, req, identity, inputs, completion, lease, lead)
+            return await self._complete(turn, completion, lead)
         finally:
             if lease is not None and not handed_over:
                 await lease.release()
@@ -212,16 +212,11 @@ class Responses:
             return await history.read_chain(self.store, owner, req.previous_response_id)
         return []
 
-    async def _native(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        lease: Lease | None,
-    ) -> Completed | NativeEventStream | events.Follower:
+    async def _native(self, turn: TurnContext) -> Completed | NativeEventStream | events.Follower:
         """A turn through the model server's own ``/responses`` (:mod:`.native`,
         :mod:`.native_stream`)."""
+        owner, req, identity = turn.owner, turn.req, turn.identity
+        inputs, lease = turn.inputs, turn.lease
         if context.managed(req):
             raise errors.unsupported_parameter(
                 "truncation" if req.truncation == "auto" else "context_management",
@@ -248,13 +243,7 @@ class Responses:
                 return opened.events()
 
             queued = await self._start_background(
-                owner,
-                req,
-                identity,
-                inputs,
-                lease,
-                lambda: self._native_answer(req, identity, body_out),
-                streamed,
+                turn, lambda: self._native_answer(req, identity, body_out), streamed
             )
             if req.stream:  # the client follows the events the run records
                 return self.stored.follower(owner, identity.id, -1)
@@ -262,7 +251,7 @@ class Responses:
         if req.stream:
 
             async def store_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
-                await self._store_turn(owner, req, lease, inputs, response, stored)
+                await self._store_turn(turn, response, stored)
 
             async def release() -> None:
                 if lease is not None:
@@ -272,7 +261,7 @@ class Responses:
                 NativeEventStream, req, identity, body_out, store_turn, release
             )
         stored, response = await self._native_answer(req, identity, body_out)
-        await self._store_turn(owner, req, lease, inputs, response, stored)
+        await self._store_turn(turn, response, stored)
         return Completed(response)
 
     async def _native_stream(
@@ -376,17 +365,15 @@ class Responses:
 
     async def _start_background(
         self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        lease: Lease | None,
+        turn: TurnContext,
         answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
         streamed: Callable[[Recording], Awaitable[AsyncGenerator[dict[str, Any], None]]],
     ) -> dict[str, Any]:
         """Store the response as queued and run it in a task (:mod:`.background`):
         ``answer`` makes its output items and Response object, or with ``stream`` the
         events ``streamed`` opens are recorded (:mod:`.events`, :mod:`.background_stream`)."""
+        owner, req, identity = turn.owner, turn.req, turn.identity
+        inputs, lease = turn.inputs, turn.lease
         queued = resource.build(req, identity, status="queued", output=[])
         try:
             await self.store.start_response(owner, record_of(queued), self.config.lease_seconds)
@@ -466,31 +453,19 @@ class Responses:
             log.warning("could not end the event stream of %s", response_id, exc_info=True)
 
     async def _complete(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        completion: dict[str, Any],
-        lease: Lease | None,
-        lead: Sequence[StoredItem],
+        self, turn: TurnContext, completion: dict[str, Any], lead: Sequence[StoredItem]
     ) -> Completed:
-        stored, response = self._outcome(req, identity, completion, lead)
-        await self._store_turn(owner, req, lease, inputs, response, stored)
+        stored, response = self._outcome(turn.req, turn.identity, completion, lead)
+        await self._store_turn(turn, response, stored)
         return Completed(response)
 
     async def _store_turn(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        lease: Lease | None,
-        inputs: list[StoredItem],
-        response: dict[str, Any],
-        stored: list[StoredItem],
+        self, turn: TurnContext, response: dict[str, Any], stored: list[StoredItem]
     ) -> None:
         """The write-back of a finished response (:mod:`.writeback`), whatever the path."""
-        turn = turn_of(req.conversation_id, inputs, stored, lease)
-        await write_back(self.store, owner, response if req.store else None, turn)
+        req = turn.req
+        appended = turn_of(req.conversation_id, turn.inputs, stored, turn.lease)
+        await write_back(self.store, turn.owner, response if req.store else None, appended)
 
     def stored_form(self, item: dict[str, Any]) -> StoredItem:
         """An output item as the Conversations API stores it (and so as clients see it)."""
@@ -516,21 +491,16 @@ class EventStream:
     def __init__(
         self,
         service: Responses,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
+        turn: TurnContext,
         upstream: ChatStream,
-        lease: Lease | None,
         lead: Sequence[StoredItem] = (),
     ):
         self.service = service
-        self.owner = owner
-        self.req = req
-        self.identity = identity
-        self.inputs = inputs
+        self.turn = turn
+        self.req = turn.req
+        self.identity = turn.identity
         self.upstream = upstream
-        self.lease = lease
+        self.lease = turn.lease
         self.lead = lead  # output items made before the model answered (a compaction)
         self.stored: list[StoredItem] = []
 
@@ -627,9 +597,7 @@ class EventStream:
 
     async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
         try:
-            await self.service._store_turn(
-                self.owner, self.req, self.lease, self.inputs, response, self.stored
-            )
+            await self.service._store_turn(self.turn, response, self.stored)
         except errors.ApiError as exc:
             return exc
         except StoreUnavailable as exc:
