@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -27,7 +25,6 @@ from convostore import errors, ids
 from convostore.clock import SYSTEM, Clock
 from convostore.items import include as includes
 from convostore.items.registry import Reference
-from convostore.logformat import current_request_id
 from convostore.service.materialize import Materializer
 from convostore.service.responses import (
     chat,
@@ -47,6 +44,8 @@ from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stored import StoredResponses
 from convostore.service.responses.stream import StreamMisordered, Translator
 from convostore.service.responses.turn_context import TurnContext
+from convostore.service.responses.upstream_errors import calling, upstream_error
+from convostore.service.responses.visibility import visible, visible_dict
 from convostore.service.responses.writeback import record_of, turn_of, write_back
 from convostore.store.base import (
     ConversationMissing,
@@ -63,9 +62,6 @@ from convostore.upstream import (
     ChatUpstream,
     UpstreamConfig,
     UpstreamError,
-    UpstreamRefused,
-    UpstreamTimeout,
-    UpstreamUnreachable,
 )
 
 if TYPE_CHECKING:
@@ -109,7 +105,7 @@ class Responses:
             self.config,
             upstream,
             self.stored_form,
-            lambda call: _calling(call, self.config),
+            lambda call: calling(call, self.config),
         )
         self.hub = events.Hub()  # wakes this process's followers of streamed ones
         self.stored = StoredResponses(store, self.hub, self.config)
@@ -153,7 +149,7 @@ class Responses:
             if req.background:
 
                 async def answer() -> tuple[list[StoredItem], dict[str, Any]]:
-                    completion = await _calling(upstream.complete(body_out), self.config)
+                    completion = await calling(upstream.complete(body_out), self.config)
                     return self._outcome(req, identity, completion, lead)
 
                 async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
@@ -161,7 +157,7 @@ class Responses:
                         BackgroundEventStream,
                     )
 
-                    opened = await _calling(upstream.open_stream(body_out), self.config)
+                    opened = await calling(upstream.open_stream(body_out), self.config)
                     return BackgroundEventStream(recording, identity, opened, lead).events()
 
                 queued = await self._start_background(turn, answer, streamed)
@@ -170,10 +166,10 @@ class Responses:
                     return self.stored.follower(owner, identity.id, -1)
                 return Completed(queued)
             if req.stream:
-                opened = await _calling(upstream.open_stream(body_out), self.config)
+                opened = await calling(upstream.open_stream(body_out), self.config)
                 handed_over = True
                 return EventStream(self, turn, opened, lead)
-            completion = await _calling(upstream.complete(body_out), self.config)
+            completion = await calling(upstream.complete(body_out), self.config)
             return await self._complete(turn, completion, lead)
         finally:
             if lease is not None and not handed_over:
@@ -275,7 +271,7 @@ class Responses:
     ) -> NativeEventStream:
         """The model server's own ``/responses`` stream of ``body_out``, opened."""
         assert self.upstream is not None
-        opened = await _calling(
+        opened = await calling(
             self.upstream.open_stream(body_out, self.config.responses_url), self.config
         )
         return kind(
@@ -294,7 +290,7 @@ class Responses:
     ) -> tuple[list[StoredItem], dict[str, Any]]:
         """The model server's own ``/responses`` answer: output items and Response."""
         assert self.upstream is not None
-        answer = await _calling(
+        answer = await calling(
             self.upstream.complete(body_out, self.config.responses_url), self.config
         )
         raw = answer.get("output")
@@ -349,7 +345,7 @@ class Responses:
         Response object."""
         if not completion.get("choices"):
             raise errors.BadGateway("The model server answered without any choices.")
-        items, finish = output.from_completion(completion, shape_of(req), ids.new_id)
+        items, finish = output.from_completion(completion, output.shape_of(req), ids.new_id)
         stored = [*lead, *(self.stored_form(item) for item in items)]
         reason = output.INCOMPLETE_REASONS.get(finish or "")
         response = resource.build(
@@ -521,10 +517,10 @@ class EventStream:
         req = self.req
         include = req.include
         translator = Translator(
-            shape_of(req),
+            output.shape_of(req),
             ids.new_id,
             self._finalize,
-            lambda item: _visible_dict(item, include),
+            lambda item: visible_dict(item, include),
             show_logprobs=bool(include & includes.BIT[includes.OUTPUT_TEXT_LOGPROBS]),
             obfuscate=req.obfuscate,
         )
@@ -562,13 +558,13 @@ class EventStream:
                     req,
                     self.identity,
                     status="incomplete" if reason else "completed",
-                    output=[_visible_dict(item, include) for item in translator.items],
+                    output=[visible_dict(item, include) for item in translator.items],
                     usage=output.usage(translator.usage),
                     incomplete_reason=reason,
                 )
                 failure = await self._write_back(final)
             if failure is not None or final is None:
-                partial = [_visible_dict(item, include) for item in translator.partial()]
+                partial = [visible_dict(item, include) for item in translator.partial()]
                 yield translator.event(
                     "response.failed", response=snapshot("failed", partial, failure)
                 )
@@ -611,95 +607,5 @@ class EventStream:
         return None
 
 
-def shape_of(req: ResponseRequest) -> output.Shape:
-    return output.Shape(
-        summary=req.summary is not None, parallel=req.parallel_tool_calls, logprobs=req.logprobs
-    )
-
-
-def visible(stored: StoredItem, include: int) -> dict[str, Any]:
-    decoded: dict[str, Any] = orjson.loads(includes.render(stored.body, stored.mask, include))
-    return decoded
-
-
-def _visible_dict(item: dict[str, Any], include: int) -> dict[str, Any]:
-    mask = includes.gated_mask(item)
-    if not mask & ~include:
-        return item
-    return visible(StoredItem(item.get("id", ""), item["type"], orjson.dumps(item), mask), include)
-
-
 async def _none() -> None:
     return None
-
-
-async def _calling(call: Any, config: UpstreamConfig) -> Any:
-    try:
-        return await call
-    except UpstreamError as exc:
-        raise upstream_error(exc, config) from None
-
-
-def upstream_error(exc: UpstreamError, config: UpstreamConfig) -> errors.ApiError:
-    """What the client is told when the model server fails (nothing was stored).
-
-    Never the model server's own text nor its address: an error page may echo the
-    request's headers (the upstream key) or name internal hosts. The client gets a
-    generic message naming its request id; the detail goes to the log under that id,
-    with the upstream key and URL credentials redacted (issue 15, L4)."""
-    request_id = current_request_id()
-    log.warning(
-        "model server %s failed on request %s: %s: %s",
-        config.shown,
-        request_id,
-        type(exc).__name__,
-        redact(str(exc), config),
-    )
-    see = f"(request id {request_id}; the server's log has the details)"
-    if isinstance(exc, UpstreamTimeout):
-        return errors.GatewayTimeout(
-            f"The model server did not answer within {config.timeout_seconds:g} seconds {see}."
-        )
-    if isinstance(exc, UpstreamUnreachable):
-        return errors.BadGateway(f"Could not reach the model server {see}.")
-    if isinstance(exc, UpstreamRefused):
-        return _refused(exc, see)
-    return errors.BadGateway(f"The model server's stream broke {see}.")
-
-
-def _refused(exc: UpstreamRefused, see: str) -> errors.ApiError:
-    status = exc.status
-    code = exc.code if exc.code and _SANE_CODE.fullmatch(exc.code) else None
-    if status == 429:
-        return errors.RateLimited(
-            f"The model server is rate limited {see}.", retry_after=exc.retry_after or 1
-        )
-    if status in (401, 403):
-        return errors.BadGateway(
-            f"The model server refused convostore's credentials ({status}) {see}; the "
-            "operator should check --upstream-key."
-        )
-    if status == 404:
-        return errors.NotFound(f"The model server did not find what was asked {see}.", code=code)
-    if 400 <= status < 500:
-        return errors.InvalidRequest(
-            f"The model server refused the request ({status}) {see}.", code=code
-        )
-    return errors.BadGateway(f"The model server answered {status} {see}.")
-
-
-_SANE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
-
-
-def redact(text: str, config: UpstreamConfig) -> str:
-    """``text`` without the upstream key, URL credentials or bearer tokens."""
-    if config.key:
-        text = text.replace(config.key, "***")
-    parts = urlsplit(config.url)
-    for secret in (parts.password, parts.username):
-        if secret:
-            text = text.replace(secret, "***")
-    return _BEARER.sub(r"\1***", text)
-
-
-_BEARER = re.compile(r"(?i)(bearer\s+|api[-_]key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+")
