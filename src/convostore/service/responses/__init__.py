@@ -16,14 +16,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from convostore import errors, ids
 from convostore.clock import SYSTEM, Clock
-from convostore.items import include as includes
 from convostore.items.registry import Reference
 from convostore.service.materialize import Materializer
 from convostore.service.responses import (
@@ -38,15 +34,16 @@ from convostore.service.responses import (
     resource,
 )
 from convostore.service.responses.background import Runner
+from convostore.service.responses.chat_stream import EventStream as EventStream
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
+from convostore.service.responses.resource import Completed as Completed
 from convostore.service.responses.stored import StoredResponses
-from convostore.service.responses.stream import StreamMisordered, Translator
 from convostore.service.responses.turn_context import TurnContext
 from convostore.service.responses.upstream_errors import calling, upstream_error
-from convostore.service.responses.visibility import visible, visible_dict
-from convostore.service.responses.writeback import record_of, turn_of, write_back
+from convostore.service.responses.visibility import visible
+from convostore.service.responses.writeback import record_of, store_turn, turn_of
 from convostore.store.base import (
     ConversationMissing,
     LeaseLost,
@@ -54,14 +51,11 @@ from convostore.store.base import (
     ResponseMissing,
     Store,
     StoredItem,
-    StoreUnavailable,
     Turn,
 )
 from convostore.upstream import (
-    ChatStream,
     ChatUpstream,
     UpstreamConfig,
-    UpstreamError,
 )
 
 if TYPE_CHECKING:
@@ -73,13 +67,6 @@ NOT_CONFIGURED = (
     "This server has no model server to answer with: start it with --upstream URL (or "
     "CONVOSTORE_UPSTREAM), e.g. --upstream http://127.0.0.1:8001/v1, to serve /v1/responses."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """A finished (or incomplete) response, already written back."""
-
-    response: dict[str, Any]
 
 
 class Responses:
@@ -246,18 +233,18 @@ class Responses:
             return Completed(queued)
         if req.stream:
 
-            async def store_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
-                await self._store_turn(turn, response, stored)
+            async def write_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
+                await store_turn(self.store, turn, response, stored)
 
             async def release() -> None:
                 if lease is not None:
                     await lease.release()
 
             return await self._native_stream(
-                NativeEventStream, req, identity, body_out, store_turn, release
+                NativeEventStream, req, identity, body_out, write_turn, release
             )
         stored, response = await self._native_answer(req, identity, body_out)
-        await self._store_turn(turn, response, stored)
+        await store_turn(self.store, turn, response, stored)
         return Completed(response)
 
     async def _native_stream(
@@ -452,16 +439,8 @@ class Responses:
         self, turn: TurnContext, completion: dict[str, Any], lead: Sequence[StoredItem]
     ) -> Completed:
         stored, response = self._outcome(turn.req, turn.identity, completion, lead)
-        await self._store_turn(turn, response, stored)
+        await store_turn(self.store, turn, response, stored)
         return Completed(response)
-
-    async def _store_turn(
-        self, turn: TurnContext, response: dict[str, Any], stored: list[StoredItem]
-    ) -> None:
-        """The write-back of a finished response (:mod:`.writeback`), whatever the path."""
-        req = turn.req
-        appended = turn_of(req.conversation_id, turn.inputs, stored, turn.lease)
-        await write_back(self.store, turn.owner, response if req.store else None, appended)
 
     def stored_form(self, item: dict[str, Any]) -> StoredItem:
         """An output item as the Conversations API stores it (and so as clients see it)."""
@@ -474,137 +453,6 @@ class Responses:
             ) from None
         assert isinstance(prepared, dict)
         return self.materializer.fresh(prepared)
-
-
-class EventStream:
-    """A streamed response: its events, as the model server's chunks arrive.
-
-    It owns the opened upstream stream and the lease from :meth:`Responses.create` on:
-    :meth:`aclose` (called by the HTTP layer whatever happened, also when the events were
-    never read) closes the one and releases the other.
-    """
-
-    def __init__(
-        self,
-        service: Responses,
-        turn: TurnContext,
-        upstream: ChatStream,
-        lead: Sequence[StoredItem] = (),
-    ):
-        self.service = service
-        self.turn = turn
-        self.req = turn.req
-        self.identity = turn.identity
-        self.upstream = upstream
-        self.lease = turn.lease
-        self.lead = lead  # output items made before the model answered (a compaction)
-        self.stored: list[StoredItem] = []
-
-    async def aclose(self) -> None:
-        try:
-            await self.upstream.aclose()
-        finally:
-            if self.lease is not None:
-                await self.lease.release()
-
-    def _finalize(self, item: dict[str, Any]) -> dict[str, Any]:
-        stored = self.service.stored_form(item)
-        self.stored.append(stored)
-        decoded: dict[str, Any] = orjson.loads(stored.body)
-        return decoded
-
-    async def events(self) -> AsyncGenerator[dict[str, Any], None]:
-        req = self.req
-        include = req.include
-        translator = Translator(
-            output.shape_of(req),
-            ids.new_id,
-            self._finalize,
-            lambda item: visible_dict(item, include),
-            show_logprobs=bool(include & includes.BIT[includes.OUTPUT_TEXT_LOGPROBS]),
-            obfuscate=req.obfuscate,
-        )
-        snapshot = self._snapshot
-        try:
-            for event in self._opening(translator):
-                yield event
-            for stored in self.lead:
-                self.stored.append(stored)
-                for event in translator.lead(orjson.loads(stored.body)):
-                    yield event
-            failure: errors.ApiError | None = None
-            try:
-                async for chunk in self.upstream.chunks():
-                    for event in translator.feed(chunk):
-                        yield event
-                if translator.finish_reason is None:
-                    failure = errors.BadGateway(
-                        "The model server's stream ended before the response was complete; "
-                        "nothing was stored."
-                    )
-                else:
-                    for event in translator.finish():
-                        yield event
-            except UpstreamError as exc:
-                failure = upstream_error(exc, self.service.config)
-            except StreamMisordered as exc:
-                failure = errors.BadGateway(f"The model server's stream was out of order: {exc}.")
-            except errors.ApiError as exc:  # an answer that cannot be made an item
-                failure = exc
-            reason = output.INCOMPLETE_REASONS.get(translator.finish_reason or "")
-            final: dict[str, Any] | None = None
-            if failure is None:
-                final = resource.build(
-                    req,
-                    self.identity,
-                    status="incomplete" if reason else "completed",
-                    output=[visible_dict(item, include) for item in translator.items],
-                    usage=output.usage(translator.usage),
-                    incomplete_reason=reason,
-                )
-                failure = await self._write_back(final)
-            if failure is not None or final is None:
-                partial = [visible_dict(item, include) for item in translator.partial()]
-                yield translator.event(
-                    "response.failed", response=snapshot("failed", partial, failure)
-                )
-                return
-            yield translator.event(
-                "response.incomplete" if reason else "response.completed", response=final
-            )
-        finally:
-            await self.aclose()
-
-    def _opening(self, translator: Translator) -> list[dict[str, Any]]:
-        snapshot = self._snapshot("in_progress", [])
-        return [
-            translator.event("response.created", response=snapshot),
-            translator.event("response.in_progress", response=snapshot),
-        ]
-
-    def _snapshot(
-        self, status: str, items: list[dict[str, Any]], failure: errors.ApiError | None = None
-    ) -> dict[str, Any]:
-        error = None
-        if failure is not None:
-            code = "rate_limit_exceeded" if failure.status == 429 else "server_error"
-            error = {"code": code, "message": failure.message}
-        return resource.build(self.req, self.identity, status=status, output=items, error=error)
-
-    async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
-        try:
-            await self.service._store_turn(self.turn, response, self.stored)
-        except errors.ApiError as exc:
-            return exc
-        except StoreUnavailable as exc:
-            log.error("database unavailable writing back %s: %s", self.identity.id, exc)
-            return errors.ServiceUnavailable(
-                "The database is unavailable right now; the response was not stored."
-            )
-        except Exception:
-            log.exception("writing back response %s failed", self.identity.id)
-            return errors.InternalError("The response could not be stored.")
-        return None
 
 
 async def _none() -> None:

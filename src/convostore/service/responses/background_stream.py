@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convostore import errors
-from convostore.service.responses import EventStream, Responses, events, resource
+from convostore.service.responses import events, resource
+from convostore.service.responses.chat_stream import EventStream
 from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import Translator
@@ -22,6 +23,9 @@ from convostore.service.responses.turn_context import TurnContext
 from convostore.service.responses.writeback import record_of
 from convostore.store.base import ConversationMissing, LeaseLost, Owner, StoredItem, Turn
 from convostore.upstream import ChatStream
+
+if TYPE_CHECKING:
+    from convostore.service.responses import Responses
 
 CANCELLED = "cancelled meanwhile"
 
