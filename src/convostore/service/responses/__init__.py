@@ -8,21 +8,26 @@ model server (:mod:`.chat`, :mod:`convostore.upstream`); translate the answer
 (:mod:`.output`, or :mod:`.stream` event by event); append input then output items in one
 transaction under the lease (:mod:`.writeback`); release the lease. Any failure before
 the append stores nothing.
+
+This module is the service's facade and the Chat Completions turn; the steps shared by
+every path take one :class:`.turn_context.TurnContext`. A streamed turn is
+:mod:`.chat_stream`; a turn through the model server's own ``/responses`` is
+:mod:`.native`; a background one is started by :mod:`.background`; the model server's
+failures become API errors in :mod:`.upstream_errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 from convostore import errors, ids
 from convostore.clock import SYSTEM, Clock
 from convostore.items.registry import Reference
 from convostore.service.materialize import Materializer
 from convostore.service.responses import (
+    background,
     chat,
     compaction,
     context,
@@ -34,6 +39,7 @@ from convostore.service.responses import (
     resource,
 )
 from convostore.service.responses.background import Runner
+from convostore.service.responses.background_stream import BackgroundEventStream, Recording
 from convostore.service.responses.chat_stream import EventStream as EventStream
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.native_stream import NativeEventStream
@@ -41,27 +47,11 @@ from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.resource import Completed as Completed
 from convostore.service.responses.stored import StoredResponses
 from convostore.service.responses.turn_context import TurnContext
-from convostore.service.responses.upstream_errors import calling, upstream_error
+from convostore.service.responses.upstream_errors import calling
 from convostore.service.responses.visibility import visible
-from convostore.service.responses.writeback import record_of, store_turn, turn_of
-from convostore.store.base import (
-    ConversationMissing,
-    LeaseLost,
-    Owner,
-    ResponseMissing,
-    Store,
-    StoredItem,
-    Turn,
-)
-from convostore.upstream import (
-    ChatUpstream,
-    UpstreamConfig,
-)
-
-if TYPE_CHECKING:
-    from convostore.service.responses.background_stream import Recording
-
-log = logging.getLogger("convostore")
+from convostore.service.responses.writeback import store_turn
+from convostore.store.base import Owner, Store, StoredItem
+from convostore.upstream import ChatUpstream, UpstreamConfig
 
 NOT_CONFIGURED = (
     "This server has no model server to answer with: start it with --upstream URL (or "
@@ -126,7 +116,7 @@ class Responses:
         handed_over = False
         try:
             if self.config.api == "responses":
-                outcome = await self._native(turn)
+                outcome = await native.respond(self, turn)
                 handed_over = isinstance(outcome, NativeEventStream) or req.background
                 return outcome
             chat_messages, lead = await self._messages(owner, req, inputs)
@@ -140,14 +130,10 @@ class Responses:
                     return self._outcome(req, identity, completion, lead)
 
                 async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
-                    from convostore.service.responses.background_stream import (
-                        BackgroundEventStream,
-                    )
-
                     opened = await calling(upstream.open_stream(body_out), self.config)
                     return BackgroundEventStream(recording, identity, opened, lead).events()
 
-                queued = await self._start_background(turn, answer, streamed)
+                queued = await background.start(self, turn, answer, streamed)
                 handed_over = True
                 if req.stream:  # the client follows the events the run records
                     return self.stored.follower(owner, identity.id, -1)
@@ -188,117 +174,13 @@ class Responses:
             await self.store.get_conversation(owner, req.conversation_id)
         return await self.materializer.materialize(owner, req.input, named)
 
-    async def _history(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
+    async def history_of(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
+        """What the turn follows: its conversation's items, or the previous responses'."""
         if req.conversation_id is not None:
             return await history.read_history(self.store, owner, req.conversation_id)
         if req.previous_response_id is not None:
             return await history.read_chain(self.store, owner, req.previous_response_id)
         return []
-
-    async def _native(self, turn: TurnContext) -> Completed | NativeEventStream | events.Follower:
-        """A turn through the model server's own ``/responses`` (:mod:`.native`,
-        :mod:`.native_stream`)."""
-        owner, req, identity = turn.owner, turn.req, turn.identity
-        inputs, lease = turn.inputs, turn.lease
-        if context.managed(req):
-            raise errors.unsupported_parameter(
-                "truncation" if req.truncation == "auto" else "context_management",
-                "is not supported by this server with --upstream-api responses: the model "
-                "server's own /responses is given the whole history.",
-            )
-        held = await self._history(owner, req)
-        history.check_tool_outputs(history.entries(held, inputs))
-        body_out = native.body(req, held, inputs, self.config.model_for(req.model))
-        assert self.upstream is not None
-        if req.stream:
-            body_out["stream"] = True
-        if req.background:
-
-            async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
-                from convostore.service.responses.background_stream import (
-                    BackgroundNativeStream,
-                )
-
-                # The runner releases the lease: the stream has none to release.
-                opened = await self._native_stream(
-                    BackgroundNativeStream, req, identity, body_out, recording.store_turn, _none
-                )
-                return opened.events()
-
-            queued = await self._start_background(
-                turn, lambda: self._native_answer(req, identity, body_out), streamed
-            )
-            if req.stream:  # the client follows the events the run records
-                return self.stored.follower(owner, identity.id, -1)
-            return Completed(queued)
-        if req.stream:
-
-            async def write_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
-                await store_turn(self.store, turn, response, stored)
-
-            async def release() -> None:
-                if lease is not None:
-                    await lease.release()
-
-            return await self._native_stream(
-                NativeEventStream, req, identity, body_out, write_turn, release
-            )
-        stored, response = await self._native_answer(req, identity, body_out)
-        await store_turn(self.store, turn, response, stored)
-        return Completed(response)
-
-    async def _native_stream(
-        self,
-        kind: type[NativeEventStream],
-        req: ResponseRequest,
-        identity: resource.Identity,
-        body_out: dict[str, Any],
-        write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
-        release: Callable[[], Awaitable[None]],
-    ) -> NativeEventStream:
-        """The model server's own ``/responses`` stream of ``body_out``, opened."""
-        assert self.upstream is not None
-        opened = await calling(
-            self.upstream.open_stream(body_out, self.config.responses_url), self.config
-        )
-        return kind(
-            req,
-            identity,
-            opened,
-            store_output=lambda raw: [self.stored_form(item) for item in raw],
-            visible=lambda item: visible(item, req.include),
-            write_back=write_back,
-            failure_of=lambda exc: upstream_error(exc, self.config),
-            release=release,
-        )
-
-    async def _native_answer(
-        self, req: ResponseRequest, identity: resource.Identity, body_out: dict[str, Any]
-    ) -> tuple[list[StoredItem], dict[str, Any]]:
-        """The model server's own ``/responses`` answer: output items and Response."""
-        assert self.upstream is not None
-        answer = await calling(
-            self.upstream.complete(body_out, self.config.responses_url), self.config
-        )
-        raw = answer.get("output")
-        if not isinstance(raw, list):
-            raise errors.BadGateway(
-                f"The model server at {self.config.shown} answered without an output list."
-            )
-        stored = [self.stored_form(item) for item in raw if isinstance(item, dict)]
-        status = answer.get("status")
-        details = answer.get("incomplete_details") or {}
-        reason = details.get("reason") if status == "incomplete" else None
-        response = resource.build(
-            req,
-            identity,
-            status="incomplete" if status == "incomplete" else "completed",
-            output=[visible(item, req.include) for item in stored],
-            usage=answer.get("usage") if isinstance(answer.get("usage"), dict) else None,
-            incomplete_reason=reason if isinstance(reason, str) else None,
-            billed=True,
-        )
-        return stored, response
 
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
@@ -313,7 +195,7 @@ class Responses:
             if managed.compacted is not None:
                 lead.append(managed.compacted)
         else:
-            turn = history.entries(await self._history(owner, req), inputs)
+            turn = history.entries(await self.history_of(owner, req), inputs)
             turn = turn[max(0, compaction.latest([entry.item for entry in turn])) :]
             compaction.apply_updates(req, [entry.item for entry in turn])
             out = history.turn_messages(turn, req, self.config.image_url_prefixes)
@@ -346,95 +228,6 @@ class Responses:
         )
         return stored, response
 
-    async def _start_background(
-        self,
-        turn: TurnContext,
-        answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
-        streamed: Callable[[Recording], Awaitable[AsyncGenerator[dict[str, Any], None]]],
-    ) -> dict[str, Any]:
-        """Store the response as queued and run it in a task (:mod:`.background`):
-        ``answer`` makes its output items and Response object, or with ``stream`` the
-        events ``streamed`` opens are recorded (:mod:`.events`, :mod:`.background_stream`)."""
-        owner, req, identity = turn.owner, turn.req, turn.identity
-        inputs, lease = turn.inputs, turn.lease
-        queued = resource.build(req, identity, status="queued", output=[])
-        try:
-            await self.store.start_response(owner, record_of(queued), self.config.lease_seconds)
-        except ResponseMissing:  # the previous response was deleted meanwhile
-            raise errors.previous_response_not_found(req.previous_response_id or "") from None
-        recorder: events.Recorder | None = None
-        recording: Recording | None = None
-        if req.stream:
-            # imported here: it builds on EventStream, defined below in this module
-            from convostore.service.responses import background_stream
-
-            await self.store.append_response_events(
-                identity.id, 0, background_stream.opening(queued)
-            )
-            recorder = events.Recorder(
-                self.store,
-                self.hub,
-                identity.id,
-                background_stream.OPENING,
-                self.config.stream_events_max,
-                self.config.stream_poll_seconds / 4,
-            )
-            holder = None if lease is None else lease.holder
-            recording = background_stream.Recording(self, owner, req, inputs, recorder, holder)
-
-        async def work() -> None:
-            if recording is not None:
-                await recording.run(await streamed(recording))
-                return
-            stored, response = await answer()
-            try:
-                await self.store.finish_response(
-                    owner, record_of(response), turn_of(req.conversation_id, inputs, stored, lease)
-                )
-            except (ConversationMissing, LeaseLost):
-                raise errors.InvalidRequest(
-                    "The conversation was deleted, or taken by another response, while this "
-                    "one ran; nothing was appended to it."
-                ) from None
-
-        async def fail(exc: errors.ApiError) -> None:
-            code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
-            failed = resource.build(
-                req,
-                identity,
-                status="failed",
-                output=[],
-                error={"code": code, "message": exc.message},
-            )
-            try:
-                await self.store.finish_response(owner, record_of(failed), Turn(inputs, []))
-            except Exception:  # it expires and is marked failed by the next read anyway
-                log.warning("could not store the failure of %s", identity.id, exc_info=True)
-
-        async def run() -> None:
-            try:
-                await self.background.run(identity.id, work(), fail)
-            finally:
-                if lease is not None:
-                    await lease.release()
-                if recorder is not None:
-                    await recorder.aclose()
-                    await self._end_stream(owner, identity.id)
-
-        self.background.spawn(run())
-        return queued
-
-    async def _end_stream(self, owner: Owner, response_id: str) -> None:
-        """After a streamed background run: its terminal event, from the stored response
-        when the run did not append one (cancelled, failed, shut down)."""
-        try:
-            response = await asyncio.shield(self.stored.finished(owner, response_id))
-            if response is not None:
-                terminal = events.terminal_of(response)
-                await asyncio.shield(events.end(self.store, self.hub, response_id, terminal))
-        except Exception:  # a follower appends it when it finds the response finished
-            log.warning("could not end the event stream of %s", response_id, exc_info=True)
-
     async def _complete(
         self, turn: TurnContext, completion: dict[str, Any], lead: Sequence[StoredItem]
     ) -> Completed:
@@ -453,7 +246,3 @@ class Responses:
             ) from None
         assert isinstance(prepared, dict)
         return self.materializer.fresh(prepared)
-
-
-async def _none() -> None:
-    return None
