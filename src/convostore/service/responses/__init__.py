@@ -8,28 +8,26 @@ model server (:mod:`.chat`, :mod:`convostore.upstream`); translate the answer
 (:mod:`.output`, or :mod:`.stream` event by event); append input then output items in one
 transaction under the lease (:mod:`.writeback`); release the lease. Any failure before
 the append stores nothing.
+
+This module is the service's facade and the Chat Completions turn; the steps shared by
+every path take one :class:`.turn_context.TurnContext`. A streamed turn is
+:mod:`.chat_stream`; a turn through the model server's own ``/responses`` is
+:mod:`.native`; a background one is started by :mod:`.background`; the model server's
+failures become API errors in :mod:`.upstream_errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import re
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
-
-import orjson
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 from convostore import errors, ids
 from convostore.clock import SYSTEM, Clock
-from convostore.items import include as includes
 from convostore.items.registry import Reference
-from convostore.logformat import current_request_id
 from convostore.service.materialize import Materializer
 from convostore.service.responses import (
+    background,
     chat,
     compaction,
     context,
@@ -41,48 +39,24 @@ from convostore.service.responses import (
     resource,
 )
 from convostore.service.responses.background import Runner
+from convostore.service.responses.background_stream import BackgroundEventStream, Recording
+from convostore.service.responses.chat_stream import EventStream as EventStream
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
+from convostore.service.responses.resource import Completed as Completed
 from convostore.service.responses.stored import StoredResponses
-from convostore.service.responses.stream import StreamMisordered, Translator
-from convostore.service.responses.writeback import record_of, turn_of, write_back
-from convostore.store.base import (
-    ConversationMissing,
-    LeaseLost,
-    Owner,
-    ResponseMissing,
-    Store,
-    StoredItem,
-    StoreUnavailable,
-    Turn,
-)
-from convostore.upstream import (
-    ChatStream,
-    ChatUpstream,
-    UpstreamConfig,
-    UpstreamError,
-    UpstreamRefused,
-    UpstreamTimeout,
-    UpstreamUnreachable,
-)
-
-if TYPE_CHECKING:
-    from convostore.service.responses.background_stream import Recording
-
-log = logging.getLogger("convostore")
+from convostore.service.responses.turn_context import TurnContext
+from convostore.service.responses.upstream_errors import calling
+from convostore.service.responses.visibility import visible
+from convostore.service.responses.writeback import store_turn
+from convostore.store.base import Owner, Store, StoredItem
+from convostore.upstream import ChatUpstream, UpstreamConfig
 
 NOT_CONFIGURED = (
     "This server has no model server to answer with: start it with --upstream URL (or "
     "CONVOSTORE_UPSTREAM), e.g. --upstream http://127.0.0.1:8001/v1, to serve /v1/responses."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """A finished (or incomplete) response, already written back."""
-
-    response: dict[str, Any]
 
 
 class Responses:
@@ -108,7 +82,7 @@ class Responses:
             self.config,
             upstream,
             self.stored_form,
-            lambda call: _calling(call, self.config),
+            lambda call: calling(call, self.config),
         )
         self.hub = events.Hub()  # wakes this process's followers of streamed ones
         self.stored = StoredResponses(store, self.hub, self.config)
@@ -138,10 +112,11 @@ class Responses:
                 self.clock,
             )
             await lease.take()
+        turn = TurnContext(owner, req, identity, inputs, lease)
         handed_over = False
         try:
             if self.config.api == "responses":
-                outcome = await self._native(owner, req, identity, inputs, lease)
+                outcome = await native.respond(self, turn)
                 handed_over = isinstance(outcome, NativeEventStream) or req.background
                 return outcome
             chat_messages, lead = await self._messages(owner, req, inputs)
@@ -151,30 +126,24 @@ class Responses:
             if req.background:
 
                 async def answer() -> tuple[list[StoredItem], dict[str, Any]]:
-                    completion = await _calling(upstream.complete(body_out), self.config)
+                    completion = await calling(upstream.complete(body_out), self.config)
                     return self._outcome(req, identity, completion, lead)
 
                 async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
-                    from convostore.service.responses.background_stream import (
-                        BackgroundEventStream,
-                    )
-
-                    opened = await _calling(upstream.open_stream(body_out), self.config)
+                    opened = await calling(upstream.open_stream(body_out), self.config)
                     return BackgroundEventStream(recording, identity, opened, lead).events()
 
-                queued = await self._start_background(
-                    owner, req, identity, inputs, lease, answer, streamed
-                )
+                queued = await background.start(self, turn, answer, streamed)
                 handed_over = True
                 if req.stream:  # the client follows the events the run records
                     return self.stored.follower(owner, identity.id, -1)
                 return Completed(queued)
             if req.stream:
-                opened = await _calling(upstream.open_stream(body_out), self.config)
+                opened = await calling(upstream.open_stream(body_out), self.config)
                 handed_over = True
-                return EventStream(self, owner, req, identity, inputs, opened, lease, lead)
-            completion = await _calling(upstream.complete(body_out), self.config)
-            return await self._complete(owner, req, identity, inputs, completion, lease, lead)
+                return EventStream(self, turn, opened, lead)
+            completion = await calling(upstream.complete(body_out), self.config)
+            return await self._complete(turn, completion, lead)
         finally:
             if lease is not None and not handed_over:
                 await lease.release()
@@ -205,128 +174,13 @@ class Responses:
             await self.store.get_conversation(owner, req.conversation_id)
         return await self.materializer.materialize(owner, req.input, named)
 
-    async def _history(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
+    async def history_of(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
+        """What the turn follows: its conversation's items, or the previous responses'."""
         if req.conversation_id is not None:
             return await history.read_history(self.store, owner, req.conversation_id)
         if req.previous_response_id is not None:
             return await history.read_chain(self.store, owner, req.previous_response_id)
         return []
-
-    async def _native(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        lease: Lease | None,
-    ) -> Completed | NativeEventStream | events.Follower:
-        """A turn through the model server's own ``/responses`` (:mod:`.native`,
-        :mod:`.native_stream`)."""
-        if context.managed(req):
-            raise errors.unsupported_parameter(
-                "truncation" if req.truncation == "auto" else "context_management",
-                "is not supported by this server with --upstream-api responses: the model "
-                "server's own /responses is given the whole history.",
-            )
-        held = await self._history(owner, req)
-        history.check_tool_outputs(history.entries(held, inputs))
-        body_out = native.body(req, held, inputs, self.config.model_for(req.model))
-        assert self.upstream is not None
-        if req.stream:
-            body_out["stream"] = True
-        if req.background:
-
-            async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
-                from convostore.service.responses.background_stream import (
-                    BackgroundNativeStream,
-                )
-
-                # The runner releases the lease: the stream has none to release.
-                opened = await self._native_stream(
-                    BackgroundNativeStream, req, identity, body_out, recording.store_turn, _none
-                )
-                return opened.events()
-
-            queued = await self._start_background(
-                owner,
-                req,
-                identity,
-                inputs,
-                lease,
-                lambda: self._native_answer(req, identity, body_out),
-                streamed,
-            )
-            if req.stream:  # the client follows the events the run records
-                return self.stored.follower(owner, identity.id, -1)
-            return Completed(queued)
-        if req.stream:
-
-            async def store_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
-                await self._store_turn(owner, req, lease, inputs, response, stored)
-
-            async def release() -> None:
-                if lease is not None:
-                    await lease.release()
-
-            return await self._native_stream(
-                NativeEventStream, req, identity, body_out, store_turn, release
-            )
-        stored, response = await self._native_answer(req, identity, body_out)
-        await self._store_turn(owner, req, lease, inputs, response, stored)
-        return Completed(response)
-
-    async def _native_stream(
-        self,
-        kind: type[NativeEventStream],
-        req: ResponseRequest,
-        identity: resource.Identity,
-        body_out: dict[str, Any],
-        write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
-        release: Callable[[], Awaitable[None]],
-    ) -> NativeEventStream:
-        """The model server's own ``/responses`` stream of ``body_out``, opened."""
-        assert self.upstream is not None
-        opened = await _calling(
-            self.upstream.open_stream(body_out, self.config.responses_url), self.config
-        )
-        return kind(
-            req,
-            identity,
-            opened,
-            store_output=lambda raw: [self.stored_form(item) for item in raw],
-            visible=lambda item: visible(item, req.include),
-            write_back=write_back,
-            failure_of=lambda exc: upstream_error(exc, self.config),
-            release=release,
-        )
-
-    async def _native_answer(
-        self, req: ResponseRequest, identity: resource.Identity, body_out: dict[str, Any]
-    ) -> tuple[list[StoredItem], dict[str, Any]]:
-        """The model server's own ``/responses`` answer: output items and Response."""
-        assert self.upstream is not None
-        answer = await _calling(
-            self.upstream.complete(body_out, self.config.responses_url), self.config
-        )
-        raw = answer.get("output")
-        if not isinstance(raw, list):
-            raise errors.BadGateway(
-                f"The model server at {self.config.shown} answered without an output list."
-            )
-        stored = [self.stored_form(item) for item in raw if isinstance(item, dict)]
-        status = answer.get("status")
-        details = answer.get("incomplete_details") or {}
-        reason = details.get("reason") if status == "incomplete" else None
-        response = resource.build(
-            req,
-            identity,
-            status="incomplete" if status == "incomplete" else "completed",
-            output=[visible(item, req.include) for item in stored],
-            usage=answer.get("usage") if isinstance(answer.get("usage"), dict) else None,
-            incomplete_reason=reason if isinstance(reason, str) else None,
-            billed=True,
-        )
-        return stored, response
 
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
@@ -341,7 +195,7 @@ class Responses:
             if managed.compacted is not None:
                 lead.append(managed.compacted)
         else:
-            turn = history.entries(await self._history(owner, req), inputs)
+            turn = history.entries(await self.history_of(owner, req), inputs)
             turn = turn[max(0, compaction.latest([entry.item for entry in turn])) :]
             compaction.apply_updates(req, [entry.item for entry in turn])
             out = history.turn_messages(turn, req, self.config.image_url_prefixes)
@@ -360,7 +214,7 @@ class Responses:
         Response object."""
         if not completion.get("choices"):
             raise errors.BadGateway("The model server answered without any choices.")
-        items, finish = output.from_completion(completion, shape_of(req), ids.new_id)
+        items, finish = output.from_completion(completion, output.shape_of(req), ids.new_id)
         stored = [*lead, *(self.stored_form(item) for item in items)]
         reason = output.INCOMPLETE_REASONS.get(finish or "")
         response = resource.build(
@@ -374,123 +228,12 @@ class Responses:
         )
         return stored, response
 
-    async def _start_background(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        lease: Lease | None,
-        answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
-        streamed: Callable[[Recording], Awaitable[AsyncGenerator[dict[str, Any], None]]],
-    ) -> dict[str, Any]:
-        """Store the response as queued and run it in a task (:mod:`.background`):
-        ``answer`` makes its output items and Response object, or with ``stream`` the
-        events ``streamed`` opens are recorded (:mod:`.events`, :mod:`.background_stream`)."""
-        queued = resource.build(req, identity, status="queued", output=[])
-        try:
-            await self.store.start_response(owner, record_of(queued), self.config.lease_seconds)
-        except ResponseMissing:  # the previous response was deleted meanwhile
-            raise errors.previous_response_not_found(req.previous_response_id or "") from None
-        recorder: events.Recorder | None = None
-        recording: Recording | None = None
-        if req.stream:
-            # imported here: it builds on EventStream, defined below in this module
-            from convostore.service.responses import background_stream
-
-            await self.store.append_response_events(
-                identity.id, 0, background_stream.opening(queued)
-            )
-            recorder = events.Recorder(
-                self.store,
-                self.hub,
-                identity.id,
-                background_stream.OPENING,
-                self.config.stream_events_max,
-                self.config.stream_poll_seconds / 4,
-            )
-            holder = None if lease is None else lease.holder
-            recording = background_stream.Recording(self, owner, req, inputs, recorder, holder)
-
-        async def work() -> None:
-            if recording is not None:
-                await recording.run(await streamed(recording))
-                return
-            stored, response = await answer()
-            try:
-                await self.store.finish_response(
-                    owner, record_of(response), turn_of(req.conversation_id, inputs, stored, lease)
-                )
-            except (ConversationMissing, LeaseLost):
-                raise errors.InvalidRequest(
-                    "The conversation was deleted, or taken by another response, while this "
-                    "one ran; nothing was appended to it."
-                ) from None
-
-        async def fail(exc: errors.ApiError) -> None:
-            code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
-            failed = resource.build(
-                req,
-                identity,
-                status="failed",
-                output=[],
-                error={"code": code, "message": exc.message},
-            )
-            try:
-                await self.store.finish_response(owner, record_of(failed), Turn(inputs, []))
-            except Exception:  # it expires and is marked failed by the next read anyway
-                log.warning("could not store the failure of %s", identity.id, exc_info=True)
-
-        async def run() -> None:
-            try:
-                await self.background.run(identity.id, work(), fail)
-            finally:
-                if lease is not None:
-                    await lease.release()
-                if recorder is not None:
-                    await recorder.aclose()
-                    await self._end_stream(owner, identity.id)
-
-        self.background.spawn(run())
-        return queued
-
-    async def _end_stream(self, owner: Owner, response_id: str) -> None:
-        """After a streamed background run: its terminal event, from the stored response
-        when the run did not append one (cancelled, failed, shut down)."""
-        try:
-            response = await asyncio.shield(self.stored.finished(owner, response_id))
-            if response is not None:
-                terminal = events.terminal_of(response)
-                await asyncio.shield(events.end(self.store, self.hub, response_id, terminal))
-        except Exception:  # a follower appends it when it finds the response finished
-            log.warning("could not end the event stream of %s", response_id, exc_info=True)
-
     async def _complete(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        completion: dict[str, Any],
-        lease: Lease | None,
-        lead: Sequence[StoredItem],
+        self, turn: TurnContext, completion: dict[str, Any], lead: Sequence[StoredItem]
     ) -> Completed:
-        stored, response = self._outcome(req, identity, completion, lead)
-        await self._store_turn(owner, req, lease, inputs, response, stored)
+        stored, response = self._outcome(turn.req, turn.identity, completion, lead)
+        await store_turn(self.store, turn, response, stored)
         return Completed(response)
-
-    async def _store_turn(
-        self,
-        owner: Owner,
-        req: ResponseRequest,
-        lease: Lease | None,
-        inputs: list[StoredItem],
-        response: dict[str, Any],
-        stored: list[StoredItem],
-    ) -> None:
-        """The write-back of a finished response (:mod:`.writeback`), whatever the path."""
-        turn = turn_of(req.conversation_id, inputs, stored, lease)
-        await write_back(self.store, owner, response if req.store else None, turn)
 
     def stored_form(self, item: dict[str, Any]) -> StoredItem:
         """An output item as the Conversations API stores it (and so as clients see it)."""
@@ -503,235 +246,3 @@ class Responses:
             ) from None
         assert isinstance(prepared, dict)
         return self.materializer.fresh(prepared)
-
-
-class EventStream:
-    """A streamed response: its events, as the model server's chunks arrive.
-
-    It owns the opened upstream stream and the lease from :meth:`Responses.create` on:
-    :meth:`aclose` (called by the HTTP layer whatever happened, also when the events were
-    never read) closes the one and releases the other.
-    """
-
-    def __init__(
-        self,
-        service: Responses,
-        owner: Owner,
-        req: ResponseRequest,
-        identity: resource.Identity,
-        inputs: list[StoredItem],
-        upstream: ChatStream,
-        lease: Lease | None,
-        lead: Sequence[StoredItem] = (),
-    ):
-        self.service = service
-        self.owner = owner
-        self.req = req
-        self.identity = identity
-        self.inputs = inputs
-        self.upstream = upstream
-        self.lease = lease
-        self.lead = lead  # output items made before the model answered (a compaction)
-        self.stored: list[StoredItem] = []
-
-    async def aclose(self) -> None:
-        try:
-            await self.upstream.aclose()
-        finally:
-            if self.lease is not None:
-                await self.lease.release()
-
-    def _finalize(self, item: dict[str, Any]) -> dict[str, Any]:
-        stored = self.service.stored_form(item)
-        self.stored.append(stored)
-        decoded: dict[str, Any] = orjson.loads(stored.body)
-        return decoded
-
-    async def events(self) -> AsyncGenerator[dict[str, Any], None]:
-        req = self.req
-        include = req.include
-        translator = Translator(
-            shape_of(req),
-            ids.new_id,
-            self._finalize,
-            lambda item: _visible_dict(item, include),
-            show_logprobs=bool(include & includes.BIT[includes.OUTPUT_TEXT_LOGPROBS]),
-            obfuscate=req.obfuscate,
-        )
-        snapshot = self._snapshot
-        try:
-            for event in self._opening(translator):
-                yield event
-            for stored in self.lead:
-                self.stored.append(stored)
-                for event in translator.lead(orjson.loads(stored.body)):
-                    yield event
-            failure: errors.ApiError | None = None
-            try:
-                async for chunk in self.upstream.chunks():
-                    for event in translator.feed(chunk):
-                        yield event
-                if translator.finish_reason is None:
-                    failure = errors.BadGateway(
-                        "The model server's stream ended before the response was complete; "
-                        "nothing was stored."
-                    )
-                else:
-                    for event in translator.finish():
-                        yield event
-            except UpstreamError as exc:
-                failure = upstream_error(exc, self.service.config)
-            except StreamMisordered as exc:
-                failure = errors.BadGateway(f"The model server's stream was out of order: {exc}.")
-            except errors.ApiError as exc:  # an answer that cannot be made an item
-                failure = exc
-            reason = output.INCOMPLETE_REASONS.get(translator.finish_reason or "")
-            final: dict[str, Any] | None = None
-            if failure is None:
-                final = resource.build(
-                    req,
-                    self.identity,
-                    status="incomplete" if reason else "completed",
-                    output=[_visible_dict(item, include) for item in translator.items],
-                    usage=output.usage(translator.usage),
-                    incomplete_reason=reason,
-                )
-                failure = await self._write_back(final)
-            if failure is not None or final is None:
-                partial = [_visible_dict(item, include) for item in translator.partial()]
-                yield translator.event(
-                    "response.failed", response=snapshot("failed", partial, failure)
-                )
-                return
-            yield translator.event(
-                "response.incomplete" if reason else "response.completed", response=final
-            )
-        finally:
-            await self.aclose()
-
-    def _opening(self, translator: Translator) -> list[dict[str, Any]]:
-        snapshot = self._snapshot("in_progress", [])
-        return [
-            translator.event("response.created", response=snapshot),
-            translator.event("response.in_progress", response=snapshot),
-        ]
-
-    def _snapshot(
-        self, status: str, items: list[dict[str, Any]], failure: errors.ApiError | None = None
-    ) -> dict[str, Any]:
-        error = None
-        if failure is not None:
-            code = "rate_limit_exceeded" if failure.status == 429 else "server_error"
-            error = {"code": code, "message": failure.message}
-        return resource.build(self.req, self.identity, status=status, output=items, error=error)
-
-    async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:
-        try:
-            await self.service._store_turn(
-                self.owner, self.req, self.lease, self.inputs, response, self.stored
-            )
-        except errors.ApiError as exc:
-            return exc
-        except StoreUnavailable as exc:
-            log.error("database unavailable writing back %s: %s", self.identity.id, exc)
-            return errors.ServiceUnavailable(
-                "The database is unavailable right now; the response was not stored."
-            )
-        except Exception:
-            log.exception("writing back response %s failed", self.identity.id)
-            return errors.InternalError("The response could not be stored.")
-        return None
-
-
-def shape_of(req: ResponseRequest) -> output.Shape:
-    return output.Shape(
-        summary=req.summary is not None, parallel=req.parallel_tool_calls, logprobs=req.logprobs
-    )
-
-
-def visible(stored: StoredItem, include: int) -> dict[str, Any]:
-    decoded: dict[str, Any] = orjson.loads(includes.render(stored.body, stored.mask, include))
-    return decoded
-
-
-def _visible_dict(item: dict[str, Any], include: int) -> dict[str, Any]:
-    mask = includes.gated_mask(item)
-    if not mask & ~include:
-        return item
-    return visible(StoredItem(item.get("id", ""), item["type"], orjson.dumps(item), mask), include)
-
-
-async def _none() -> None:
-    return None
-
-
-async def _calling(call: Any, config: UpstreamConfig) -> Any:
-    try:
-        return await call
-    except UpstreamError as exc:
-        raise upstream_error(exc, config) from None
-
-
-def upstream_error(exc: UpstreamError, config: UpstreamConfig) -> errors.ApiError:
-    """What the client is told when the model server fails (nothing was stored).
-
-    Never the model server's own text nor its address: an error page may echo the
-    request's headers (the upstream key) or name internal hosts. The client gets a
-    generic message naming its request id; the detail goes to the log under that id,
-    with the upstream key and URL credentials redacted (issue 15, L4)."""
-    request_id = current_request_id()
-    log.warning(
-        "model server %s failed on request %s: %s: %s",
-        config.shown,
-        request_id,
-        type(exc).__name__,
-        redact(str(exc), config),
-    )
-    see = f"(request id {request_id}; the server's log has the details)"
-    if isinstance(exc, UpstreamTimeout):
-        return errors.GatewayTimeout(
-            f"The model server did not answer within {config.timeout_seconds:g} seconds {see}."
-        )
-    if isinstance(exc, UpstreamUnreachable):
-        return errors.BadGateway(f"Could not reach the model server {see}.")
-    if isinstance(exc, UpstreamRefused):
-        return _refused(exc, see)
-    return errors.BadGateway(f"The model server's stream broke {see}.")
-
-
-def _refused(exc: UpstreamRefused, see: str) -> errors.ApiError:
-    status = exc.status
-    code = exc.code if exc.code and _SANE_CODE.fullmatch(exc.code) else None
-    if status == 429:
-        return errors.RateLimited(
-            f"The model server is rate limited {see}.", retry_after=exc.retry_after or 1
-        )
-    if status in (401, 403):
-        return errors.BadGateway(
-            f"The model server refused convostore's credentials ({status}) {see}; the "
-            "operator should check --upstream-key."
-        )
-    if status == 404:
-        return errors.NotFound(f"The model server did not find what was asked {see}.", code=code)
-    if 400 <= status < 500:
-        return errors.InvalidRequest(
-            f"The model server refused the request ({status}) {see}.", code=code
-        )
-    return errors.BadGateway(f"The model server answered {status} {see}.")
-
-
-_SANE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
-
-
-def redact(text: str, config: UpstreamConfig) -> str:
-    """``text`` without the upstream key, URL credentials or bearer tokens."""
-    if config.key:
-        text = text.replace(config.key, "***")
-    parts = urlsplit(config.url)
-    for secret in (parts.password, parts.username):
-        if secret:
-            text = text.replace(secret, "***")
-    return _BEARER.sub(r"\1***", text)
-
-
-_BEARER = re.compile(r"(?i)(bearer\s+|api[-_]key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+")

@@ -17,11 +17,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from convostore import errors
-from convostore.store.base import Store
+from convostore.service.responses import background_stream, events, resource
+from convostore.service.responses.background_stream import Recording
+from convostore.service.responses.turn_context import TurnContext
+from convostore.service.responses.writeback import record_of, turn_of
+from convostore.store.base import (
+    ConversationMissing,
+    LeaseLost,
+    Owner,
+    ResponseMissing,
+    Store,
+    StoredItem,
+    Turn,
+)
+
+if TYPE_CHECKING:
+    from convostore.service.responses import Responses
 
 log = logging.getLogger("convostore")
 
@@ -94,3 +109,91 @@ class Runner:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+async def start(
+    service: Responses,
+    turn: TurnContext,
+    answer: Callable[[], Awaitable[tuple[list[StoredItem], dict[str, Any]]]],
+    streamed: Callable[[Recording], Awaitable[AsyncGenerator[dict[str, Any], None]]],
+) -> dict[str, Any]:
+    """Store the response as queued and run it in a task (:class:`Runner`):
+    ``answer`` makes its output items and Response object, or with ``stream`` the
+    events ``streamed`` opens are recorded (:mod:`.events`, :mod:`.background_stream`)."""
+    owner, req, identity = turn.owner, turn.req, turn.identity
+    inputs, lease = turn.inputs, turn.lease
+    queued = resource.build(req, identity, status="queued", output=[])
+    try:
+        await service.store.start_response(owner, record_of(queued), service.config.lease_seconds)
+    except ResponseMissing:  # the previous response was deleted meanwhile
+        raise errors.previous_response_not_found(req.previous_response_id or "") from None
+    recorder: events.Recorder | None = None
+    recording: Recording | None = None
+    if req.stream:
+        await service.store.append_response_events(
+            identity.id, 0, background_stream.opening(queued)
+        )
+        recorder = events.Recorder(
+            service.store,
+            service.hub,
+            identity.id,
+            background_stream.OPENING,
+            service.config.stream_events_max,
+            service.config.stream_poll_seconds / 4,
+        )
+        holder = None if lease is None else lease.holder
+        recording = Recording(service, owner, req, inputs, recorder, holder)
+
+    async def work() -> None:
+        if recording is not None:
+            await recording.run(await streamed(recording))
+            return
+        stored, response = await answer()
+        try:
+            await service.store.finish_response(
+                owner, record_of(response), turn_of(req.conversation_id, inputs, stored, lease)
+            )
+        except (ConversationMissing, LeaseLost):
+            raise errors.InvalidRequest(
+                "The conversation was deleted, or taken by another response, while this "
+                "one ran; nothing was appended to it."
+            ) from None
+
+    async def fail(exc: errors.ApiError) -> None:
+        code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
+        failed = resource.build(
+            req,
+            identity,
+            status="failed",
+            output=[],
+            error={"code": code, "message": exc.message},
+        )
+        try:
+            await service.store.finish_response(owner, record_of(failed), Turn(inputs, []))
+        except Exception:  # it expires and is marked failed by the next read anyway
+            log.warning("could not store the failure of %s", identity.id, exc_info=True)
+
+    async def run() -> None:
+        try:
+            await service.background.run(identity.id, work(), fail)
+        finally:
+            if lease is not None:
+                await lease.release()
+            if recorder is not None:
+                await recorder.aclose()
+                await _end_stream(service, owner, identity.id)
+
+    service.background.spawn(run())
+    return queued
+
+
+async def _end_stream(service: Responses, owner: Owner, response_id: str) -> None:
+    """After a streamed background run: its terminal event, from the stored response
+    when the run did not append one (cancelled, failed, shut down)."""
+    try:
+        response = await asyncio.shield(service.stored.finished(owner, response_id))
+        if response is not None:
+            terminal = events.terminal_of(response)
+            await asyncio.shield(events.end(service.store, service.hub, response_id, terminal))
+    except Exception:  # a follower appends it when it finds the response finished
+        log.warning("could not end the event stream of %s", response_id, exc_info=True)

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convostore import errors
-from convostore.service.responses import EventStream, Responses, events, resource
+from convostore.service.responses import events, resource
+from convostore.service.responses.chat_stream import EventStream
 from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.stream import Translator
+from convostore.service.responses.turn_context import TurnContext
 from convostore.service.responses.writeback import record_of
 from convostore.store.base import ConversationMissing, LeaseLost, Owner, StoredItem, Turn
 from convostore.upstream import ChatStream
+
+if TYPE_CHECKING:
+    from convostore.service.responses import Responses
 
 CANCELLED = "cancelled meanwhile"
 
@@ -109,16 +114,9 @@ class BackgroundEventStream(EventStream):
         upstream: ChatStream,
         lead: Sequence[StoredItem] = (),
     ):
-        super().__init__(
-            recording.service,
-            recording.owner,
-            recording.req,
-            identity,
-            recording.inputs,
-            upstream,
-            None,
-            lead,
-        )
+        # No lease: the runner releases it.
+        turn = TurnContext(recording.owner, recording.req, identity, recording.inputs, None)
+        super().__init__(recording.service, turn, upstream, lead)
         self.recording = recording
 
     def _opening(self, translator: Translator) -> list[dict[str, Any]]:

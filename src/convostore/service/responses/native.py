@@ -3,19 +3,33 @@ issue 17): for servers that speak the Responses API (vLLM, SGLang/SMG, ogx,
 agentic-api), the turn's history and input are sent as ``input`` items, unchanged (their
 reasoning items and tool calls included), with ``store: false``: convostore keeps the
 state, the model server keeps nothing. The output items come back as the model server
-made them and are stored through the item registry like any output.
+made them and are stored through the item registry like any output. :func:`respond`
+runs such a turn: answered at once, streamed (:mod:`.native_stream`) or in the
+background (:mod:`.background`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from convostore import errors
 from convostore.items import include as includes
+from convostore.service.responses import background, context, events, history, resource
+from convostore.service.responses.background_stream import BackgroundNativeStream, Recording
+from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
+from convostore.service.responses.resource import Completed
+from convostore.service.responses.turn_context import TurnContext
+from convostore.service.responses.upstream_errors import calling, upstream_error
+from convostore.service.responses.visibility import visible
+from convostore.service.responses.writeback import store_turn
 from convostore.store.base import StoredItem
+
+if TYPE_CHECKING:
+    from convostore.service.responses import Responses
 
 
 def body(
@@ -52,3 +66,112 @@ def body(
         out["include"] = [name for name, bit in includes.BIT.items() if request.include & bit]
     out.update(request.forwarded)
     return out
+
+
+async def respond(
+    service: Responses, turn: TurnContext
+) -> Completed | NativeEventStream | events.Follower:
+    """A turn through the model server's own ``/responses`` (:func:`body`,
+    :mod:`.native_stream`)."""
+    owner, req, identity = turn.owner, turn.req, turn.identity
+    inputs, lease = turn.inputs, turn.lease
+    if context.managed(req):
+        raise errors.unsupported_parameter(
+            "truncation" if req.truncation == "auto" else "context_management",
+            "is not supported by this server with --upstream-api responses: the model "
+            "server's own /responses is given the whole history.",
+        )
+    held = await service.history_of(owner, req)
+    history.check_tool_outputs(history.entries(held, inputs))
+    body_out = body(req, held, inputs, service.config.model_for(req.model))
+    assert service.upstream is not None
+    if req.stream:
+        body_out["stream"] = True
+    if req.background:
+
+        async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
+            # The runner releases the lease: the stream has none to release.
+            opened = await _open_stream(
+                service, BackgroundNativeStream, turn, body_out, recording.store_turn, _none
+            )
+            return opened.events()
+
+        queued = await background.start(
+            service, turn, lambda: _answer(service, turn, body_out), streamed
+        )
+        if req.stream:  # the client follows the events the run records
+            return service.stored.follower(owner, identity.id, -1)
+        return Completed(queued)
+    if req.stream:
+
+        async def write_turn(response: dict[str, Any], stored: list[StoredItem]) -> None:
+            await store_turn(service.store, turn, response, stored)
+
+        async def release() -> None:
+            if lease is not None:
+                await lease.release()
+
+        return await _open_stream(service, NativeEventStream, turn, body_out, write_turn, release)
+    stored, response = await _answer(service, turn, body_out)
+    await store_turn(service.store, turn, response, stored)
+    return Completed(response)
+
+
+async def _open_stream(
+    service: Responses,
+    kind: type[NativeEventStream],
+    turn: TurnContext,
+    body_out: dict[str, Any],
+    write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
+    release: Callable[[], Awaitable[None]],
+) -> NativeEventStream:
+    """The model server's own ``/responses`` stream of ``body_out``, opened."""
+    req = turn.req
+    assert service.upstream is not None
+    opened = await calling(
+        service.upstream.open_stream(body_out, service.config.responses_url), service.config
+    )
+    return kind(
+        req,
+        turn.identity,
+        opened,
+        store_output=lambda raw: [service.stored_form(item) for item in raw],
+        visible=lambda item: visible(item, req.include),
+        write_back=write_back,
+        failure_of=lambda exc: upstream_error(exc, service.config),
+        release=release,
+    )
+
+
+async def _answer(
+    service: Responses, turn: TurnContext, body_out: dict[str, Any]
+) -> tuple[list[StoredItem], dict[str, Any]]:
+    """The model server's own ``/responses`` answer: output items and Response."""
+    req = turn.req
+    assert service.upstream is not None
+    answer = await calling(
+        service.upstream.complete(body_out, service.config.responses_url), service.config
+    )
+    raw = answer.get("output")
+    if not isinstance(raw, list):
+        raise errors.BadGateway(
+            f"The model server at {service.config.shown} answered without an output list."
+        )
+    stored = [service.stored_form(item) for item in raw if isinstance(item, dict)]
+    status = answer.get("status")
+    details = answer.get("incomplete_details") or {}
+    reason = details.get("reason") if status == "incomplete" else None
+    response = resource.build(
+        req,
+        turn.identity,
+        status="incomplete" if status == "incomplete" else "completed",
+        output=[visible(item, req.include) for item in stored],
+        usage=answer.get("usage") if isinstance(answer.get("usage"), dict) else None,
+        incomplete_reason=reason if isinstance(reason, str) else None,
+        billed=True,
+    )
+    return stored, response
+
+
+async def _none() -> None:
+    return None

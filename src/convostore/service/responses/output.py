@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from convostore import ids
+
+if TYPE_CHECKING:
+    from convostore.service.responses.request import ResponseRequest
 
 Item = dict[str, Any]
 
@@ -181,3 +184,10 @@ def usage(raw: Any) -> dict[str, Any] | None:
         },
         "total_tokens": int(raw.get("total_tokens") or prompt + completion),
     }
+
+
+def shape_of(req: ResponseRequest) -> Shape:
+    """The output shape ``req`` asks for."""
+    return Shape(
+        summary=req.summary is not None, parallel=req.parallel_tool_calls, logprobs=req.logprobs
+    )

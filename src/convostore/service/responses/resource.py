@@ -17,6 +17,13 @@ class Identity:
     model: str  # the name the client asked for (before --model-map)
 
 
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished (or incomplete) response, already written back."""
+
+    response: dict[str, Any]
+
+
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "function",

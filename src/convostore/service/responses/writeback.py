@@ -20,6 +20,7 @@ import orjson
 
 from convostore.service import store_errors
 from convostore.service.responses.lease import Lease
+from convostore.service.responses.turn_context import TurnContext
 from convostore.store.base import (
     Owner,
     ResponseRecord,
@@ -68,3 +69,13 @@ async def write_back(
         if failure is None:  # StoreUnavailable: the caller answers 503
             raise
         raise failure from None
+
+
+async def store_turn(
+    store: Store, turn: TurnContext, response: dict[str, Any], stored: list[StoredItem]
+) -> None:
+    """The write-back of a finished response, whatever the path: the Response object if
+    the request stores it, the turn appended if it has a conversation."""
+    req = turn.req
+    appended = turn_of(req.conversation_id, turn.inputs, stored, turn.lease)
+    await write_back(store, turn.owner, response if req.store else None, appended)
