@@ -13,6 +13,7 @@ from convostore import errors
 from convostore.api import openapi
 from convostore.api.app import build_router
 from convostore.items.registry import Registry
+from convostore.service import bodies as body_schemas
 from convostore.service.responses import body as response_body
 from convostore.service.responses import request
 from tests.responses.test_request_fuzz import bodies
@@ -308,3 +309,26 @@ def test_the_published_compaction_body_is_the_checked_body() -> None:
         response_body.SCHEMAS["CompactResponseBody"]
     )
     assert set(published["properties"]) == response_body.COMPACT_KEYS
+
+
+@pytest.mark.parametrize("shape", [response_body.CREATE_RESPONSE, response_body.COMPACT_RESPONSE])
+def test_safety_identifier_has_the_conversations_limit(shape: Any) -> None:
+    """D22: at most 64 characters, one declaration for conversations and responses."""
+    assert request.parse(
+        {"model": "m", "safety_identifier": "s" * 64}, REGISTRY, shape
+    ).forwarded == {"safety_identifier": "s" * 64}
+    with pytest.raises(errors.ApiError) as caught:
+        request.parse({"model": "m", "safety_identifier": "s" * 65}, REGISTRY, shape)
+    error = caught.value
+    assert (error.status, error.param, error.code) == (
+        400,
+        "safety_identifier",
+        "string_above_max_length",
+    )
+    assert error.message == (
+        "Invalid 'safety_identifier': string too long. Expected a string with maximum length 64, "
+        "but got a string with length 65 instead."
+    )
+    schemas = response_body.SCHEMAS["CreateResponseBody"]["properties"]
+    conversation = body_schemas.SCHEMAS["CreateConversationBody"]["properties"]
+    assert schemas["safety_identifier"] is conversation["safety_identifier"]

@@ -77,6 +77,8 @@ def _enum(values: tuple[str, ...]) -> dict[str, Any]:
 _STRING = _nullable({"type": "string"})
 _FLAG = _nullable({"type": "boolean"})
 _OBJECT = _nullable({"type": "object"})
+# A forwarded key with more than a string's rule: D22's limit, as for a conversation.
+FORWARDED_SCHEMAS: dict[str, Any] = {"safety_identifier": bodies.SAFETY_IDENTIFIER}
 _ANY: dict[str, Any] = {"description": "Refused by this server (docs/responses.md)."}
 _HOSTED = {
     "type": "object",
@@ -156,7 +158,7 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {"include_obfuscation": _FLAG},
                 }
             ),
-            **{key: _STRING for key in FORWARDED},
+            **{key: FORWARDED_SCHEMAS.get(key, _STRING) for key in FORWARDED},
         },
     },
     "CreateResponseConversation": {
