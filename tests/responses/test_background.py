@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,15 +116,41 @@ def test_previous_response_still_running(client: OpenAI, upstream: FakeUpstream)
     until(lambda: upstream.abandoned == 1, "the model server call to be closed")
 
 
-def test_a_failed_model_server_fails_the_response(client: OpenAI, upstream: FakeUpstream) -> None:
-    upstream.script(Reply(status=500, body={"error": {"message": "boom"}}))
+@pytest.mark.parametrize(("status", "code"), [(500, "server_error"), (429, "rate_limit_exceeded")])
+def test_a_failed_model_server_fails_the_response(
+    client: OpenAI, upstream: FakeUpstream, status: int, code: str
+) -> None:
+    upstream.script(Reply(status=status, body={"error": {"message": "boom"}}))
     started = client.responses.create(model="qwen", input="x", background=True)
     failed = until(
         lambda: (r := client.responses.retrieve(started.id)).status == "failed" and r,
         "the response to fail",
     )
-    assert failed.error is not None and failed.error.code == "server_error"
+    assert failed.error is not None and failed.error.code == code
     assert [i.type for i in client.responses.input_items.list(started.id)] == ["message"]
+
+
+def test_a_conversation_deleted_meanwhile_fails_the_response(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    """The write-back finds the conversation gone: the response fails, saying so."""
+    release = threading.Event()
+    upstream.script(Reply(body=completion("late"), release=release))
+    conv = client.conversations.create()
+    started = client.responses.create(
+        model="qwen", input="x", conversation=conv.id, background=True
+    )
+    until(lambda: upstream.requests, "the model server to be asked")
+    client.conversations.delete(conv.id)
+    release.set()
+    failed = until(
+        lambda: (r := client.responses.retrieve(started.id)).status == "failed" and r,
+        "the response to fail",
+    )
+    assert failed.error is not None and failed.error.message == (
+        "The conversation was deleted, or taken by another response, while this "
+        "one ran; nothing was appended to it."
+    )
 
 
 def serve_process(db: str, *args: str) -> tuple[subprocess.Popen[bytes], str]:

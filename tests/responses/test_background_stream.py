@@ -109,6 +109,28 @@ def test_the_stream_runs_on_without_its_client_then_resumes(
     assert on_twin(store, lambda other: other.response_events(response_id, -1, 10)) == []
 
 
+def test_a_conversation_deleted_meanwhile_fails_the_stream(
+    client: OpenAI, upstream: FakeUpstream
+) -> None:
+    """Recording.finish finds the conversation gone: the response fails, saying so, as a
+    background response that does not stream does."""
+    release = threading.Event()
+    upstream.script(Reply(chunks=chunks(text=["late"], finish="stop"), release=release))
+    conv = client.conversations.create()
+    response_id = opened_then_left(client, conv.id, "Hi")
+    until(lambda: upstream.requests, "the model server to be asked")
+    client.conversations.delete(conv.id)
+    release.set()
+    failed = until(
+        lambda: (r := client.responses.retrieve(response_id)).status == "failed" and r,
+        "the response to fail",
+    )
+    assert failed.error is not None and failed.error.message == (
+        "The conversation was deleted, or taken by another response, while this "
+        "one ran; nothing was appended to it."
+    )
+
+
 def test_a_resumed_stream_follows_the_live_events(
     client: OpenAI, upstream: FakeUpstream, base_url: str
 ) -> None:

@@ -494,6 +494,32 @@ def test_compact_endpoint_on_a_conversation_and_as_openai(
     assert "Ask 0" in str(upstream.last["messages"])
 
 
+@pytest.mark.parametrize(
+    ("extra", "param", "code"),
+    [
+        ({"stream": True}, "stream", "unknown_parameter"),
+        ({"instructions": ["not", "text"]}, "instructions", "invalid_type"),
+    ],
+)
+def test_a_compaction_body_is_refused_before_anything_happens(
+    client: OpenAI, upstream: FakeUpstream, extra: dict[str, Any], param: str, code: str
+) -> None:
+    """A key of a response that is not a compaction's, or a value of the wrong type: a 400
+    from the compaction's own schema; no summary is asked for, nothing is appended."""
+    conv = client.conversations.create(items=[{"role": "user", "content": "earlier"}])
+    before = len(upstream.requests)
+    with httpx.Client() as http:
+        answer = http.post(
+            str(client.base_url) + "responses/compact",
+            json={"model": MODEL, "conversation": conv.id, "input": "now", **extra},
+        )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
+    assert len(upstream.requests) == before
+    assert len(all_items(client, conv.id)) == 1
+
+
 def test_openai_compaction_items_keep_todays_rule(client: OpenAI, upstream: FakeUpstream) -> None:
     conv = client.conversations.create(
         items=[{"type": "compaction", "encrypted_content": "gAAAAABopaque"}]

@@ -13,6 +13,7 @@ from convostore import errors
 from convostore.api import openapi
 from convostore.api.app import build_router
 from convostore.items.registry import Registry
+from convostore.service import bodies as body_schemas
 from convostore.service.responses import body as response_body
 from convostore.service.responses import request
 from tests.responses.test_request_fuzz import bodies
@@ -264,3 +265,70 @@ def without_mappings(node: Any) -> Any:
     if isinstance(node, list):
         return [without_mappings(v) for v in node]
     return node
+
+
+def refused_compaction(body: dict[str, Any]) -> errors.ApiError:
+    with pytest.raises(errors.ApiError) as caught:
+        request.parse(body, REGISTRY, response_body.COMPACT_RESPONSE)
+    assert caught.value.status == 400
+    return caught.value
+
+
+def test_a_compaction_body_has_its_own_keys_in_openai_order() -> None:
+    """POST /v1/responses/compact: a response's key outside OpenAI's compaction is unknown;
+    missing, then unknown, then type, whatever the order of the keys."""
+    error = refused_compaction({"model": "m", "input": "hi", "temperature": 1})
+    assert (error.param, error.code) == ("temperature", "unknown_parameter")
+    error = refused_compaction({"model": "m", "instructions": 5})
+    assert (error.param, error.code) == ("instructions", "invalid_type")
+    assert error.message == (
+        "Invalid type for 'instructions': expected a string, but got an integer instead."
+    )
+    assert refused_compaction({"instructions": 5, "stream": True}).param == "model"
+    assert refused_compaction({"instructions": 5, "model": "m", "stream": True}).param == "stream"
+    assert refused_compaction({"model": None, "zzz": 1}).code == "missing_required_parameter"
+    # known to OpenAI's compaction, refused by name as for a response
+    error = refused_compaction({"model": "m", "prompt_cache_options": {"mode": "implicit"}})
+    assert (error.param, error.code) == ("prompt_cache_options", "unsupported_parameter")
+    parsed = request.parse(
+        {"model": "m", "input": "hi", "conversation": "conv_1", "service_tier": "auto"},
+        REGISTRY,
+        response_body.COMPACT_RESPONSE,
+    )
+    assert parsed.conversation_id == "conv_1" and parsed.forwarded == {"service_tier": "auto"}
+
+
+def test_the_published_compaction_body_is_the_checked_body() -> None:
+    document = openapi.build(build_router())
+    operation = document["paths"]["/v1/responses/compact"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CompactResponseBody"
+    }
+    published = document["components"]["schemas"]["CompactResponseBody"]
+    assert without_mappings(published) == without_mappings(
+        response_body.SCHEMAS["CompactResponseBody"]
+    )
+    assert set(published["properties"]) == response_body.COMPACT_KEYS
+
+
+@pytest.mark.parametrize("shape", [response_body.CREATE_RESPONSE, response_body.COMPACT_RESPONSE])
+def test_safety_identifier_has_the_conversations_limit(shape: Any) -> None:
+    """D22: at most 64 characters, one declaration for conversations and responses."""
+    assert request.parse(
+        {"model": "m", "safety_identifier": "s" * 64}, REGISTRY, shape
+    ).forwarded == {"safety_identifier": "s" * 64}
+    with pytest.raises(errors.ApiError) as caught:
+        request.parse({"model": "m", "safety_identifier": "s" * 65}, REGISTRY, shape)
+    error = caught.value
+    assert (error.status, error.param, error.code) == (
+        400,
+        "safety_identifier",
+        "string_above_max_length",
+    )
+    assert error.message == (
+        "Invalid 'safety_identifier': string too long. Expected a string with maximum length 64, "
+        "but got a string with length 65 instead."
+    )
+    schemas = response_body.SCHEMAS["CreateResponseBody"]["properties"]
+    conversation = body_schemas.SCHEMAS["CreateConversationBody"]["properties"]
+    assert schemas["safety_identifier"] is conversation["safety_identifier"]

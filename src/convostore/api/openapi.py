@@ -107,7 +107,10 @@ OPERATIONS: dict[Handler, Operation] = {
 }
 
 # convostore's own routes that take a body: the schema it is checked with.
-EXTENSION_BODIES: dict[Handler, str] = {responses.create: "CreateResponseBody"}
+EXTENSION_BODIES: dict[Handler, str] = {
+    responses.create: "CreateResponseBody",
+    responses.compact: "CompactResponseBody",
+}
 
 ERROR_STATUSES = {
     "400": "Invalid request: bad JSON, body or query",

@@ -34,6 +34,10 @@ REF = "#/components/schemas/"
 
 _ITEMS = {"type": "array", "maxItems": ITEMS_PER_REQUEST, "items": {"$ref": REF + "InputItem"}}
 _NULLABLE_METADATA = {"anyOf": [{"$ref": REF + "Metadata"}, {"type": "null"}]}
+# D22: one limit wherever a safety_identifier is taken (conversations, responses).
+SAFETY_IDENTIFIER = {
+    "anyOf": [{"type": "string", "maxLength": SAFETY_IDENTIFIER_MAX}, {"type": "null"}]
+}
 
 SCHEMAS: dict[str, Any] = {
     "Metadata": {
@@ -48,9 +52,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "items": {"anyOf": [_ITEMS, {"type": "null"}]},
             "metadata": _NULLABLE_METADATA,
-            "safety_identifier": {
-                "anyOf": [{"type": "string", "maxLength": SAFETY_IDENTIFIER_MAX}, {"type": "null"}]
-            },
+            "safety_identifier": SAFETY_IDENTIFIER,
         },
     },
     "UpdateConversationBody": {

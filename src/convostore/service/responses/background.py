@@ -154,19 +154,15 @@ async def start(
                 owner, record_of(response), turn_of(req.conversation_id, inputs, stored, lease)
             )
         except (ConversationMissing, LeaseLost):
-            raise errors.InvalidRequest(
-                "The conversation was deleted, or taken by another response, while this "
-                "one ran; nothing was appended to it."
-            ) from None
+            raise background_stream.conversation_lost() from None
 
     async def fail(exc: errors.ApiError) -> None:
-        code = "rate_limit_exceeded" if exc.status == 429 else "server_error"
         failed = resource.build(
             req,
             identity,
             status="failed",
             output=[],
-            error={"code": code, "message": exc.message},
+            error=resource.error_of(exc),
         )
         try:
             await service.store.finish_response(owner, record_of(failed), Turn(inputs, []))

@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 
 CANCELLED = "cancelled meanwhile"
 
+
+def conversation_lost() -> errors.InvalidRequest:
+    """The failure of a background response whose write-back found its conversation gone
+    (``ConversationMissing``) or its lease taken (``LeaseLost``)."""
+    return errors.InvalidRequest(
+        "The conversation was deleted, or taken by another response, while this "
+        "one ran; nothing was appended to it."
+    )
+
+
 # response.created and response.queued are stored before POST /v1/responses answers
 # (see :func:`opening`), so a client resuming at once finds the stream.
 OPENING = 2
@@ -64,10 +74,7 @@ class Recording:
             turn = Turn(self.inputs, stored, self.req.conversation_id, self.holder)
             kept = await self.service.store.finish_response(self.owner, record_of(response), turn)
         except (ConversationMissing, LeaseLost):
-            return errors.InvalidRequest(
-                "The conversation was deleted, or taken by another response, while this "
-                "one ran; nothing was appended to it."
-            )
+            return conversation_lost()
         if not kept:  # cancelled (or found dead) meanwhile: its end is the row's
             return errors.InvalidRequest(CANCELLED)
         return None

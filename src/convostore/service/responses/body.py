@@ -77,6 +77,8 @@ def _enum(values: tuple[str, ...]) -> dict[str, Any]:
 _STRING = _nullable({"type": "string"})
 _FLAG = _nullable({"type": "boolean"})
 _OBJECT = _nullable({"type": "object"})
+# A forwarded key with more than a string's rule: D22's limit, as for a conversation.
+FORWARDED_SCHEMAS: dict[str, Any] = {"safety_identifier": bodies.SAFETY_IDENTIFIER}
 _ANY: dict[str, Any] = {"description": "Refused by this server (docs/responses.md)."}
 _HOSTED = {
     "type": "object",
@@ -156,7 +158,7 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {"include_obfuscation": _FLAG},
                 }
             ),
-            **{key: _STRING for key in FORWARDED},
+            **{key: FORWARDED_SCHEMAS.get(key, _STRING) for key in FORWARDED},
         },
     },
     "CreateResponseConversation": {
@@ -276,8 +278,32 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-CREATE_RESPONSE = bodies.Body(
-    "CreateResponseBody", bodies.compile_bodies(SCHEMAS)["CreateResponseBody"]
+# POST /v1/responses/compact (issue 18): OpenAI's keys for a compaction (the SDK's
+# ``responses.compact``) plus the ``conversation`` extension, each declared as for a
+# response and checked in the same order; request.py then reads it as a response's body.
+COMPACT_KEYS = frozenset(
+    (
+        "model",
+        "input",
+        "instructions",
+        "previous_response_id",
+        "conversation",
+        "image",
+        "prompt_cache_options",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "safety_identifier",
+        "service_tier",
+    )
 )
+_CREATE = SCHEMAS["CreateResponseBody"]
+SCHEMAS["CompactResponseBody"] = {
+    **_CREATE,
+    "properties": {k: v for k, v in _CREATE["properties"].items() if k in COMPACT_KEYS},
+}
+
+_COMPILED = bodies.compile_bodies(SCHEMAS)
+CREATE_RESPONSE = bodies.Body("CreateResponseBody", _COMPILED["CreateResponseBody"])
+COMPACT_RESPONSE = bodies.Body("CompactResponseBody", _COMPILED["CompactResponseBody"])
 KNOWN = frozenset(SCHEMAS["CreateResponseBody"]["properties"])
 TOOL_KEYS = frozenset(SCHEMAS["CreateResponseFunctionTool"]["properties"])

@@ -139,10 +139,7 @@ class EventStream:
     def _snapshot(
         self, status: str, items: list[dict[str, Any]], failure: errors.ApiError | None = None
     ) -> dict[str, Any]:
-        error = None
-        if failure is not None:
-            code = "rate_limit_exceeded" if failure.status == 429 else "server_error"
-            error = {"code": code, "message": failure.message}
+        error = None if failure is None else resource.error_of(failure)
         return resource.build(self.req, self.identity, status=status, output=items, error=error)
 
     async def _write_back(self, response: dict[str, Any]) -> errors.ApiError | None:

@@ -1,10 +1,11 @@
 """``POST /v1/responses/compact`` (issue 18): a summary of a history, as a compaction item.
 
 The body is OpenAI's (``model``, ``input``, ``instructions``, ``previous_response_id``
-and the pass-through fields), checked by :mod:`.request` like a response's, plus one
-extension: ``conversation``, whose history (from its latest compaction on, read bounded)
-is compacted with the input, and which gets the input then the compaction item appended
-under the conversation's lease. The answer is OpenAI's ``response.compaction`` object:
+and the pass-through fields) plus one extension, ``conversation``: its schema is
+``CompactResponseBody`` (``body.py``, a response's fields), and :mod:`.request` reads it
+like a response's. The conversation's history (from its latest compaction on, read
+bounded) is compacted with the input, and the conversation gets the input then the
+compaction item appended under its lease. The answer is OpenAI's ``response.compaction`` object:
 the user messages that were summarised, then the compaction item; nothing else is stored.
 """
 
@@ -17,6 +18,7 @@ import orjson
 
 from convostore import errors, ids
 from convostore.service.responses import history, request, window
+from convostore.service.responses.body import COMPACT_RESPONSE
 from convostore.service.responses.lease import Lease
 from convostore.service.responses.writeback import turn_of, write_back
 from convostore.store.base import Owner
@@ -24,27 +26,9 @@ from convostore.store.base import Owner
 if TYPE_CHECKING:
     from convostore.service.responses import Responses
 
-KEYS = frozenset(
-    (
-        "model",
-        "input",
-        "instructions",
-        "previous_response_id",
-        "conversation",
-        "prompt_cache_key",
-        "prompt_cache_retention",
-        "safety_identifier",
-        "service_tier",
-    )
-)
-
 
 async def compact(service: Responses, owner: Owner, body: Any) -> dict[str, Any]:
-    if type(body) is dict:
-        for key in body:
-            if key not in KEYS:
-                raise errors.unknown_parameter(key)
-    req = request.parse(body, service.registry)
+    req = request.parse(body, service.registry, COMPACT_RESPONSE)
     if service.upstream is None:
         from convostore.service.responses import NOT_CONFIGURED
 

@@ -18,6 +18,7 @@ from typing import Any
 from convostore import errors
 from convostore.items import include as includes
 from convostore.items.registry import Reference, Registry
+from convostore.service import bodies
 from convostore.service.responses.body import (
     CREATE_RESPONSE,
     FORWARDED,
@@ -76,10 +77,12 @@ class ResponseRequest:
         )
 
 
-def parse(body: Any, registry: Registry) -> ResponseRequest:
+def parse(body: Any, registry: Registry, shape: bodies.Body = CREATE_RESPONSE) -> ResponseRequest:
+    """The request of ``body``, checked against ``shape`` (a compaction's body is a
+    response's with fewer keys, ``body.COMPACT_RESPONSE``)."""
     if type(body) is dict and body.get("model") is None:
         raise errors.missing_parameter("model")  # null counts as missing, as for OpenAI
-    get = CREATE_RESPONSE.check(body).get
+    get = shape.check(body).get
     items, compact_at = _input(get("input"), registry)
     request = ResponseRequest(model=body["model"], input=items, compact_at=compact_at)
     _state(get("conversation"), get("previous_response_id"), request)

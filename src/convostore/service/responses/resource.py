@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from convostore import errors
 from convostore.service.responses.request import ResponseRequest
 
 
@@ -42,6 +43,13 @@ def _service_tier(request: ResponseRequest, status: str) -> Any:
     ``response.incomplete``)."""
     asked = request.forwarded.get("service_tier", "auto")
     return "default" if asked == "auto" and status in ("completed", "incomplete") else asked
+
+
+def error_of(failure: errors.ApiError) -> dict[str, Any]:
+    """A failed response's ``error``: OpenAI's codes for a response, rate_limit_exceeded
+    when the model server refused for load (429), server_error otherwise."""
+    code = "rate_limit_exceeded" if failure.status == 429 else "server_error"
+    return {"code": code, "message": failure.message}
 
 
 def build(
