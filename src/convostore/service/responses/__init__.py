@@ -29,7 +29,6 @@ from convostore.service.materialize import Materializer
 from convostore.service.responses import (
     background,
     chat,
-    compaction,
     context,
     events,
     history,
@@ -174,31 +173,15 @@ class Responses:
             await self.store.get_conversation(owner, req.conversation_id)
         return await self.materializer.materialize(owner, req.input, named)
 
-    async def history_of(self, owner: Owner, req: ResponseRequest) -> list[StoredItem]:
-        """What the turn follows: its conversation's items, or the previous responses'."""
-        if req.conversation_id is not None:
-            return await history.read_history(self.store, owner, req.conversation_id)
-        if req.previous_response_id is not None:
-            return await history.read_chain(self.store, owner, req.previous_response_id)
-        return []
-
     async def _messages(
         self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]
     ) -> tuple[list[dict[str, Any]], list[StoredItem]]:
         """The messages the model is sent, and the output items made before the model
         answers (with truncation or compaction on, :mod:`.context` decides both: a
         compaction it made is the response's first output item)."""
-        lead: list[StoredItem] = []
-        if context.managed(req):
-            managed = await self.context.turn(owner, req, inputs)
-            out = managed.messages
-            if managed.compacted is not None:
-                lead.append(managed.compacted)
-        else:
-            turn = history.entries(await self.history_of(owner, req), inputs)
-            turn = turn[max(0, compaction.latest([entry.item for entry in turn])) :]
-            compaction.apply_updates(req, [entry.item for entry in turn])
-            out = history.turn_messages(turn, req, self.config.image_url_prefixes)
+        managed = await self.context.turn(owner, req, inputs)
+        out = history.turn_messages(managed.entries, req, self.config.image_url_prefixes)
+        lead = [] if managed.compacted is None else [managed.compacted]
         if all(m["role"] == "system" for m in out):
             raise errors.missing_parameter("input")
         return out, lead

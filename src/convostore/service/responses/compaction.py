@@ -59,7 +59,14 @@ def new_item(summary: str) -> dict[str, Any]:
 
 
 def as_message(item: dict[str, Any]) -> dict[str, Any]:
+    """The chat message the model is given for a compaction item convostore made."""
     return {"role": "user", "content": SHOWN_AS + item["encrypted_content"][len(PREFIX) :]}
+
+
+def as_input_item(item: dict[str, Any]) -> dict[str, Any]:
+    """The same, as a Responses ``input`` item (``--upstream-api responses``)."""
+    text = as_message(item)["content"]
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
 
 
 def summary_tokens(window: int) -> int:
@@ -97,6 +104,39 @@ def summary_body(model: str, text: str, max_tokens: int) -> dict[str, Any]:
         ],
         "max_tokens": max_tokens,
     }
+
+
+def summary_input(model: str, text: str, max_tokens: int) -> dict[str, Any]:
+    """:func:`summary_body` for the model server's own ``/responses``."""
+    return {
+        "model": model,
+        "instructions": PROMPT,
+        "input": [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "The conversation so far:\n\n" + text}],
+            }
+        ],
+        "max_output_tokens": max_tokens,
+        "store": False,
+    }
+
+
+def summary_of_response(response: dict[str, Any]) -> str | None:
+    """The summary a ``/responses`` answer holds: its assistant messages' text."""
+    raw = response.get("output")
+    texts = [
+        part["text"]
+        for item in (raw if isinstance(raw, list) else ())
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or ()
+        if isinstance(part, dict)
+        and part.get("type") == "output_text"
+        and isinstance(part.get("text"), str)
+    ]
+    text = "".join(texts).strip()
+    return text or None
 
 
 def summary_of(completion: dict[str, Any]) -> str | None:

@@ -34,10 +34,12 @@ FIXED_OVERHEAD = 16  # the generation prompt and the like, beside the messages
 
 @dataclass(slots=True)
 class Turn:
-    """What a managed turn sends, and the compaction item it made (the response's first
-    output item)."""
+    """The items a managed turn sends (history then input, each named for errors; made
+    chat messages by :func:`.history.turn_messages` or Responses ``input`` by
+    :func:`.native.body`), and the compaction item it made (the response's first output
+    item)."""
 
-    messages: list[dict[str, Any]]
+    entries: list[messages.Entry]
     compacted: StoredItem | None = None
     usage: dict[str, Any] | None = None
 
@@ -93,6 +95,22 @@ class Context:
         return [], True
 
     async def turn(self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]) -> Turn:
+        """The items the model is sent for this turn, whichever API it is sent through:
+        managed (:func:`managed`) as the module says, otherwise the whole history from
+        its latest compaction on, then the input."""
+        if managed(req):
+            return await self._managed(owner, req, inputs)
+        held: list[StoredItem] = []
+        if req.conversation_id is not None:
+            held = await history.read_history(self.store, owner, req.conversation_id)
+        elif req.previous_response_id is not None:
+            held = await history.read_chain(self.store, owner, req.previous_response_id)
+        entries = history.entries(held, inputs)
+        entries = entries[max(0, compaction.latest([entry.item for entry in entries])) :]
+        compaction.apply_updates(req, [entry.item for entry in entries])
+        return Turn(entries)
+
+    async def _managed(self, owner: Owner, req: ResponseRequest, inputs: list[StoredItem]) -> Turn:
         size = await self.window(req.model)
         held, complete = await self.view(owner, req, size)
         history.entries(held, inputs)  # duplicates refused before anything is called
@@ -107,7 +125,7 @@ class Context:
             counts = await self.count(req, held_items + shown)
             due = sum(counts) + await self.fixed(req) > threshold
         start = compaction.latest(shown)
-        if due:
+        if due and self.config.api == "chat":
             # an input the model server cannot take is refused before the summary is paid for
             messages.to_messages(
                 [_input_entry(item, _client_index(req, i)) for i, item in enumerate(shown)],
@@ -115,6 +133,7 @@ class Context:
                 all_reasoning=False,
                 image_prefixes=self.config.image_url_prefixes,
             )
+        if due:
             # the summary covers this turn's input too: a client that keeps only what
             # follows the compaction item (it comes first in the output) loses nothing
             compacted, usage = await self.compact(req, held_items + shown, size, complete)
@@ -143,8 +162,7 @@ class Context:
         entries += [
             _input_entry(item, _client_index(req, base + i)) for i, item in enumerate(shown)
         ]
-        out = history.turn_messages(entries, req, self.config.image_url_prefixes)
-        return Turn(out, compacted, usage)
+        return Turn(entries, compacted, usage)
 
     async def count(self, req: ResponseRequest, items: Sequence[dict[str, Any]]) -> list[int]:
         return await self.tokens.count(req.model, [window.item_text(item) for item in items])
@@ -181,13 +199,22 @@ class Context:
         text = compaction.transcript(
             messages.to_messages(entries, instructions=None, all_reasoning=True)
         )
-        body = compaction.summary_body(self.config.model_for(req.model), text, wanted)
+        model = self.config.model_for(req.model)
         assert self.upstream is not None
-        answer = await self.calling(self.upstream.complete(body))
-        summary = compaction.summary_of(answer)
+        if self.config.api == "responses":  # the model server may speak nothing else
+            body = compaction.summary_input(model, text, wanted)
+            answer = await self.calling(self.upstream.complete(body, self.config.responses_url))
+            summary = compaction.summary_of_response(answer)
+            raw = answer.get("usage")
+            usage = raw if isinstance(raw, dict) else None
+        else:
+            body = compaction.summary_body(model, text, wanted)
+            answer = await self.calling(self.upstream.complete(body))
+            summary = compaction.summary_of(answer)
+            usage = output.usage(answer.get("usage"))
         if summary is None:
             raise errors.BadGateway("The model server answered the compaction without a summary.")
-        return self.stored_form(compaction.new_item(summary)), output.usage(answer.get("usage"))
+        return self.stored_form(compaction.new_item(summary)), usage
 
 
 def _client_index(req: ResponseRequest, index: int) -> int:

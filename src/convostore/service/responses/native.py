@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from convostore import errors
 from convostore.items import include as includes
-from convostore.service.responses import background, context, events, history, resource
+from convostore.service.responses import background, compaction, events, history, resource
 from convostore.service.responses.background_stream import BackgroundNativeStream, Recording
+from convostore.service.responses.messages import Entry
 from convostore.service.responses.native_stream import NativeEventStream
 from convostore.service.responses.request import ResponseRequest
 from convostore.service.responses.resource import Completed
@@ -32,16 +31,16 @@ if TYPE_CHECKING:
     from convostore.service.responses import Responses
 
 
-def body(
-    request: ResponseRequest,
-    history: Sequence[StoredItem],
-    inputs: Sequence[StoredItem],
-    model: str,
-) -> dict[str, Any]:
-    """The request to the model server's ``POST /responses``."""
+def body(request: ResponseRequest, turn: Sequence[Entry], model: str) -> dict[str, Any]:
+    """The request to the model server's ``POST /responses``: the items :mod:`.context`
+    chose, as they are stored, but a compaction convostore made given as the user
+    message that holds its summary (no model server can read it as a compaction)."""
     out: dict[str, Any] = {
         "model": model,
-        "input": [orjson.loads(item.body) for item in (*history, *inputs)],
+        "input": [
+            compaction.as_input_item(entry.item) if compaction.is_ours(entry.item) else entry.item
+            for entry in turn
+        ],
         "store": False,
     }
     if request.instructions is not None:
@@ -75,15 +74,11 @@ async def respond(
     :mod:`.native_stream`)."""
     owner, req, identity = turn.owner, turn.req, turn.identity
     inputs, lease = turn.inputs, turn.lease
-    if context.managed(req):
-        raise errors.unsupported_parameter(
-            "truncation" if req.truncation == "auto" else "context_management",
-            "is not supported by this server with --upstream-api responses: the model "
-            "server's own /responses is given the whole history.",
-        )
-    held = await service.history_of(owner, req)
-    history.check_tool_outputs(history.entries(held, inputs))
-    body_out = body(req, held, inputs, service.config.model_for(req.model))
+    chosen = await service.context.turn(owner, req, inputs)
+    history.check_tool_outputs(chosen.entries)
+    # a compaction made for this turn is the response's first output item
+    lead = [] if chosen.compacted is None else [chosen.compacted]
+    body_out = body(req, chosen.entries, service.config.model_for(req.model))
     assert service.upstream is not None
     if req.stream:
         body_out["stream"] = True
@@ -92,12 +87,12 @@ async def respond(
         async def streamed(recording: Recording) -> AsyncGenerator[dict[str, Any], None]:
             # The runner releases the lease: the stream has none to release.
             opened = await _open_stream(
-                service, BackgroundNativeStream, turn, body_out, recording.store_turn, _none
+                service, BackgroundNativeStream, turn, body_out, lead, recording.store_turn, _none
             )
             return opened.events()
 
         queued = await background.start(
-            service, turn, lambda: _answer(service, turn, body_out), streamed
+            service, turn, lambda: _answer(service, turn, body_out, lead), streamed
         )
         if req.stream:  # the client follows the events the run records
             return service.stored.follower(owner, identity.id, -1)
@@ -111,8 +106,10 @@ async def respond(
             if lease is not None:
                 await lease.release()
 
-        return await _open_stream(service, NativeEventStream, turn, body_out, write_turn, release)
-    stored, response = await _answer(service, turn, body_out)
+        return await _open_stream(
+            service, NativeEventStream, turn, body_out, lead, write_turn, release
+        )
+    stored, response = await _answer(service, turn, body_out, lead)
     await store_turn(service.store, turn, response, stored)
     return Completed(response)
 
@@ -122,6 +119,7 @@ async def _open_stream(
     kind: type[NativeEventStream],
     turn: TurnContext,
     body_out: dict[str, Any],
+    lead: Sequence[StoredItem],
     write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]],
     release: Callable[[], Awaitable[None]],
 ) -> NativeEventStream:
@@ -140,13 +138,15 @@ async def _open_stream(
         write_back=write_back,
         failure_of=lambda exc: upstream_error(exc, service.config),
         release=release,
+        lead=lead,
     )
 
 
 async def _answer(
-    service: Responses, turn: TurnContext, body_out: dict[str, Any]
+    service: Responses, turn: TurnContext, body_out: dict[str, Any], lead: Sequence[StoredItem]
 ) -> tuple[list[StoredItem], dict[str, Any]]:
-    """The model server's own ``/responses`` answer: output items and Response."""
+    """The model server's own ``/responses`` answer: output items (``lead`` first) and
+    Response."""
     req = turn.req
     assert service.upstream is not None
     answer = await calling(
@@ -157,7 +157,7 @@ async def _answer(
         raise errors.BadGateway(
             f"The model server at {service.config.shown} answered without an output list."
         )
-    stored = [service.stored_form(item) for item in raw if isinstance(item, dict)]
+    stored = [*lead, *(service.stored_form(item) for item in raw if isinstance(item, dict))]
     status = answer.get("status")
     details = answer.get("incomplete_details") or {}
     reason = details.get("reason") if status == "incomplete" else None

@@ -1,7 +1,8 @@
 """A streamed turn through the model server's own ``/responses`` (``--upstream-api
 responses``, issue 17): its events are passed through as they come, numbered again from
 0, with convostore's Response object (its id, conversation, echoed parameters) in the
-lifecycle events (in the background, numbered after the stored opening events and
+lifecycle events (a compaction made for the turn comes first, as output item 0, the
+model server's items numbered after it; in the background, numbered after the stored opening events and
 recorded: :class:`.background_stream.BackgroundNativeStream`). When the model server's ``response.completed`` (or
 ``response.incomplete``) arrives, its output items are stored (the write-back of any
 turn) before convostore sends its own ``response.completed``; a failure anywhere is
@@ -11,7 +12,7 @@ turn) before convostore sends its own ``response.completed``; a failure anywhere
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ class NativeEventStream:
     write_back: Callable[[dict[str, Any], list[StoredItem]], Awaitable[None]] = field(kw_only=True)
     failure_of: Callable[[UpstreamError], errors.ApiError] = field(kw_only=True)
     release: Callable[[], Awaitable[None]] = field(kw_only=True)
+    # output items made before the model answered (a compaction): the first output items
+    lead: Sequence[StoredItem] = field(default=(), kw_only=True)
+    led: bool = field(default=False, init=False)  # their events were sent
     sequence: int = field(default=0, init=False)  # the next event's sequence_number
 
     async def aclose(self) -> None:
@@ -84,16 +88,38 @@ class NativeEventStream:
                 opening = self._lifecycle(kind)
                 if opening is not None:
                     yield opening
-            elif kind in FINAL:
+                continue
+            for leading in self._lead():
+                yield leading
+            if kind in FINAL:
                 yield await self._finish(event)
                 return
             elif kind in ("response.failed", "error"):
                 raise errors.BadGateway(f"The model server's response failed: {_why(event)}")
             elif isinstance(kind, str):
-                yield self._event(self._padded(dict(event)))
+                yield self._event(self._padded(self._shifted(dict(event))))
         raise errors.BadGateway(
             "The model server's stream ended before the response was complete; nothing was stored."
         )
+
+    def _lead(self) -> list[dict[str, Any]]:
+        """The lead items' events, once, before the model server's first output event."""
+        if self.led:
+            return []
+        self.led = True
+        out: list[dict[str, Any]] = []
+        for index, stored in enumerate(self.lead):
+            shown = self.visible(stored)
+            for kind in ("response.output_item.added", "response.output_item.done"):
+                out.append(self._event({"type": kind, "output_index": index, "item": shown}))
+        return out
+
+    def _shifted(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The model server's event with its ``output_index`` after the lead items."""
+        index = event.get("output_index")
+        if self.lead and isinstance(index, int):
+            event["output_index"] = index + len(self.lead)
+        return event
 
     def _lifecycle(self, kind: str) -> dict[str, Any] | None:
         """The model server's lifecycle event, with convostore's Response object."""
@@ -116,7 +142,10 @@ class NativeEventStream:
         raw = final.get("output")
         if not isinstance(raw, list):
             raise errors.BadGateway("The model server's final event had no output list.")
-        stored = self.store_output([item for item in raw if isinstance(item, dict)])
+        stored = [
+            *self.lead,
+            *self.store_output([item for item in raw if isinstance(item, dict)]),
+        ]
         incomplete = event["type"] == "response.incomplete"
         details = final.get("incomplete_details") or {}
         reason = details.get("reason") if incomplete and isinstance(details, dict) else None
