@@ -248,7 +248,7 @@ class Settings:
     upstream_api: str = setting(
         "chat",
         "Which API of the model server to call: `chat` (its /chat/completions, every model "
-        "server has it) or `responses` (its own /responses, sent the whole history as input "
+        "server has it) or `responses` (its own /responses, sent the history as input "
         "with store false, its events passed through).",
         choices=("chat", "responses"),
     )

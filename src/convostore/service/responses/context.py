@@ -1,5 +1,6 @@
-"""A turn's messages when the history must fit the model (issue 18): ``truncation:
-"auto"``, ``context_management`` compaction, a ``compaction_trigger``, and
+"""The items a turn sends, for either upstream API, and what they are when the history
+must fit the model (issue 18): ``truncation: "auto"``,
+``context_management`` compaction, a ``compaction_trigger``, and
 ``POST /v1/responses/compact``.
 
 The history is read bounded (:func:`.window.read_recent`) and counted

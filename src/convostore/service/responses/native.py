@@ -1,7 +1,8 @@
 """A model server's own ``/v1/responses`` as the upstream (``--upstream-api responses``,
 issue 17): for servers that speak the Responses API (vLLM, SGLang/SMG, ogx,
-agentic-api), the turn's history and input are sent as ``input`` items, unchanged (their
-reasoning items and tool calls included), with ``store: false``: convostore keeps the
+agentic-api), the turn's history and input, as :mod:`.context` chooses them for every
+upstream (truncation and compaction included), are sent as ``input`` items, unchanged
+(their reasoning items and tool calls included), with ``store: false``: convostore keeps the
 state, the model server keeps nothing. The output items come back as the model server
 made them and are stored through the item registry like any output. :func:`respond`
 runs such a turn: answered at once, streamed (:mod:`.native_stream`) or in the
