@@ -1,6 +1,7 @@
 """``--upstream-api responses`` (issue 17): the model server's own ``/v1/responses`` is
-called with the whole history as ``input`` and ``store: false``; its output items (its
-reasoning items included) are stored and given back on the next turn unchanged."""
+called with the history as ``input`` and ``store: false``; its output items (its
+reasoning items included) are stored and given back on the next turn unchanged. With
+truncation and compaction (issue 18) the items sent are chosen as on the chat path."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
-from tests.responses.fake_upstream import FakeUpstream, Reply
+from convostore.service.responses.compaction import PROMPT
+from tests.responses.fake_upstream import MODEL, FakeUpstream, Reply, fake_tokens
 from tests.responses.test_background import until
 from tests.responses.test_background_stream import cancelled_while_streamed, opened_then_left
 
@@ -291,3 +293,280 @@ def test_background_stream_in_this_mode_that_stops(
         assert list(client.conversations.items.list(conv.id)) == []
     assert [e.type for e in seen] == ["response.created", "response.queued", "response.failed"]
     assert len(upstream.requests) == 2
+
+
+# -- issue 18 through the model server's own /responses: the view context.py chooses ------
+
+WINDOW = 2000
+MAX_OUTPUT = 200
+SHOWN_AS = "Summary of the earlier part of this conversation:\n\n"
+
+
+def small_window(upstream: FakeUpstream) -> None:
+    upstream.max_model_len = WINDOW
+    upstream.tokenizer = True
+
+
+def input_tokens(body: dict[str, Any]) -> int:
+    """The tokens of a /responses request by the scripted tokenizer: every string of
+    every input item (as convostore counts an item, its ids and tags aside)."""
+
+    def texts(value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, dict):
+            skip = ("id", "type", "status", "call_id", "role")
+            return [s for k, v in value.items() if k not in skip for s in texts(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in texts(v)]
+        return []
+
+    return sum(fake_tokens("\n".join(texts(item))) + 8 for item in body["input"])
+
+
+def assert_calls_whole(items: list[dict[str, Any]]) -> None:
+    called = [i["call_id"] for i in items if i["type"] == "function_call"]
+    answered = [i["call_id"] for i in items if i["type"] == "function_call_output"]
+    assert called == answered, items
+    for call_id in called:
+        kinds = [i["type"] for i in items if i.get("call_id") == call_id]
+        assert kinds == ["function_call", "function_call_output"], items
+
+
+def call(call_id: str, n: int) -> dict[str, Any]:
+    reply = answer("", n=n)
+    reply["output"] = [
+        {
+            "id": f"fc_up{n}",
+            "type": "function_call",
+            "call_id": call_id,
+            "name": "lookup",
+            "arguments": '{"q": "x"}',
+            "status": "completed",
+        }
+    ]
+    return reply
+
+
+def text_of(item: dict[str, Any]) -> str:
+    return "".join(part["text"] for part in item["content"])
+
+
+def listed(client: OpenAI, conversation_id: str) -> list[dict[str, Any]]:
+    return [
+        i.model_dump(exclude_none=True)
+        for i in client.conversations.items.list(conversation_id, order="asc")
+    ]
+
+
+def test_truncation_auto_through_the_model_servers_responses(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    small_window(upstream)
+    conv = client.conversations.create()
+    pending: str | None = None
+    for turn in range(20):
+        upstream.script(
+            Reply(body=call(f"call_{turn}", turn))
+            if turn % 5 == 2
+            else Reply(body=answer(f"Answer {turn}: " + "words " * 60, n=turn))
+        )
+        given: Any = (
+            [{"type": "function_call_output", "call_id": pending, "output": "found " * 40}]
+            if pending is not None
+            else f"Question {turn}: " + "tell me more " * 25
+        )
+        client.responses.create(
+            model=MODEL,
+            conversation=conv.id,
+            input=given,
+            truncation="auto",
+            max_output_tokens=MAX_OUTPUT,
+        )
+        pending = f"call_{turn}" if turn % 5 == 2 else None
+        sent = upstream.last
+        assert upstream.paths[-1] == "/v1/responses" and sent["store"] is False
+        assert input_tokens(sent) <= WINDOW - MAX_OUTPUT, turn
+        assert_calls_whole(sent["input"])
+        assert sent["input"][-1]["type"] in ("message", "function_call_output")
+    # the model saw only the newest turns by the end; the whole transcript is kept
+    assert "Question 0:" not in str(upstream.last["input"])
+    assert "Question 19:" in str(upstream.last["input"])
+    stored = listed(client, conv.id)
+    assert len(stored) == 40 and "Question 0:" in str(stored[0])
+
+
+def assert_starts_at_summary(body: dict[str, Any], summary: str) -> None:
+    first = body["input"][0]
+    assert first["type"] == "message" and first["role"] == "user"
+    assert text_of(first) == SHOWN_AS + summary
+
+
+def test_compaction_by_threshold_through_the_model_servers_responses(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    small_window(upstream)
+    conv = client.conversations.create()
+    management = [{"type": "compaction", "compact_threshold": 700}]
+    made: Any = None
+    for turn in range(8):
+        upstream.script(
+            Reply(body=answer(f"Reply {turn} " + "blah " * 50, n=turn)),
+            Reply(body=answer(f"Answered {turn}", n=100 + turn)),
+        )
+        before = len(upstream.requests)
+        response = client.responses.create(
+            model=MODEL,
+            conversation=conv.id,
+            input=f"Turn {turn} " + "text " * 50,
+            extra_body={"context_management": management},
+        )
+        if len(upstream.requests) - before == 2:  # a summary call, then the turn
+            made = response
+            break
+        upstream.replies.clear()  # the second scripted answer was not asked for
+        assert [item.type for item in response.output] == ["message"]
+    assert made is not None and turn >= 1
+    # the summary was written through /responses, covering the history and this input
+    assert upstream.paths[-2:] == ["/v1/responses", "/v1/responses"]
+    summary_call = upstream.requests[-2]
+    assert summary_call["instructions"] == PROMPT and summary_call["store"] is False
+    assert "Turn 0 " in str(summary_call["input"]) and f"Turn {turn} " in str(summary_call["input"])
+    summary = (f"Reply {turn} " + "blah " * 50).strip()
+    assert [item.type for item in made.output] == ["compaction", "message"]
+    assert made.output[0].encrypted_content == "convostore-summary:v1\n" + summary
+    assert made.output_text == f"Answered {turn}"
+    # the model answered from the summary, then the input verbatim
+    assert_starts_at_summary(upstream.last, summary)
+    assert [text_of(i) for i in upstream.last["input"][1:]] == [f"Turn {turn} " + "text " * 50]
+    items = listed(client, conv.id)
+    assert [i["type"] for i in items[-3:]] == ["message", "compaction", "message"]
+    assert items[-2] == made.output[0].model_dump(exclude_none=True)
+    for later in range(3):
+        upstream.script(Reply(body=answer(f"After {later}", n=200 + later)))
+        client.responses.create(
+            model=MODEL,
+            conversation=conv.id,
+            input=f"Later {later}",
+            extra_body={"context_management": [{"type": "compaction", "compact_threshold": 5000}]},
+        )
+        assert_starts_at_summary(upstream.last, summary)
+        sent = upstream.last["input"]
+        assert text_of(sent[1]) == f"Answered {turn}"
+        assert len(sent) == 2 + 2 * later + 1
+        assert "Turn 0 " not in str(sent) and f"Turn {turn} " not in str(sent)
+    everything = listed(client, conv.id)
+    assert len(everything) == len(items) + 6
+    assert "Turn 0 " in str(everything[0])
+    assert [i["type"] for i in everything].count("compaction") == 1
+
+
+def test_compaction_by_trigger_through_the_model_servers_responses(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    small_window(upstream)
+    conv = client.conversations.create()
+    for turn in range(3):
+        upstream.script(Reply(body=answer(f"Early reply {turn}", n=turn)))
+        client.responses.create(model=MODEL, conversation=conv.id, input=f"Early {turn}")
+    upstream.script(
+        Reply(body=answer("Three early things.", n=10)), Reply(body=answer("Sure.", n=11))
+    )
+    response = client.responses.create(
+        model=MODEL,
+        conversation=conv.id,
+        input=[{"type": "compaction_trigger"}, {"role": "user", "content": "Go on"}],
+    )
+    assert [item.type for item in response.output] == ["compaction", "message"]
+    assert response.output_text == "Sure."
+    summarised = str(upstream.requests[-2]["input"])
+    assert upstream.requests[-2]["instructions"] == PROMPT
+    assert "Early 0" in summarised and "user: Go on" in summarised
+    assert_starts_at_summary(upstream.last, "Three early things.")
+    assert [text_of(i) for i in upstream.last["input"][1:]] == ["Go on"]
+    for turn in range(3):
+        upstream.script(Reply(body=answer(f"Late reply {turn}", n=20 + turn)))
+        client.responses.create(model=MODEL, conversation=conv.id, input=f"Late {turn}")
+        assert_starts_at_summary(upstream.last, "Three early things.")
+        assert text_of(upstream.last["input"][1]) == "Sure."
+        assert "Early 0" not in str(upstream.last["input"])
+        assert len(upstream.last["input"]) == 2 + 2 * turn + 1
+    everything = listed(client, conv.id)
+    assert len(everything) == 6 + 3 + 6
+    assert [i["type"] for i in everything[6:9]] == ["message", "compaction", "message"]
+    assert everything[7]["id"] == response.output[0].id
+    # POST /v1/responses/compact writes its summary through /responses too
+    upstream.script(Reply(body=answer("Later turns too.", n=30)))
+    compacted = client.responses.compact(model=MODEL, extra_body={"conversation": conv.id})
+    assert upstream.paths[-1] == "/v1/responses"
+    assert upstream.last["instructions"] == PROMPT
+    assert compacted.output[-1].encrypted_content.endswith("Later turns too.")  # type: ignore[union-attr]
+    assert listed(client, conv.id)[-1]["id"] == compacted.output[-1].id
+
+
+def test_a_streamed_native_compaction_is_output_item_zero(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    small_window(upstream)
+    conv = client.conversations.create()
+    upstream.script(Reply(body=answer("Early reply", n=1)))
+    client.responses.create(model=MODEL, conversation=conv.id, input="Early")
+    upstream.script(
+        Reply(body=answer("An early question.", n=2)),
+        Reply(chunks=events(["Hi ", "again"], n=3), done=False),
+    )
+    with client.responses.stream(
+        model=MODEL,
+        conversation=conv.id,
+        input=[{"type": "compaction_trigger"}, {"role": "user", "content": "Go on"}],
+    ) as stream:
+        seen = list(stream)
+        final = stream.get_final_response()
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    assert upstream.last["stream"] is True
+    assert_starts_at_summary(upstream.last, "An early question.")
+    added = [e for e in seen if e.type == "response.output_item.added"]
+    assert [(e.output_index, e.item.type) for e in added] == [(0, "compaction"), (1, "message")]
+    assert all(
+        e.output_index == 1  # type: ignore[union-attr]
+        for e in seen
+        if e.type.startswith("response.output_text") or e.type.startswith("response.content_part")
+    )
+    assert [item.type for item in final.output] == ["compaction", "message"]
+    assert final.output_text == "Hi again"
+    everything = listed(client, conv.id)
+    assert [i["type"] for i in everything[2:]] == ["message", "compaction", "message"]
+    assert everything[3] == final.output[0].model_dump(exclude_none=True)
+    assert client.responses.retrieve(final.id).output[0].type == "compaction"
+
+
+def test_a_background_native_compaction_is_its_first_output_item(
+    client: OpenAI, upstream: FakeUpstream, settings_overrides: Any
+) -> None:
+    small_window(upstream)
+    upstream.script(Reply(body=answer("First answer.", n=1)))
+    previous = client.responses.create(model=MODEL, input="First question")
+    upstream.script(
+        Reply(body=answer("A first question.", n=2)), Reply(body=answer("Second answer.", n=3))
+    )
+    started = client.responses.create(
+        model=MODEL,
+        input=[{"type": "compaction_trigger"}, {"role": "user", "content": "Second question"}],
+        previous_response_id=previous.id,
+        background=True,
+    )
+    done = until(
+        lambda: (r := client.responses.retrieve(started.id)).status == "completed" and r,
+        "the background response to complete",
+    )
+    assert [item.type for item in done.output] == ["compaction", "message"]
+    assert done.output[0].encrypted_content.endswith("A first question.")  # type: ignore[union-attr]
+    assert done.output_text == "Second answer."
+    # a previous_response_id chain goes on from the summary
+    upstream.script(Reply(body=answer("Third answer.", n=4)))
+    client.responses.create(model=MODEL, input="Third question", previous_response_id=done.id)
+    assert [text_of(i) for i in upstream.last["input"]] == [
+        SHOWN_AS + "A first question.",
+        "Second answer.",
+        "Third question",
+    ]
