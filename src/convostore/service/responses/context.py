@@ -35,7 +35,7 @@ FIXED_OVERHEAD = 16  # the generation prompt and the like, beside the messages
 
 @dataclass(slots=True)
 class Turn:
-    """The items a managed turn sends (history then input, each named for errors; made
+    """The items a turn sends (history then input, each named for errors; made
     chat messages by :func:`.history.turn_messages` or Responses ``input`` by
     :func:`.native.body`), and the compaction item it made (the response's first output
     item)."""
