@@ -158,6 +158,11 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {self.synchronous}")
         db.execute("PRAGMA foreign_keys = ON")
+        # Statement journals in memory: every write runs inside ``SAVEPOINT write`` (group
+        # commit), so each INSERT that fires a trigger opens a statement journal, which by
+        # default is a temporary file. In memory it is 3x cheaper for append20 (issue 21);
+        # it only serves rolling back a statement of the open transaction, never recovery.
+        db.execute("PRAGMA temp_store = MEMORY")
         waiting = None
         if self.path != ":memory:":
             db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
