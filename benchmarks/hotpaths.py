@@ -1,7 +1,7 @@
 """Where convostore's time goes per request, on the hot paths, under load.
 
     python benchmarks/hotpaths.py [--backend sqlite|postgres] [--only get_item,append1,list20]
-                                 [--duration S] [--out FILE.json] [--keep-raw DIR]
+                                 [--duration S] [--out FILE.json] [--keep-raw DIR] [--ceiling]
 
 For each workload: convostore (one worker, pinned to CPU 0 as in run.py) is loaded by wrk
 at concurrency 16 while py-spy samples it (``--nonblocking``: the server is never
@@ -40,6 +40,11 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 RULES: tuple[tuple[str, str], ...] = (
     ("sqlite: background maintenance thread", "store/sqlite_maintenance.py"),
     ("records: frozen dataclass __init__", "__create_fn__"),
+    ("sqlite: COMMIT (group commit)", "Transactions._commit"),
+    ("sqlite: transaction helper", "store/sqlite_tx.py"),
+    ("sqlite: item INSERTs (executemany)", "insert_items (/"),
+    ("sqlite: reserve (UPDATE ... RETURNING)", "reserve (/"),
+    ("sqlite: statements (C, inline)", "store/sqlite_append.py"),
     ("sqlite: statements (C, inline)", "store/sqlite.py"),
     ("postgres: asyncpg + wait", "asyncpg/"),
     ("postgres: store code", "store/postgres.py"),
@@ -50,17 +55,23 @@ RULES: tuple[tuple[str, str], ...] = (
     ("render: response assembly", "convostore/api/render.py"),
     ("request: body/json/query", "convostore/api/request.py"),
     ("request: list params", "convostore/api/params.py"),
-    ("request: owner header", "convostore/api/owner.py"),
+    ("auth + owner", "convostore/api/owner.py"),
     ("routing", "convostore/api/routing.py"),
     ("service: materialize/ids", "convostore/service/materialize.py"),
     ("service: ids", "convostore/ids.py"),
     ("service: bodies", "convostore/service/bodies.py"),
+    ("service: idempotency", "convostore/service/idempotency.py"),
+    ("service: limits", "convostore/service/limits.py"),
     ("service: rules", "convostore/service/"),
     ("handlers", "convostore/api/items.py"),
     ("handlers", "convostore/api/conversations.py"),
     ("observability: metrics", "convostore/api/metrics.py"),
     ("observability: request ids", "convostore/api/request_ids.py"),
     ("observability: access log", "convostore/api/access_log.py"),
+    ("observability: access log", "convostore/logformat.py"),
+    ("auth + owner", "convostore/api/auth.py"),
+    ("request guards (csrf, rebinding)", "convostore/api/csrf.py"),
+    ("request guards (csrf, rebinding)", "convostore/api/rebinding.py"),
     ("uvicorn: httptools protocol", "convostore/api/protocol.py"),  # convostore's subclass
     ("app: dispatch + send", "convostore/api/app.py"),
     ("uvicorn: httptools protocol", "uvicorn/protocols/http/"),
@@ -175,6 +186,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds sampled (2..60)")
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also profile the bare endpoint (get_item's plan)"
+    )
     parser.add_argument("--keep-raw", type=Path, default=None, help="keep py-spy's raw stacks here")
     args = parser.parse_args()
     if not 2 <= args.duration <= 60:
@@ -200,6 +214,21 @@ def main() -> int:
                 ]
             finally:
                 server.stop()
+            if args.ceiling:
+                bare = servers.ceiling("bare", cpus="0", logdir=tmp).start()
+                try:
+                    results.append(
+                        profile_one(
+                            "bare",
+                            bare,
+                            every["get_item"],
+                            seconds=args.duration,
+                            rate=args.rate,
+                            keep=args.keep_raw,
+                        )
+                    )
+                finally:
+                    bare.stop()
         finally:
             if ctx:
                 ctx.__exit__(None, None, None)

@@ -1,0 +1,128 @@
+"""What a 20-item append costs inside SQLite, by part of the schema (issue 21).
+
+    python benchmarks/sqlite_append_cost.py [N]
+
+Opens a migrated :class:`~convostore.store.sqlite.SQLiteStore` in a temporary folder, times
+``append_items`` with 20 message items N times (default 300), then, on copies of the file,
+times the store's ``executemany`` and ``COMMIT`` with one part of the schema or one
+setting changed at a time. Times are the calling thread's CPU (``time.thread_time``), so
+other load on the machine moves them little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.sqlite import SQLiteStore
+
+OWNER = Owner("proj", "")
+BODY = json.dumps(
+    {
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_text", "text": "Summarise the last three messages, please."}],
+    }
+).encode()
+INSERT = "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)"
+_counter = [0]
+
+
+def batch(k: int = 20) -> list[StoredItem]:
+    out = []
+    for _ in range(k):
+        _counter[0] += 1
+        out.append(StoredItem(f"msg_{time.time_ns():032x}{_counter[0]:016x}", "message", BODY, 1))
+    return out
+
+
+async def through_store(path: Path, n: int) -> float:
+    store = SQLiteStore(path)
+    await store.open()
+    await store.migrate()
+    try:
+        for c in range(16):
+            await store.create_conversation(
+                OWNER, ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"), []
+            )
+        for i in range(50):
+            await store.append_items(OWNER, f"conv_{i % 16}", batch())
+        batches = [batch() for _ in range(n)]
+        started = time.thread_time()
+        for i, items in enumerate(batches):
+            await store.append_items(OWNER, f"conv_{i % 16}", items)
+        return (time.thread_time() - started) / n * 1e6
+    finally:
+        await store.close()
+
+
+def raw(path: Path, n: int, setup: list[str], savepoint: bool) -> tuple[float, float]:
+    copy = path.with_name("copy.db")
+    shutil.copy(path, copy)
+    db = sqlite3.connect(copy, isolation_level=None)
+    try:
+        for statement in ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", *setup]:
+            db.execute(statement)
+        pk = db.execute("SELECT pk FROM conversations WHERE id = 'conv_1'").fetchone()[0]
+        seq = db.execute("SELECT max(seq) FROM items WHERE conv = ?", (pk,)).fetchone()[0] + 1
+        inserting = committing = 0.0
+        for _ in range(n):
+            rows = [(pk, seq + k, it.id, it.type, it.body, it.mask) for k, it in enumerate(batch())]
+            seq += len(rows)
+            started = time.thread_time()
+            db.execute("BEGIN IMMEDIATE")
+            if savepoint:
+                db.execute("SAVEPOINT write")
+            db.executemany(INSERT, rows)
+            if savepoint:
+                db.execute("RELEASE write")
+            inserted = time.thread_time()
+            db.execute("COMMIT")
+            inserting += inserted - started
+            committing += time.thread_time() - inserted
+        return inserting / n * 1e6, committing / n * 1e6
+    finally:
+        db.close()
+        copy.unlink()
+
+
+VARIANTS: tuple[tuple[str, list[str], bool], ...] = (
+    ("inside SAVEPOINT (every store write), temp_store default", ["PRAGMA temp_store = 0"], True),
+    ("inside SAVEPOINT, temp_store = MEMORY (the store now)", ["PRAGMA temp_store = MEMORY"], True),
+    ("no SAVEPOINT", [], False),
+    ("no items_text_insert trigger", ["DROP TRIGGER items_text_insert"], False),
+    (
+        "... and no items_id index",
+        ["DROP TRIGGER items_text_insert", "DROP INDEX items_id"],
+        False,
+    ),
+    (
+        "... and no items_conv_id index",
+        ["DROP TRIGGER items_text_insert", "DROP INDEX items_id", "DROP INDEX items_conv_id"],
+        False,
+    ),
+)
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    with tempfile.TemporaryDirectory(prefix="convostore-append-cost-") as tmp:
+        path = Path(tmp) / "store.db"
+        per_call = asyncio.run(through_store(path, n))
+        print(f"SQLiteStore.append_items, 20 items: {per_call:.0f} us of CPU per call")
+        for label, setup, savepoint in VARIANTS:
+            inserting, committing = raw(path, n, setup, savepoint)
+            print(f"  {label:58s} executemany {inserting:5.0f} us  COMMIT {committing:5.0f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
