@@ -230,3 +230,30 @@ def test_a_write_waits_for_the_lock_without_stopping_the_loop(
 
     run(scenario)
     assert stored_ids(tmp_path / "g.db") == ["msg_1", "msg_3"]
+
+
+def test_analyze_waits_for_the_write_lock(tmp_path: Path) -> None:
+    """``PRAGMA optimize`` after an import may run ANALYZE, a write: while another
+    connection (the indexer, another process) holds the write lock it waits, loop turning,
+    and runs once the lock is free, instead of failing with "database is locked"."""
+
+    async def scenario() -> None:
+        store = SQLiteStore(tmp_path / "a.db", busy_timeout_ms=300)
+        await store.open()
+        other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+        try:
+            await store.migrate()
+            other.execute("BEGIN IMMEDIATE")
+            analyze = asyncio.create_task(store.analyze())
+            ticks = 0
+            while ticks < 20:  # the loop turns while it waits
+                await asyncio.sleep(0.001)
+                ticks += 1
+            assert not analyze.done()
+            other.execute("COMMIT")
+            await asyncio.wait_for(analyze, timeout=5)
+        finally:
+            other.close()
+            await store.close()
+
+    run(scenario)

@@ -209,7 +209,11 @@ class SQLiteExtensions:
         return skipped
 
     async def analyze(self) -> None:
-        self.db.execute("PRAGMA optimize")
+        """``PRAGMA optimize`` may run ANALYZE, a write: it takes the write lock through
+        the transaction helper, waiting (without blocking the loop) while the indexer or
+        another process holds it, instead of failing with "database is locked"."""
+        async with self.transactions.alone() as db:
+            db.execute("PRAGMA optimize")
 
     async def purge_conversations(self, pks: Sequence[int], updated_before: int) -> list[int]:
         if not pks:
