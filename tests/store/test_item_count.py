@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -35,16 +35,6 @@ ME = Owner("p", "")
 
 def item(item_id: str) -> StoredItem:
     return StoredItem(item_id, "message", f'{{"id":"{item_id}"}}'.encode(), 0)
-
-
-@pytest.fixture
-def run(store: Store) -> Iterator[Run[Any]]:
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(store.open())
-    loop.run_until_complete(store.migrate())
-    yield loop.run_until_complete
-    loop.run_until_complete(store.close())
-    loop.close()
 
 
 def listed(run: Run[Any], store: Store, owner: Owner = ME) -> dict[str, ListedConversation]:

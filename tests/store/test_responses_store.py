@@ -9,8 +9,6 @@ the retention purge of whole trees.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,16 +30,6 @@ from convostore.store.base import (
 from tests.store.test_store import ME, Run, conversation, ids, item
 
 OTHERS = [Owner("", "alice"), Owner("proj_1", ""), Owner("proj_1", "alice")]
-
-
-@pytest.fixture
-def run(store: Store) -> Iterator[Run[Any]]:
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(store.open())
-    loop.run_until_complete(store.migrate())
-    yield loop.run_until_complete
-    loop.run_until_complete(store.close())
-    loop.close()
 
 
 def record(

@@ -9,15 +9,13 @@ work grew with the other project's items (and its time told a word's frequency t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 import orjson
-import pytest
 
 from convostore.service.listing import search_query
 from convostore.store import search_text
@@ -54,16 +52,6 @@ ABSENT = [
 ]
 # The attack of the review: 16 prefixes (3 letters, the shortest now allowed).
 ATTACK = " ".join(f"{w[:3]}*" for w in WORDS) + " " + " ".join(f"{w[:3]}*" for w in WORDS[::-1])
-
-
-@pytest.fixture
-def run(store: Store) -> Iterator[Run[Any]]:
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(store.open())
-    loop.run_until_complete(store.migrate())
-    yield loop.run_until_complete
-    loop.run_until_complete(store.close())
-    loop.close()
 
 
 def message(item_id: str, text: str) -> StoredItem:

@@ -8,7 +8,7 @@ event loop of the test's own, as the service drives it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -54,22 +54,6 @@ def twin(store: Store) -> Store:
 def backend_of(store: Store) -> str:
     name: str = getattr(store, "backend")  # noqa: B009 (not part of the protocol)
     return name
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    event_loop = asyncio.new_event_loop()
-    yield event_loop
-    event_loop.close()
-
-
-@pytest.fixture
-def run(store: Store, loop: asyncio.AbstractEventLoop) -> Iterator[Run[Any]]:
-    """Runs a coroutine on the open, migrated store's loop."""
-    loop.run_until_complete(store.open())
-    loop.run_until_complete(store.migrate())
-    yield loop.run_until_complete
-    loop.run_until_complete(store.close())
 
 
 def ids(items: list[StoredItem]) -> list[str]:
