@@ -25,6 +25,12 @@ benchmarks). The pool still opens every connection (so ``max_size`` bounds them 
 and gets back each one that failed, was interrupted (cancelled, timed out) or was left
 in a transaction: its release resets or closes it as before. A caller that finds no
 idle connection and the pool's size reached waits, bounded, for one to be handed over.
+
+The list is used last in, first out, so after a burst the few connections steady traffic
+needs stay warm and the rest age at its bottom. One idle here for longer than
+``max_idle`` seconds (asyncpg's ``max_inactive_connection_lifetime``, 300 s) goes back to
+the pool, which closes it after its own idle time: a burst's connections do not stay open
+on the database server for ever.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from convostore.clock import SYSTEM, Clock
 from convostore.store.base import OutcomeUnknown, StoreError, StoreUnavailable
 from convostore.store.postgres_errors import LOST, UNAVAILABLE
 
@@ -69,11 +76,23 @@ def _is_open(connection: Connection) -> bool:
 class Database:
     """Statements and transactions on the store's pool (see the module docstring)."""
 
-    def __init__(self, pool: Callable[[], Pool], timeout: float | None, max_size: int):
+    def __init__(
+        self,
+        pool: Callable[[], Pool],
+        timeout: float | None,
+        max_size: int,
+        *,
+        max_idle: float = 300.0,
+        clock: Clock = SYSTEM,
+    ):
         self._pool = pool
         self.timeout = timeout
         self.max_size = max_size
-        self._idle: list[Connection] = []  # taken from the pool, kept between calls
+        self.max_idle = max_idle
+        self._clock = clock
+        # Taken from the pool and kept between calls, each with when it was last put here
+        # (the oldest at index 0).
+        self._idle: list[tuple[Connection, float]] = []
         self._held = 0  # connections taken from the pool and not given back
         self._waiters: deque[asyncio.Future[Connection]] = deque()
         self._opening: set[asyncio.Future[Connection]] = set()  # acquires for waiters
@@ -86,7 +105,7 @@ class Database:
     async def _acquire(self) -> tuple[Pool, Connection]:
         pool = self._pool()
         while self._idle:
-            connection = self._idle.pop()
+            connection, _ = self._idle.pop()
             if _is_open(connection):
                 return pool, connection
             await self._give_back(pool, connection)
@@ -117,7 +136,10 @@ class Database:
             if not waiter.done():
                 waiter.set_result(connection)
                 return
-        self._idle.append(connection)
+        now = self._clock.monotonic()
+        self._idle.append((connection, now))
+        if self._idle[0][1] < now - self.max_idle:  # the oldest has not been used for long
+            await self._give_back(pool, self._idle.pop(0)[0])
 
     async def _give_back(self, pool: Pool, connection: Connection) -> None:
         """Back to the pool (which already took back one whose connection closed)."""
@@ -147,7 +169,7 @@ class Database:
             return
         connection = task.result()
         if waiter.done():  # it gave up meanwhile: keep the connection for the next caller
-            self._idle.append(connection)
+            self._idle.append((connection, self._clock.monotonic()))
         else:
             waiter.set_result(connection)
 
@@ -155,7 +177,7 @@ class Database:
         """Give every idle connection back to the pool (before the pool closes)."""
         pool = self._pool()
         while self._idle:
-            await self._give_back(pool, self._idle.pop())
+            await self._give_back(pool, self._idle.pop()[0])
 
     async def _one(
         self,
