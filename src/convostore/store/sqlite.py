@@ -25,6 +25,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote
 
@@ -111,6 +112,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
         self._tx: Transactions | None = None
         self._maintenance: Maintenance | None = None
         self._searcher: Searcher | None = None
+        self._opened = ExitStack()  # what close() lets go of (open() fills it)
         self.corruption = Corruption(self.path)
 
     def __repr__(self) -> str:
@@ -150,55 +152,53 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 create_private(str(where))  # 0600, before SQLite makes it (issue 15, L10)
             mode = "rwc" if self.create else "rw"
             target = f"file:{quote(str(where))}?mode={mode}"
-        db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=True)
-        if self.path != ":memory:" and not existed:
-            log.info("created a new SQLite database at %s", where)
-        # Transactions sets busy_timeout to 0 once journal_mode is set (which can wait).
-        db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute(f"PRAGMA synchronous = {self.synchronous}")
-        db.execute("PRAGMA foreign_keys = ON")
-        # Statement journals in memory: every write runs inside ``SAVEPOINT write`` (group
-        # commit), so each INSERT that fires a trigger opens a statement journal, which by
-        # default is a temporary file. In memory it is 3x cheaper for append20 (issue 21);
-        # it only serves rolling back a statement of the open transaction, never recovery.
-        db.execute("PRAGMA temp_store = MEMORY")
-        waiting = None
-        if self.path != ":memory:":
-            db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
-            # Once checkpointed, the log restarts; this caps the file it leaves behind.
-            db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-            self._maintenance = Maintenance(
-                self.path, synchronous=self.synchronous, corruption=self.corruption
+        # Each resource's release is registered as it is made: a failed open lets go of
+        # what it made, and close() lets go of everything in the reverse order.
+        with ExitStack() as opened:
+            db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=True)
+            opened.callback(db.close)
+            if self.path != ":memory:" and not existed:
+                log.info("created a new SQLite database at %s", where)
+            # Transactions sets busy_timeout to 0 once journal_mode is set (which can wait).
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(f"PRAGMA synchronous = {self.synchronous}")
+            db.execute("PRAGMA foreign_keys = ON")
+            # Statement journals in memory: every write runs inside ``SAVEPOINT write`` (group
+            # commit), so each INSERT that fires a trigger opens a statement journal, which by
+            # default is a temporary file. In memory it is 3x cheaper for append20 (issue 21);
+            # it only serves rolling back a statement of the open transaction, never recovery.
+            db.execute("PRAGMA temp_store = MEMORY")
+            maintenance = None
+            if self.path != ":memory:":
+                db.execute("PRAGMA wal_autocheckpoint = 0")  # the maintenance thread does it
+                # Once checkpointed, the log restarts; this caps the file it leaves behind.
+                db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+                maintenance = Maintenance(
+                    self.path, synchronous=self.synchronous, corruption=self.corruption
+                )
+            tx = Transactions(
+                db,
+                group_commit=self.group_commit,
+                lock_timeout=self.busy_timeout_ms / 1000,
+                waiting=None if maintenance is None else maintenance.writer_waiting,
+                corruption=self.corruption,  # a damaged file: noted, 503, /readyz fails
             )
-            waiting = self._maintenance.writer_waiting
-        self._tx = Transactions(
-            db,
-            group_commit=self.group_commit,
-            lock_timeout=self.busy_timeout_ms / 1000,
-            waiting=waiting,
-            corruption=self.corruption,  # a damaged file: noted, 503, /readyz fails
-        )
-        if self._maintenance is not None:
-            self._maintenance.start()
-        self._searcher = Searcher(
-            self.path, db, time_limit=self.search_time_limit, corruption=self.corruption
-        )
-        self._db = db
+            if maintenance is not None:
+                maintenance.start()
+                opened.callback(maintenance.stop)
+            searcher = Searcher(
+                self.path, db, time_limit=self.search_time_limit, corruption=self.corruption
+            )
+            opened.callback(searcher.close)
+            opened.callback(tx.close)  # first on close: the open turn's writes commit
+            self._db, self._tx, self._searcher, self._maintenance = db, tx, searcher, maintenance
+            self._opened = opened.pop_all()
 
     async def close(self) -> None:
-        if self._tx is not None:
-            self._tx.close()
-            self._tx = None
-        if self._searcher is not None:
-            self._searcher.close()
-            self._searcher = None
-        if self._maintenance is not None:
-            self._maintenance.stop()
-            self._maintenance = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._db = self._tx = self._searcher = self._maintenance = None
+        opened, self._opened = self._opened, ExitStack()
+        opened.close()
 
     def health(self) -> str | None:
         return self.corruption.reason
