@@ -37,7 +37,14 @@ from convostore.service.materialize import Materializer
 from convostore.service.responses import Responses, history
 from convostore.service.responses.request import ResponseRequest
 from convostore.settings import Settings
-from convostore.store.base import ConversationRow, Owner, Store, StoredItem
+from convostore.store.base import (
+    ConversationRow,
+    ItemAppend,
+    NewConversation,
+    Owner,
+    Store,
+    StoredItem,
+)
 from convostore.store.factory import store_for
 from convostore.upstream import ChatUpstream, UpstreamConfig
 
@@ -62,16 +69,16 @@ def item(role: str) -> StoredItem:
 async def seed(store: Store, length: int) -> str:
     conversation = ids.new_id("conv")
     await store.create_conversation(
-        OWNER, ConversationRow(conversation, int(time.time()), b"{}"), []
+        OWNER, NewConversation(ConversationRow(conversation, int(time.time()), b"{}"))
     )
     batch: list[StoredItem] = []
     for index in range(length):
         batch.append(item("user" if index % 2 == 0 else "assistant"))
         if len(batch) == 500:
-            await store.append_items(OWNER, conversation, batch)
+            await store.append_items(OWNER, ItemAppend(conversation, batch))
             batch = []
     if batch:
-        await store.append_items(OWNER, conversation, batch)
+        await store.append_items(OWNER, ItemAppend(conversation, batch))
     return conversation
 
 

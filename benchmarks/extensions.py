@@ -32,7 +32,9 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationRow,
+    ItemAppend,
     ItemSearch,
+    NewConversation,
     Owner,
     PageQuery,
     SearchQuery,
@@ -133,12 +135,12 @@ async def part_search(store: Store) -> None:
 
 async def part_append(store: Store, index: bool) -> None:
     owner = Owner("append", "")
-    await store.create_conversation(owner, ConversationRow("conv_append", 1, b"{}"), [])
+    await store.create_conversation(owner, NewConversation(ConversationRow("conv_append", 1, b"{}")))
     rng = random.Random(1)
     bodies = [orjson.dumps({"id": f"msg_a{n}", "type": "message", "role": "user", "status": "completed", "content": [{"type": "input_text", "text": text(rng)}]}) for n in range(2000)]
     start = time.perf_counter()
     for n in range(0, 2000, 2):
-        await store.append_items(owner, "conv_append", [StoredItem(f"msg_a{m}", "message", bodies[m], 0) for m in (n, n + 1)])
+        await store.append_items(owner, ItemAppend("conv_append", [StoredItem(f"msg_a{m}", "message", bodies[m], 0) for m in (n, n + 1)]))
     per = (time.perf_counter() - start) / 1000 * 1e6
     print(f"| append 2 items ({'with' if index else 'without'} the search index) | {per:.1f} µs |")
 
@@ -226,7 +228,7 @@ async def overhead(n: int = 20000) -> None:
     await inner.startup()
     conv = ConversationRow("conv_x", 1, b"{}")
     body = b'{"id":"msg_1","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"hi"}]}'
-    await store.create_conversation(Owner("default", ""), conv, [StoredItem("msg_1", "message", body, 0)])
+    await store.create_conversation(Owner("default", ""), NewConversation(conv, [StoredItem("msg_1", "message", body, 0)]))
     scope = {"type": "http", "method": "GET", "path": "/v1/conversations/conv_x/items/msg_1", "raw_path": b"/v1/conversations/conv_x/items/msg_1", "query_string": b"", "headers": [(b"host", b"x"), (b"user-agent", b"bench"), (b"accept", b"*/*")]}
 
     async def receive() -> dict[str, Any]:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.base import ConversationRow, ItemAppend, NewConversation, Owner, StoredItem
 from convostore.store.sqlite import SQLiteStore
 
 OWNER = Owner("proj", "")
@@ -51,14 +51,14 @@ async def through_store(path: Path, n: int) -> float:
     try:
         for c in range(16):
             await store.create_conversation(
-                OWNER, ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"), []
+                OWNER, NewConversation(ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"))
             )
         for i in range(50):
-            await store.append_items(OWNER, f"conv_{i % 16}", batch())
+            await store.append_items(OWNER, ItemAppend(f"conv_{i % 16}", batch()))
         batches = [batch() for _ in range(n)]
         started = time.thread_time()
         for i, items in enumerate(batches):
-            await store.append_items(OWNER, f"conv_{i % 16}", items)
+            await store.append_items(OWNER, ItemAppend(f"conv_{i % 16}", items))
         return (time.thread_time() - started) / n * 1e6
     finally:
         await store.close()

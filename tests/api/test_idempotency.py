@@ -15,7 +15,15 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from convostore.store.base import AnswerTaken, ConversationRow, Owner, Remembered, StoredItem
+from convostore.store.base import (
+    AnswerTaken,
+    ConversationRow,
+    ItemAppend,
+    NewConversation,
+    Owner,
+    Remembered,
+    StoredItem,
+)
 from convostore.store.postgres import PostgresStore
 from tests.reliability.pgproxy import CuttingProxy
 from tests.support import Api, make_app
@@ -147,12 +155,12 @@ def test_store_undoes_a_write_whose_key_is_taken(api: Api) -> None:
     now = int(time.time())
     row = ConversationRow("conv_" + "1" * 48, now, b"{}")
     remember = Remembered("taken", b"f" * 32, b"{}", now, now - 3600)
-    api.run(store.create_conversation(owner, row, [], remember))
+    api.run(store.create_conversation(owner, NewConversation(row, [], remember)))
     item = StoredItem("msg_" + "2" * 48, "message", b'{"type":"message"}', 0)
     with pytest.raises(AnswerTaken):
-        api.run(store.append_items(owner, row.id, [item], remember))
+        api.run(store.append_items(owner, ItemAppend(row.id, [item], remember)))
     with pytest.raises(AnswerTaken):
-        api.run(store.create_conversation(owner, ConversationRow("conv_" + "3" * 48, now, b"{}"), [], remember))
+        api.run(store.create_conversation(owner, NewConversation(ConversationRow("conv_" + "3" * 48, now, b"{}"), [], remember)))
     assert api.all_items(row.id) == []
     assert conversation_count(api) == 1
 

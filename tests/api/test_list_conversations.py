@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from convostore.settings import DEFAULT_PROJECT
-from convostore.store.base import ConversationRow, Owner
+from convostore.store.base import ConversationRow, NewConversation, Owner
 from tests.support import Api
 
 ME = Owner(DEFAULT_PROJECT, "")
@@ -37,7 +37,7 @@ def seed(api: Api, count: int, owner: Owner = ME, start: int = 1_700_000_000, **
     ids = []
     for n in range(count):
         row = ConversationRow(f"conv_seed{start + n}{owner.user}", start + n, b"{}" if not meta else _json(meta))
-        api.run(api.app.store.create_conversation(owner, row, []))
+        api.run(api.app.store.create_conversation(owner, NewConversation(row)))
         ids.append(row.id)
     return ids
 

@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.base import ConversationRow, NewConversation, Owner, StoredItem
 from convostore.store.sqlite import SQLiteStore
 from tests.reliability.server import Server
 
@@ -110,8 +110,10 @@ def queue_message(db: Path, parts: int) -> None:
             body = orjson.dumps({"type": "message", "role": "user", "content": content})
             await store.create_conversation(
                 Owner("attacker", ""),
-                ConversationRow("conv_attack", 1_700_000_000, b"{}"),
-                [StoredItem("msg_attack", "message", body, 0)],
+                NewConversation(
+                    ConversationRow("conv_attack", 1_700_000_000, b"{}"),
+                    [StoredItem("msg_attack", "message", body, 0)],
+                ),
             )
         finally:
             await store.close()

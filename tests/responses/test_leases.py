@@ -15,7 +15,15 @@ import openai
 import pytest
 from openai import OpenAI
 
-from convostore.store.base import LeaseHeld, LeaseLost, Owner, PageQuery, Store, StoredItem
+from convostore.store.base import (
+    LeaseHeld,
+    LeaseLost,
+    NewConversation,
+    Owner,
+    PageQuery,
+    Store,
+    StoredItem,
+)
 from convostore.store.postgres import PostgresStore
 from convostore.store.sqlite import SQLiteStore
 from tests.responses.fake_upstream import FakeUpstream, Reply, completion
@@ -166,7 +174,7 @@ def test_store_lease_primitives(store: Store) -> None:
             from convostore.store.base import ConversationRow
 
             row = ConversationRow("conv_lease", 0, b"{}")
-            await store.create_conversation(OPEN, row, [])
+            await store.create_conversation(OPEN, NewConversation(row))
             item = StoredItem("msg_1", "message", b'{"id":"msg_1"}', 0)
             await store.take_lease(OPEN, "conv_lease", "a", 30)
             await store.take_lease(OPEN, "conv_lease", "a", 30)  # the holder may take it again

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from convostore.service.responses.lease import Lease
-from convostore.store.base import ConversationRow, LeaseHeld, Owner, Store
+from convostore.store.base import ConversationRow, LeaseHeld, NewConversation, Owner, Store
 from convostore.store.postgres import PostgresStore
 from convostore.store.sqlite import SQLiteStore
 from tests.support import ManualClock
@@ -52,7 +52,9 @@ def test_renewal_keeps_the_lease_and_notices_a_takeover(store: Store) -> None:
         await store.open()
         try:
             await store.migrate()
-            await store.create_conversation(OPEN, ConversationRow("conv_l", 0, b"{}"), [])
+            await store.create_conversation(
+                OPEN, NewConversation(ConversationRow("conv_l", 0, b"{}"))
+            )
             lease = Lease(store, OPEN, "conv_l", "resp_a", 30, clock)
             await lease.take()
             taken = await expiry(store)

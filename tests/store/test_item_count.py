@@ -16,9 +16,11 @@ from convostore.store.base import (
     ConversationDump,
     ConversationFilter,
     ConversationRow,
+    ItemAppend,
     ItemConflict,
     ItemMissing,
     ListedConversation,
+    NewConversation,
     Owner,
     PageQuery,
     Store,
@@ -47,18 +49,18 @@ def counts(run: Run[Any], store: Store) -> dict[str, int]:
 
 
 def test_create_append_delete(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, ConversationRow("conv_a", 1_700_000_000, b"{}"), [item("a1"), item("a2")]))
-    run(store.create_conversation(ME, ConversationRow("conv_b", 1_700_000_001, b"{}"), []))
+    run(store.create_conversation(ME, NewConversation(ConversationRow("conv_a", 1_700_000_000, b"{}"), [item("a1"), item("a2")])))
+    run(store.create_conversation(ME, NewConversation(ConversationRow("conv_b", 1_700_000_001, b"{}"))))
     assert counts(run, store) == {"conv_a": 2, "conv_b": 0}
-    run(store.append_items(ME, "conv_a", [item("a3"), item("a4"), item("a5")]))
-    run(store.append_items(ME, "conv_b", [item("b1")]))
-    run(store.append_items(ME, "conv_b", []))
+    run(store.append_items(ME, ItemAppend("conv_a", [item("a3"), item("a4"), item("a5")])))
+    run(store.append_items(ME, ItemAppend("conv_b", [item("b1")])))
+    run(store.append_items(ME, ItemAppend("conv_b", [])))
     assert counts(run, store) == {"conv_a": 5, "conv_b": 1}
     run(store.delete_item(ME, "conv_a", "a2"))
     run(store.delete_item(ME, "conv_b", "b1"))
     assert counts(run, store) == {"conv_a": 4, "conv_b": 0}
     # The count is the live number, next_seq is not: after a delete, an append goes on.
-    run(store.append_items(ME, "conv_b", [item("b2")]))
+    run(store.append_items(ME, ItemAppend("conv_b", [item("b2")])))
     assert counts(run, store) == {"conv_a": 4, "conv_b": 1}
     assert counts(run, store)["conv_a"] == len(
         run(store.list_items(ME, "conv_a", PageQuery(None, 100, False))).items
@@ -66,26 +68,26 @@ def test_create_append_delete(run: Run[Any], store: Store) -> None:
 
 
 def test_failed_writes_count_nothing(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, ConversationRow("conv_a", 1_700_000_000, b"{}"), [item("a1")]))
+    run(store.create_conversation(ME, NewConversation(ConversationRow("conv_a", 1_700_000_000, b"{}"), [item("a1")])))
     with pytest.raises(ItemConflict):
-        run(store.append_items(ME, "conv_a", [item("a2"), item("a1")]))
+        run(store.append_items(ME, ItemAppend("conv_a", [item("a2"), item("a1")])))
     with pytest.raises(ItemMissing):
         run(store.delete_item(ME, "conv_a", "nope"))
     assert counts(run, store) == {"conv_a": 1}
 
 
 def test_leased_append_counts(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, ConversationRow("conv_a", 1_700_000_000, b"{}"), []))
+    run(store.create_conversation(ME, NewConversation(ConversationRow("conv_a", 1_700_000_000, b"{}"))))
     run(store.take_lease(ME, "conv_a", "me", 30))
     run(store.append_items_leased(ME, "conv_a", [item("r1"), item("r2")], "me"))
     assert counts(run, store) == {"conv_a": 2}
 
 
 def test_last_activity_follows_writes(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, ConversationRow("conv_a", 1_700_000_000, b"{}"), []))
+    run(store.create_conversation(ME, NewConversation(ConversationRow("conv_a", 1_700_000_000, b"{}"))))
     assert listed(run, store)["conv_a"].last_active_at == 1_700_000_000
     before = int(time.time())
-    run(store.append_items(ME, "conv_a", [item("a1")]))
+    run(store.append_items(ME, ItemAppend("conv_a", [item("a1")])))
     assert listed(run, store)["conv_a"].last_active_at >= before
 
 
@@ -102,7 +104,7 @@ def test_import_counts(run: Run[Any], store: Store) -> None:
 
 
 def test_owners_see_their_own(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, ConversationRow("conv_a", 1_700_000_000, b"{}"), [item("a1")]))
+    run(store.create_conversation(ME, NewConversation(ConversationRow("conv_a", 1_700_000_000, b"{}"), [item("a1")])))
     assert listed(run, store, Owner("other", "")) == {}
 
 

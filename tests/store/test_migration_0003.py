@@ -12,6 +12,7 @@ from convostore.store.base import (
     ConversationFilter,
     ConversationRow,
     ItemSearch,
+    NewConversation,
     Owner,
     PageQuery,
     SearchQuery,
@@ -33,8 +34,8 @@ def test_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(migrate, "load", lambda backend: [m for m in real(backend) if m.version < 3 or m.version in early])
         await store.migrate()
         body = b'{"id":"msg_1","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"legacy words"}]}'
-        await store.create_conversation(ME, ConversationRow("conv_old", 1_700_000_000, b'{"team":"red"}'), [StoredItem("msg_1", "message", body, 0)])
-        await store.create_conversation(ME, ConversationRow("conv_plain", 1_700_000_001, b"{}"), [])
+        await store.create_conversation(ME, NewConversation(ConversationRow("conv_old", 1_700_000_000, b'{"team":"red"}'), [StoredItem("msg_1", "message", body, 0)]))
+        await store.create_conversation(ME, NewConversation(ConversationRow("conv_plain", 1_700_000_001, b"{}")))
         monkeypatch.setattr(migrate, "load", real)
         assert await store.migrate() == [v.version for v in real(store.backend) if v.version >= 3 and v.version not in early]
         page = await store.list_conversations(ME, ConversationFilter((("team", "red"),)), PageQuery(None, 10, True))

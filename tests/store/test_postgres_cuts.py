@@ -20,6 +20,7 @@ import pytest
 from convostore.store.base import (
     ConversationRow,
     LeaseHeld,
+    NewConversation,
     OutcomeUnknown,
     Owner,
     PageQuery,
@@ -48,7 +49,7 @@ def test_a_cut_release_leaves_a_lease_that_expires(cut_store: tuple[PostgresStor
         await store.open()
         try:
             await store.migrate()
-            await store.create_conversation(OWNER, ConversationRow("conv_a", 1, b"{}"), [])
+            await store.create_conversation(OWNER, NewConversation(ConversationRow("conv_a", 1, b"{}")))
             await store.take_lease(OWNER, "conv_a", "first", 1.0)
             proxy.cut_on(b"DELETE 1")
             with pytest.raises(OutcomeUnknown):
@@ -82,7 +83,7 @@ def test_a_cut_read_is_unavailable_and_a_cut_write_is_unknown(
             await store.migrate()
             proxy.cut_on(b"INSERT 0 ")
             with pytest.raises(OutcomeUnknown):
-                await store.create_conversation(OWNER, ConversationRow("conv_b", 1, b"{}"), [])
+                await store.create_conversation(OWNER, NewConversation(ConversationRow("conv_b", 1, b"{}")))
             assert (await store.get_conversation(OWNER, "conv_b")).id == "conv_b"  # it was written
             proxy.cut_on(b"SELECT 1")  # a page: fetchrow's single row ends without a tag
             with pytest.raises(StoreUnavailable) as read:

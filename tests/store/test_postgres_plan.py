@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.base import ConversationRow, ItemAppend, NewConversation, Owner, StoredItem
 from convostore.store.postgres import _APPEND, _FIND_ITEMS, _GET_ITEM, PAGE_SQL, PostgresStore
 from tests.conftest import PostgresServer
 
@@ -40,14 +40,14 @@ async def fill(url: str) -> None:
         await store.migrate()
         for conversation_id, count in (("conv_big", BIG), ("conv_small", 5_000)):
             await store.create_conversation(
-                OWNER, ConversationRow(conversation_id, 1_700_000_000, b"{}"), []
+                OWNER, NewConversation(ConversationRow(conversation_id, 1_700_000_000, b"{}"))
             )
             for start in range(0, count, 2_000):
                 batch = [
                     StoredItem(f"msg_{conversation_id}_{n:05d}", "message", b'{"x":1}', 0)
                     for n in range(start, start + 2_000)
                 ]
-                await store.append_items(OWNER, conversation_id, batch)
+                await store.append_items(OWNER, ItemAppend(conversation_id, batch))
         # Other conversations, so that looking one up by id is not a scan of a tiny table.
         for n in range(0, 3_000, 500):
             async with store.pool.acquire() as conn:
@@ -174,7 +174,7 @@ def test_conversation_lookups_use_the_id_without_statistics(pg_server: PostgresS
         await store.open()
         try:
             await store.migrate()
-            await store.create_conversation(OWNER, ConversationRow("conv_big", 1_700_000_000, b"{}"), [])
+            await store.create_conversation(OWNER, NewConversation(ConversationRow("conv_big", 1_700_000_000, b"{}")))
         finally:
             await store.close()
         conn = await asyncpg.connect(url)
@@ -228,7 +228,7 @@ def test_response_chains_are_index_probes_without_statistics(pg_server: Postgres
             async with store.pool.acquire() as conn:
                 for table in ("responses", "response_items", "items", "response_events"):
                     await conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-            await store.create_conversation(OWNER, ConversationRow("conv_r", 1_700_000_000, b"{}"), [])
+            await store.create_conversation(OWNER, NewConversation(ConversationRow("conv_r", 1_700_000_000, b"{}")))
             previous = None
             for n in range(3_000):
                 record = ResponseRecord(f"resp_{n}", 0, "completed", b"{}", previous if n < 300 else None)

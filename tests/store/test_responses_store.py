@@ -17,6 +17,7 @@ from convostore.store.base import (
     AfterMissing,
     ConversationMissing,
     LeaseLost,
+    NewConversation,
     Owner,
     PageQuery,
     ResponseDump,
@@ -103,7 +104,7 @@ def test_chain_history_in_order_and_branches(run: Run[Any], store: Store) -> Non
 
 
 def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_1"))))
     inputs, outputs = [item("msg_in", b'{"id":"msg_in","v":1}')], [item("msg_out")]
     run(store.save_response(ME, record("resp_1"), Turn(inputs, outputs, "conv_1")))
     page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
@@ -128,7 +129,7 @@ def test_with_conversation_items_by_reference(run: Run[Any], store: Store) -> No
 
 
 def test_store_false_with_conversation_appends_only(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_1"))))
     run(store.save_response(ME, None, Turn([item("a")], [item("b")], "conv_1")))
     page = run(store.list_items(ME, "conv_1", PageQuery(None, 10, False)))
     assert ids(page.items) == ["a", "b"]
@@ -139,7 +140,7 @@ def test_store_false_with_conversation_appends_only(run: Run[Any], store: Store)
 
 
 def test_save_under_lease(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_1"))))
     run(store.take_lease(ME, "conv_1", "resp_1", 30))
     with pytest.raises(LeaseLost):
         run(
@@ -154,7 +155,7 @@ def test_save_under_lease(run: Run[Any], store: Store) -> None:
 
 
 def test_scan_import_purge(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_1"))))
     run(
         store.save_response(ME, record("resp_1"), Turn([item("m1")], [item("o1")], "conv_1"))
     )
@@ -211,7 +212,7 @@ def test_background_lifecycle(run: Run[Any], store: Store) -> None:
     process, and a dead runner's response marked failed by the first read after expiry."""
     from convostore.store.base import ResponseRunning
 
-    run(store.create_conversation(ME, conversation("conv_1"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_1"))))
     run(store.start_response(ME, record("resp_bg", status="queued"), 30))
     assert run(store.get_response(ME, "resp_bg")).record.status == "queued"
     with pytest.raises(ResponseRunning):

@@ -19,7 +19,15 @@ import orjson
 
 from convostore.service.listing import search_query
 from convostore.store import search_text
-from convostore.store.base import ConversationRow, ItemSearch, Owner, SearchQuery, Store, StoredItem
+from convostore.store.base import (
+    ConversationRow,
+    ItemSearch,
+    NewConversation,
+    Owner,
+    SearchQuery,
+    Store,
+    StoredItem,
+)
 from convostore.store.postgres import PostgresStore
 from convostore.store.postgres_ext import _SEARCH as PG_SEARCH
 from convostore.store.sqlite import SQLiteStore
@@ -74,8 +82,10 @@ def fill(run: Run[Any], store: Store, owner: Owner, start: int, count: int) -> N
         run(
             store.create_conversation(
                 owner,
-                ConversationRow(f"conv_{owner.project}{owner.user}_{n}", 1_700_000_000, b"{}"),
-                items,
+                NewConversation(
+                    ConversationRow(f"conv_{owner.project}{owner.user}_{n}", 1_700_000_000, b"{}"),
+                    items,
+                ),
             )
         )
 

@@ -15,7 +15,9 @@ import pytest
 
 from convostore.store.base import (
     ConversationRow,
+    ItemAppend,
     ItemConflict,
+    NewConversation,
     Owner,
     StoredItem,
     StoreUnavailable,
@@ -61,10 +63,10 @@ def test_writes_of_one_turn_share_one_commit(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with opened(tmp_path / "g.db") as store:
-            await store.create_conversation(ME, conversation("conv_a"), [])
+            await store.create_conversation(ME, NewConversation(conversation("conv_a")))
             store.db.set_trace_callback(statements.append)
             await asyncio.gather(
-                *(store.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n in range(10))
+                *(store.append_items(ME, ItemAppend("conv_a", [item(f"msg_{n}")])) for n in range(10))
             )
             store.db.set_trace_callback(None)
 
@@ -77,11 +79,11 @@ def test_writes_of_one_turn_share_one_commit(tmp_path: Path) -> None:
 def test_a_refused_write_undoes_only_itself(tmp_path: Path) -> None:
     async def scenario() -> list[Any]:
         async with opened(tmp_path / "g.db") as store:
-            await store.create_conversation(ME, conversation("conv_a"), [item("msg_old")])
+            await store.create_conversation(ME, NewConversation(conversation("conv_a"), [item("msg_old")]))
             return await asyncio.gather(
-                store.append_items(ME, "conv_a", [item("msg_1")]),
-                store.append_items(ME, "conv_a", [item("msg_2"), item("msg_old")]),  # duplicate
-                store.append_items(ME, "conv_a", [item("msg_3")]),
+                store.append_items(ME, ItemAppend("conv_a", [item("msg_1")])),
+                store.append_items(ME, ItemAppend("conv_a", [item("msg_2"), item("msg_old")])),  # duplicate
+                store.append_items(ME, ItemAppend("conv_a", [item("msg_3")])),
                 return_exceptions=True,
             )
 
@@ -94,7 +96,7 @@ def test_a_refused_write_undoes_only_itself(tmp_path: Path) -> None:
 def test_a_failed_commit_fails_every_write_and_read_of_its_turn(tmp_path: Path) -> None:
     async def scenario() -> tuple[list[Any], list[Any]]:
         async with opened(tmp_path / "g.db") as store:
-            await store.create_conversation(ME, conversation("conv_a"), [])
+            await store.create_conversation(ME, NewConversation(conversation("conv_a")))
             denied = {"commits": 1}
 
             def authorize(action: int, arg1: Any, *_: Any) -> int:
@@ -107,8 +109,8 @@ def test_a_failed_commit_fails_every_write_and_read_of_its_turn(tmp_path: Path) 
             store.db.set_authorizer(authorize)
             store.db.execute("PRAGMA cache_size = -2000")  # a new statement cache entry
             failed = await asyncio.gather(
-                store.append_items(ME, "conv_a", [item("msg_1")]),
-                store.create_conversation(ME, conversation("conv_b"), [item("msg_2")]),
+                store.append_items(ME, ItemAppend("conv_a", [item("msg_1")])),
+                store.create_conversation(ME, NewConversation(conversation("conv_b"), [item("msg_2")])),
                 # A read after those writes, in the same turn, saw them: it fails too.
                 store.get_conversation(ME, "conv_b"),
                 return_exceptions=True,
@@ -116,7 +118,7 @@ def test_a_failed_commit_fails_every_write_and_read_of_its_turn(tmp_path: Path) 
             store.db.set_authorizer(None)
             # The connection came out without a transaction: the next turn works.
             after = await asyncio.gather(
-                store.append_items(ME, "conv_a", [item("msg_3")]), return_exceptions=True
+                store.append_items(ME, ItemAppend("conv_a", [item("msg_3")])), return_exceptions=True
             )
             return failed, after
 
@@ -130,7 +132,7 @@ def test_a_failed_commit_fails_every_write_and_read_of_its_turn(tmp_path: Path) 
 def test_reads_in_a_turn_without_writes_do_not_wait(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with opened(tmp_path / "g.db") as store:
-            await store.create_conversation(ME, conversation("conv_a"), [item("msg_1")])
+            await store.create_conversation(ME, NewConversation(conversation("conv_a"), [item("msg_1")]))
             assert store.transactions.group is None
             got = await store.get_item(ME, "conv_a", "msg_1")
             assert got.id == "msg_1" and store.transactions.group is None
@@ -147,11 +149,11 @@ def test_two_stores_on_one_loop_do_not_wait_for_each_other(
 
     async def scenario() -> None:
         async with opened(tmp_path / "g.db") as one, opened(tmp_path / "g.db") as two:
-            await one.create_conversation(ME, conversation("conv_a"), [])
+            await one.create_conversation(ME, NewConversation(conversation("conv_a")))
             stores = [two, one] if second_first else [one, two]
             await asyncio.wait_for(
                 asyncio.gather(
-                    *(s.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n, s in enumerate(stores))
+                    *(s.append_items(ME, ItemAppend("conv_a", [item(f"msg_{n}")])) for n, s in enumerate(stores))
                 ),
                 timeout=5,
             )
@@ -170,10 +172,10 @@ def test_without_group_commit_each_write_commits_alone(tmp_path: Path) -> None:
         await store.open()
         try:
             await store.migrate()
-            await store.create_conversation(ME, conversation("conv_a"), [])
+            await store.create_conversation(ME, NewConversation(conversation("conv_a")))
             store.db.set_trace_callback(statements.append)
             await asyncio.gather(
-                *(store.append_items(ME, "conv_a", [item(f"msg_{n}")]) for n in range(5))
+                *(store.append_items(ME, ItemAppend("conv_a", [item(f"msg_{n}")])) for n in range(5))
             )
             store.db.set_trace_callback(None)
             assert store.transactions.group is None
@@ -208,9 +210,9 @@ def test_a_write_waits_for_the_lock_without_stopping_the_loop(
         other = sqlite3.connect(tmp_path / "g.db", isolation_level=None)
         try:
             await store.migrate()
-            await store.create_conversation(ME, conversation("conv_a"), [])
+            await store.create_conversation(ME, NewConversation(conversation("conv_a")))
             other.execute("BEGIN IMMEDIATE")
-            write = asyncio.create_task(store.append_items(ME, "conv_a", [item("msg_1")]))
+            write = asyncio.create_task(store.append_items(ME, ItemAppend("conv_a", [item("msg_1")])))
             ticks = 0
             while ticks < 20:  # the loop turns while the write waits
                 await asyncio.sleep(0.001)
@@ -221,9 +223,9 @@ def test_a_write_waits_for_the_lock_without_stopping_the_loop(
             await asyncio.wait_for(write, timeout=5)
             other.execute("BEGIN IMMEDIATE")
             with pytest.raises(StoreUnavailable, match="write lock"):
-                await store.append_items(ME, "conv_a", [item("msg_2")])
+                await store.append_items(ME, ItemAppend("conv_a", [item("msg_2")]))
             other.execute("ROLLBACK")
-            await store.append_items(ME, "conv_a", [item("msg_3")])
+            await store.append_items(ME, ItemAppend("conv_a", [item("msg_3")]))
         finally:
             other.close()
             await store.close()

@@ -19,6 +19,9 @@ from pathlib import Path
 from convostore.store.base import (
     ConversationRow,
     ForkRequest,
+    ItemAppend,
+    MetadataUpdate,
+    NewConversation,
     Owner,
     PageQuery,
     ResponseRecord,
@@ -57,18 +60,21 @@ ALLOWED = {
 async def run_hot_paths(store: SQLiteStore) -> None:
     for n in range(50):
         await store.create_conversation(
-            OWNER, ConversationRow(f"conv_{n:04d}", 1_700_000_000 + n, b"{}"), []
+            OWNER, NewConversation(ConversationRow(f"conv_{n:04d}", 1_700_000_000 + n, b"{}"))
         )
     await store.create_conversation(
         OWNER,
-        ConversationRow("conv_x", 1_700_000_100, b'{"a":"b"}'),
-        [StoredItem("msg_0", "message", b'{"id":"msg_0"}', 0)],
+        NewConversation(
+            ConversationRow("conv_x", 1_700_000_100, b'{"a":"b"}'),
+            [StoredItem("msg_0", "message", b'{"id":"msg_0"}', 0)],
+        ),
     )
     await store.append_items(
-        OWNER, "conv_x", [StoredItem(f"msg_{n}", "message", b"{}", 0) for n in range(1, 30)]
+        OWNER,
+        ItemAppend("conv_x", [StoredItem(f"msg_{n}", "message", b"{}", 0) for n in range(1, 30)]),
     )
     await store.get_conversation(OWNER, "conv_x")
-    await store.set_metadata(OWNER, "conv_x", b'{"c":"d"}')
+    await store.set_metadata(OWNER, MetadataUpdate("conv_x", b'{"c":"d"}'))
     await store.get_item(OWNER, "conv_x", "msg_3")
     for descending in (False, True):
         await store.list_items(OWNER, "conv_x", PageQuery(None, 20, descending))

@@ -18,8 +18,11 @@ from convostore.store.base import (
     AfterMissing,
     ConversationMissing,
     ConversationRow,
+    ItemAppend,
     ItemConflict,
     ItemMissing,
+    MetadataUpdate,
+    NewConversation,
     Owner,
     PageQuery,
     Store,
@@ -111,7 +114,7 @@ def test_concurrent_migrations_apply_once(store: Store, loop: asyncio.AbstractEv
 
 def test_create_get_keeps_metadata_bytes(run: Run[Any], store: Store) -> None:
     metadata = b'{"z": "1",  "a": "\xc3\xa9\xe2\x82\xac"}'  # key order, spacing, UTF-8 kept as sent
-    run(store.create_conversation(ME, conversation("conv_a", metadata), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a", metadata))))
     got = run(store.get_conversation(ME, "conv_a"))
     assert got == ConversationRow("conv_a", 1_700_000_000, metadata)
     assert run(store.list_items(ME, "conv_a", PageQuery(None, 20, True))).items == []
@@ -123,24 +126,28 @@ def test_get_missing(run: Run[Any], store: Store) -> None:
 
 
 def test_set_metadata_replaces(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_a", b'{"a":"1"}'), []))
-    row = run(store.set_metadata(ME, "conv_a", b'{"b":"2"}'))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a", b'{"a":"1"}'))))
+    row = run(store.set_metadata(ME, MetadataUpdate("conv_a", b'{"b":"2"}')))
     assert row == ConversationRow("conv_a", 1_700_000_000, b'{"b":"2"}')
     assert run(store.get_conversation(ME, "conv_a")).metadata == b'{"b":"2"}'
     with pytest.raises(ConversationMissing):
-        run(store.set_metadata(ME, "conv_nope", b"{}"))
+        run(store.set_metadata(ME, MetadataUpdate("conv_nope", b"{}")))
 
 
 def test_delete_conversation_removes_it_and_its_items(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_a"), [item("msg_1"), item("msg_2")]))
-    run(store.create_conversation(ME, conversation("conv_b"), [item("msg_2")]))
+    run(
+        store.create_conversation(
+            ME, NewConversation(conversation("conv_a"), [item("msg_1"), item("msg_2")])
+        )
+    )
+    run(store.create_conversation(ME, NewConversation(conversation("conv_b"), [item("msg_2")])))
     run(store.delete_conversation(ME, "conv_a"))
     calls: list[Callable[[], Awaitable[Any]]] = [
         lambda: store.get_conversation(ME, "conv_a"),
-        lambda: store.set_metadata(ME, "conv_a", b"{}"),
+        lambda: store.set_metadata(ME, MetadataUpdate("conv_a", b"{}")),
         lambda: store.delete_conversation(ME, "conv_a"),
-        lambda: store.append_items(ME, "conv_a", [item("msg_3")]),
-        lambda: store.append_items(ME, "conv_a", []),
+        lambda: store.append_items(ME, ItemAppend("conv_a", [item("msg_3")])),
+        lambda: store.append_items(ME, ItemAppend("conv_a", [])),
         lambda: store.list_items(ME, "conv_a", PageQuery(None, 20, False)),
         lambda: store.list_items(ME, "conv_a", PageQuery("msg_1", 20, False)),
         lambda: store.get_item(ME, "conv_a", "msg_1"),
@@ -159,10 +166,14 @@ def test_delete_conversation_removes_it_and_its_items(run: Run[Any], store: Stor
 
 
 def test_append_keeps_request_order_after_everything(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_a"), [item("msg_c1"), item("msg_c2")]))
-    run(store.append_items(ME, "conv_a", [item("msg_3"), item("msg_1"), item("msg_2")]))
-    run(store.append_items(ME, "conv_a", []))
-    run(store.append_items(ME, "conv_a", [item("msg_0")]))
+    run(
+        store.create_conversation(
+            ME, NewConversation(conversation("conv_a"), [item("msg_c1"), item("msg_c2")])
+        )
+    )
+    run(store.append_items(ME, ItemAppend("conv_a", [item("msg_3"), item("msg_1"), item("msg_2")])))
+    run(store.append_items(ME, ItemAppend("conv_a", [])))
+    run(store.append_items(ME, ItemAppend("conv_a", [item("msg_0")])))
     expected = ["msg_c1", "msg_c2", "msg_3", "msg_1", "msg_2", "msg_0"]
     assert all_ids(run, store, "conv_a") == expected
     page = run(store.list_items(ME, "conv_a", PageQuery(None, 100, True)))
@@ -174,7 +185,7 @@ def test_items_round_trip_unchanged(run: Run[Any], store: Store) -> None:
     big = b'{"text":"' + b"x" * 2_000_000 + b'"}'
     odd = '{"b":1, "a":"caf\u00e9 \u2603 \U0001f600"}'.encode()
     sent = [item("msg_big", big, mask=0), item("msg_odd", odd, mask=255)]
-    run(store.create_conversation(ME, conversation("conv_a"), sent))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a"), sent)))
     page = run(store.list_items(ME, "conv_a", PageQuery(None, 20, False)))
     assert page.items == sent
     assert run(store.get_item(ME, "conv_a", "msg_odd")) == sent[1]
@@ -183,9 +194,9 @@ def test_items_round_trip_unchanged(run: Run[Any], store: Store) -> None:
 
 def test_append_to_missing_conversation(run: Run[Any], store: Store) -> None:
     with pytest.raises(ConversationMissing):
-        run(store.append_items(ME, "conv_nope", [item("msg_1")]))
+        run(store.append_items(ME, ItemAppend("conv_nope", [item("msg_1")])))
     with pytest.raises(ConversationMissing):
-        run(store.append_items(ME, "conv_nope", []))
+        run(store.append_items(ME, ItemAppend("conv_nope", [])))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -195,10 +206,18 @@ def test_append_to_missing_conversation(run: Run[Any], store: Store) -> None:
 def filled(run: Run[Any], store: Store) -> list[str]:
     """conv_a with 25 items msg_00..msg_24, added in batches of 1 to 4."""
     names = [f"msg_{n:02d}" for n in range(25)]
-    run(store.create_conversation(ME, conversation("conv_a"), [item(n) for n in names[:3]]))
+    run(
+        store.create_conversation(
+            ME, NewConversation(conversation("conv_a"), [item(n) for n in names[:3]])
+        )
+    )
     start = 3
     for size in (1, 4, 2, 3, 4, 1, 2, 4, 1):
-        run(store.append_items(ME, "conv_a", [item(n) for n in names[start : start + size]]))
+        run(
+            store.append_items(
+                ME, ItemAppend("conv_a", [item(n) for n in names[start : start + size]])
+            )
+        )
         start += size
     assert start == len(names)
     return names
@@ -236,7 +255,7 @@ def test_after_is_exclusive_in_both_orders(run: Run[Any], store: Store, filled: 
 
 
 def test_after_missing(run: Run[Any], store: Store, filled: list[str]) -> None:
-    run(store.create_conversation(ME, conversation("conv_b"), [item("msg_other")]))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_b"), [item("msg_other")])))
     run(store.delete_item(ME, "conv_a", "msg_05"))
     for after in ("msg_nope", "msg_other", "msg_05"):
         for descending in (False, True):
@@ -262,7 +281,7 @@ def test_get_and_delete_item(run: Run[Any], store: Store, filled: list[str]) -> 
     with pytest.raises(ConversationMissing):
         run(store.delete_item(ME, "conv_nope", "msg_03"))
     # A deleted id may come back, and new items still go after everything.
-    run(store.append_items(ME, "conv_a", [item("msg_04"), item("msg_25")]))
+    run(store.append_items(ME, ItemAppend("conv_a", [item("msg_04"), item("msg_25")])))
     assert all_ids(run, store, "conv_a") == [n for n in filled if n != "msg_04"] + [
         "msg_04",
         "msg_25",
@@ -270,23 +289,31 @@ def test_get_and_delete_item(run: Run[Any], store: Store, filled: list[str]) -> 
 
 
 def test_item_conflict_stores_nothing(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(ME, conversation("conv_a"), [item("msg_1")]))
-    run(store.create_conversation(ME, conversation("conv_b"), [item("msg_x")]))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a"), [item("msg_1")])))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_b"), [item("msg_x")])))
     with pytest.raises(ItemConflict):  # already in the conversation
-        run(store.append_items(ME, "conv_a", [item("msg_2"), item("msg_1"), item("msg_3")]))
+        run(
+            store.append_items(
+                ME, ItemAppend("conv_a", [item("msg_2"), item("msg_1"), item("msg_3")])
+            )
+        )
     with pytest.raises(ItemConflict):  # twice in one request (D21 c)
-        run(store.append_items(ME, "conv_a", [item("msg_4"), item("msg_4")]))
+        run(store.append_items(ME, ItemAppend("conv_a", [item("msg_4"), item("msg_4")])))
     assert all_ids(run, store, "conv_a") == ["msg_1"]
     assert run(store.find_items(ME, ["msg_2", "msg_3", "msg_4"])) == {}
     with pytest.raises(ItemConflict):
-        run(store.create_conversation(ME, conversation("conv_c"), [item("msg_5"), item("msg_5")]))
+        run(
+            store.create_conversation(
+                ME, NewConversation(conversation("conv_c"), [item("msg_5"), item("msg_5")])
+            )
+        )
     with pytest.raises(ConversationMissing):
         run(store.get_conversation(ME, "conv_c"))
     # The same id in another conversation is no conflict (D21 a, d).
-    run(store.append_items(ME, "conv_a", [item("msg_x")]))
+    run(store.append_items(ME, ItemAppend("conv_a", [item("msg_x")])))
     assert all_ids(run, store, "conv_a") == ["msg_1", "msg_x"]
     # The conversation still takes appends at the right place.
-    run(store.append_items(ME, "conv_a", [item("msg_2")]))
+    run(store.append_items(ME, ItemAppend("conv_a", [item("msg_2")])))
     assert all_ids(run, store, "conv_a") == ["msg_1", "msg_x", "msg_2"]
 
 
@@ -295,9 +322,17 @@ def test_item_conflict_stores_nothing(run: Run[Any], store: Store) -> None:
 
 def test_find_items_is_owner_scoped(run: Run[Any], store: Store) -> None:
     for n, owner in enumerate(OWNERS):
-        run(store.create_conversation(owner, conversation(f"conv_{n}"), [item(f"msg_{n}")]))
-    run(store.create_conversation(ME, conversation("conv_x"), [item("msg_shared")]))
-    run(store.create_conversation(ME, conversation("conv_y"), [item("msg_shared")]))
+        run(
+            store.create_conversation(
+                owner, NewConversation(conversation(f"conv_{n}"), [item(f"msg_{n}")])
+            )
+        )
+    run(
+        store.create_conversation(ME, NewConversation(conversation("conv_x"), [item("msg_shared")]))
+    )
+    run(
+        store.create_conversation(ME, NewConversation(conversation("conv_y"), [item("msg_shared")]))
+    )
     assert run(store.find_items(ME, [])) == {}
     for n, owner in enumerate(OWNERS):
         found = run(store.find_items(owner, [f"msg_{m}" for m in range(4)] + ["msg_unknown"]))
@@ -310,8 +345,8 @@ def owner_calls(store: Store, o: Owner) -> list[Callable[[], Awaitable[Any]]]:
     """Every call that names conversation conv_a (and its item msg_1), as owner ``o``."""
     return [
         lambda: store.get_conversation(o, "conv_a"),
-        lambda: store.set_metadata(o, "conv_a", b'{"x":"y"}'),
-        lambda: store.append_items(o, "conv_a", [item("msg_2")]),
+        lambda: store.set_metadata(o, MetadataUpdate("conv_a", b'{"x":"y"}')),
+        lambda: store.append_items(o, ItemAppend("conv_a", [item("msg_2")])),
         lambda: store.list_items(o, "conv_a", PageQuery(None, 5, True)),
         lambda: store.list_items(o, "conv_a", PageQuery("msg_1", 5, True)),
         lambda: store.get_item(o, "conv_a", "msg_1"),
@@ -321,7 +356,11 @@ def owner_calls(store: Store, o: Owner) -> list[Callable[[], Awaitable[Any]]]:
 
 
 def test_owners_are_isolated(run: Run[Any], store: Store) -> None:
-    run(store.create_conversation(OWNERS[3], conversation("conv_a"), [item("msg_1")]))
+    run(
+        store.create_conversation(
+            OWNERS[3], NewConversation(conversation("conv_a"), [item("msg_1")])
+        )
+    )
     for other in OWNERS[:3]:
         for call in owner_calls(store, other):
             with pytest.raises(ConversationMissing):
@@ -344,11 +383,11 @@ def check_batches(listed: list[str], batches: list[list[str]]) -> None:
 
 def test_concurrent_appends_stay_contiguous(run: Run[Any], store: Store) -> None:
     """Many appends at once on one conversation (on PostgreSQL: over the whole pool)."""
-    run(store.create_conversation(ME, conversation("conv_a"), [item("msg_first")]))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a"), [item("msg_first")])))
     batches = [[f"msg_{r:03d}_{k}" for k in range(3)] for r in range(60)]
 
     async def append(batch: list[str]) -> None:
-        await store.append_items(ME, "conv_a", [item(i) for i in batch])
+        await store.append_items(ME, ItemAppend("conv_a", [item(i) for i in batch]))
 
     async def main() -> None:
         await asyncio.gather(*(append(b) for b in batches))
@@ -361,7 +400,7 @@ def test_concurrent_appends_stay_contiguous(run: Run[Any], store: Store) -> None
 
 def test_concurrent_appends_from_two_stores(run: Run[Any], store: Store) -> None:
     """Two stores on one database, as two server processes would be, appending at once."""
-    run(store.create_conversation(ME, conversation("conv_a"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a"))))
     other = twin(store)
     batches = [[f"msg_{r:03d}_{k}" for k in range(4)] for r in range(40)]
 
@@ -372,11 +411,11 @@ def test_concurrent_appends_from_two_stores(run: Run[Any], store: Store) -> None
                 await asyncio.gather(
                     *(
                         (store if n % 2 else other).append_items(
-                            ME, "conv_a", [item(i) for i in batch]
+                            ME, ItemAppend("conv_a", [item(i) for i in batch])
                         )
                         for n, batch in enumerate(batches)
                     ),
-                    store.append_items(ME, "conv_a", [item("msg_000_0")]),  # conflicts
+                    store.append_items(ME, ItemAppend("conv_a", [item("msg_000_0")])),  # conflicts
                     return_exceptions=True,
                 )
             )
@@ -396,14 +435,16 @@ def test_concurrent_appends_from_two_stores(run: Run[Any], store: Store) -> None
 
 def test_append_racing_delete(run: Run[Any], store: Store) -> None:
     """An append racing a delete either lands before it (and goes with it) or finds nothing."""
-    run(store.create_conversation(ME, conversation("conv_a"), []))
+    run(store.create_conversation(ME, NewConversation(conversation("conv_a"))))
     other = twin(store)
 
     async def main() -> list[BaseException | None]:
         await other.open()
         try:
             appends = [
-                (store if n % 2 else other).append_items(ME, "conv_a", [item(f"msg_{n}")])
+                (store if n % 2 else other).append_items(
+                    ME, ItemAppend("conv_a", [item(f"msg_{n}")])
+                )
                 for n in range(20)
             ]
             return list(

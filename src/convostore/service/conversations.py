@@ -11,7 +11,15 @@ from convostore import ids
 from convostore.service import bodies
 from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
-from convostore.store.base import ConversationRow, ForkRequest, ListedConversation, Owner, Store
+from convostore.store.base import (
+    ConversationRow,
+    ForkRequest,
+    ListedConversation,
+    MetadataUpdate,
+    NewConversation,
+    Owner,
+    Store,
+)
 
 
 class Conversations:
@@ -43,7 +51,9 @@ class Conversations:
                 safety_identifier=checked.get("safety_identifier"),
             )
             reply = answer(row)
-            await self.store.create_conversation(owner, row, items, remember(reply))
+            await self.store.create_conversation(
+                owner, NewConversation(row, items, remember(reply))
+            )
             return reply
 
         return await self.idempotency.once(owner, key, write)
@@ -63,12 +73,16 @@ class Conversations:
             checked = bodies.UPDATE_CONVERSATION.check(body)
             metadata = bodies.stored_metadata(checked["metadata"])
             if key is None:
-                return answer(await self.store.set_metadata(owner, conversation_id, metadata))
+                return answer(
+                    await self.store.set_metadata(owner, MetadataUpdate(conversation_id, metadata))
+                )
             # The answer is kept with the write, so it is rendered first: created_at never
             # changes, and a conversation deleted meanwhile fails the write (404).
             current = await self.get(owner, conversation_id)
             reply = answer(ConversationRow(conversation_id, current.created_at, metadata))
-            await self.store.set_metadata(owner, conversation_id, metadata, remember(reply))
+            await self.store.set_metadata(
+                owner, MetadataUpdate(conversation_id, metadata, remember(reply))
+            )
             return reply
 
         return await self.idempotency.once(owner, key, write)

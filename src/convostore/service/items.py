@@ -13,7 +13,15 @@ from typing import Any
 from convostore.service import bodies
 from convostore.service.idempotency import Idempotency, Remember, RequestKey
 from convostore.service.materialize import Materializer
-from convostore.store.base import ConversationRow, ItemPage, Owner, PageQuery, Store, StoredItem
+from convostore.store.base import (
+    ConversationRow,
+    ItemAppend,
+    ItemPage,
+    Owner,
+    PageQuery,
+    Store,
+    StoredItem,
+)
 
 
 class Items:
@@ -49,7 +57,9 @@ class Items:
                 await self.store.get_conversation(owner, conversation_id)
             items = await self.materializer.materialize(owner, prepared, named)
             reply = answer(items)
-            await self.store.append_items(owner, conversation_id, items, remember(reply))
+            await self.store.append_items(
+                owner, ItemAppend(conversation_id, items, remember(reply))
+            )
             return reply
 
         return await self.idempotency.once(owner, key, write)

@@ -97,6 +97,34 @@ class Remembered:
     expired_before: int
 
 
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A conversation to create: its row, the items it starts with, and the answer kept
+    with the write when it is made under an ``Idempotency-Key`` (None: no key)."""
+
+    conversation: ConversationRow
+    items: Sequence[StoredItem] = ()
+    remember: Remembered | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataUpdate:
+    """The metadata that replaces a conversation's, and the answer kept with the write."""
+
+    conversation_id: str
+    metadata: bytes
+    remember: Remembered | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAppend:
+    """Items appended to a conversation, and the answer kept with the write."""
+
+    conversation_id: str
+    items: Sequence[StoredItem]
+    remember: Remembered | None = None
+
+
 class StoreError(Exception):
     """Base of the facts a store reports."""
 
@@ -434,13 +462,7 @@ class Store(Protocol):
 
     async def schema_version(self) -> int: ...
 
-    async def create_conversation(
-        self,
-        owner: Owner,
-        conversation: ConversationRow,
-        items: Sequence[StoredItem],
-        remember: Remembered | None = None,
-    ) -> None:
+    async def create_conversation(self, owner: Owner, new: NewConversation) -> None:
         """Raises ItemConflict, AnswerTaken."""
         ...
 
@@ -448,13 +470,7 @@ class Store(Protocol):
         """Raises ConversationMissing."""
         ...
 
-    async def set_metadata(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        metadata: bytes,
-        remember: Remembered | None = None,
-    ) -> ConversationRow:
+    async def set_metadata(self, owner: Owner, update: MetadataUpdate) -> ConversationRow:
         """Replace the metadata. Raises ConversationMissing, AnswerTaken."""
         ...
 
@@ -462,13 +478,7 @@ class Store(Protocol):
         """Delete the conversation and its items. Raises ConversationMissing."""
         ...
 
-    async def append_items(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        items: Sequence[StoredItem],
-        remember: Remembered | None = None,
-    ) -> None:
+    async def append_items(self, owner: Owner, append: ItemAppend) -> None:
         """Append after every stored item, contiguously. Raises ConversationMissing,
         ItemConflict, AnswerTaken."""
         ...

@@ -46,10 +46,13 @@ from convostore.store.base import (
     AnswerTaken,
     ConversationMissing,
     ConversationRow,
+    ItemAppend,
     ItemConflict,
     ItemMissing,
     ItemPage,
     KeyRow,
+    MetadataUpdate,
+    NewConversation,
     Owner,
     PageQuery,
     Remembered,
@@ -295,13 +298,8 @@ class PostgresStore(
 
     # -- conversations -------------------------------------------------------------------------
 
-    async def create_conversation(
-        self,
-        owner: Owner,
-        conversation: ConversationRow,
-        items: Sequence[StoredItem],
-        remember: Remembered | None = None,
-    ) -> None:
+    async def create_conversation(self, owner: Owner, new: NewConversation) -> None:
+        conversation, items, remember = new.conversation, new.items, new.remember
         args = (
             conversation.id,
             owner.project,
@@ -329,13 +327,9 @@ class PostgresStore(
             raise ConversationMissing(conversation_id)
         return ConversationRow(conversation_id, row[0], row[1])
 
-    async def set_metadata(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        metadata: bytes,
-        remember: Remembered | None = None,
-    ) -> ConversationRow:
+    async def set_metadata(self, owner: Owner, update: MetadataUpdate) -> ConversationRow:
+        conversation_id, metadata = update.conversation_id, update.metadata
+
         def found(created_at: Any) -> None:
             if created_at is None:
                 raise ConversationMissing(conversation_id)
@@ -346,7 +340,7 @@ class PostgresStore(
             (conversation_id, owner.project, owner.user, metadata, int(time.time())),
             found,
             owner,
-            remember,
+            update.remember,
         )
         return ConversationRow(conversation_id, created_at, metadata)
 
@@ -405,13 +399,8 @@ class PostgresStore(
                 raise ItemConflict(str(exc)) from None
             raise
 
-    async def append_items(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        items: Sequence[StoredItem],
-        remember: Remembered | None = None,
-    ) -> None:
+    async def append_items(self, owner: Owner, append: ItemAppend) -> None:
+        conversation_id, items, remember = append.conversation_id, append.items, append.remember
         key = (conversation_id, owner.project, owner.user, int(time.time()))
         if not items:
 

@@ -36,9 +36,12 @@ from convostore.store.base import (
     AnswerTaken,
     ConversationRow,
     DatabaseMissing,
+    ItemAppend,
     ItemMissing,
     ItemPage,
     KeyRow,
+    MetadataUpdate,
+    NewConversation,
     Owner,
     PageQuery,
     Remembered,
@@ -232,13 +235,8 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     # -- conversations -------------------------------------------------------------------------
 
-    async def create_conversation(
-        self,
-        owner: Owner,
-        conversation: ConversationRow,
-        items: Sequence[StoredItem],
-        remember: Remembered | None = None,
-    ) -> None:
+    async def create_conversation(self, owner: Owner, new: NewConversation) -> None:
+        conversation, items = new.conversation, new.items
         async with self.transactions.write() as db:
             cursor = db.execute(
                 "INSERT INTO conversations (id, project, user_key, created_at, updated_at,"
@@ -258,20 +256,15 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
             )
             if items:
                 sqlite_append.insert_items(db, int(cursor.lastrowid or 0), 0, items)
-            _remember(db, owner, remember)
+            _remember(db, owner, new.remember)
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
         async with self.transactions.read() as db:
             row = sqlite_append.conversation(db, owner, conversation_id)
         return ConversationRow(conversation_id, row[1], row[2])
 
-    async def set_metadata(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        metadata: bytes,
-        remember: Remembered | None = None,
-    ) -> ConversationRow:
+    async def set_metadata(self, owner: Owner, update: MetadataUpdate) -> ConversationRow:
+        conversation_id, metadata = update.conversation_id, update.metadata
         async with self.transactions.write() as db:
             row = db.execute(
                 "UPDATE conversations SET metadata = ?, updated_at = ?"
@@ -279,7 +272,7 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
                 (metadata, int(time.time()), conversation_id, owner.project, owner.user),
             ).fetchone()
             sql.found_conversation(row, conversation_id)
-            _remember(db, owner, remember)
+            _remember(db, owner, update.remember)
         return ConversationRow(conversation_id, row[0], metadata)
 
     async def delete_conversation(self, owner: Owner, conversation_id: str) -> None:
@@ -290,16 +283,10 @@ class SQLiteStore(SQLiteExtensions, SQLiteLeases, SQLiteResponses, SQLiteEvents,
 
     # -- items -----------------------------------------------------------------------------------
 
-    async def append_items(
-        self,
-        owner: Owner,
-        conversation_id: str,
-        items: Sequence[StoredItem],
-        remember: Remembered | None = None,
-    ) -> None:
+    async def append_items(self, owner: Owner, append: ItemAppend) -> None:
         async with self.transactions.write() as db:
-            sqlite_append.append(db, owner, conversation_id, items)
-            _remember(db, owner, remember)
+            sqlite_append.append(db, owner, append.conversation_id, append.items)
+            _remember(db, owner, append.remember)
 
     async def list_items(
         self,
