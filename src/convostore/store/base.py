@@ -359,6 +359,10 @@ class ConversationDump:
     items: Sequence[StoredItem]
 
 
+#: The statuses of a response still running (a background one, issue 17).
+RUNNING = ("queued", "in_progress")
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
     """A stored response (issue 17): the Response object without its output (``body``),

@@ -28,6 +28,7 @@ from convostore.store.base import (
     Owner,
     PageQuery,
     ScannedConversation,
+    ScannedItem,
     SearchHit,
     SearchPage,
     StoredItem,
@@ -166,6 +167,12 @@ def scanned(rows: Iterable[Any]) -> list[ScannedConversation]:
         )
         for r in rows
     ]
+
+
+def scanned_items(rows: Iterable[Any]) -> list[ScannedItem]:
+    """The rows ``(conversation pk, seq, id, type, body, mask)`` of a scan of items as
+    records (both backends)."""
+    return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
 
 
 def search_page(rows: Iterable[Any], search: ItemSearch) -> SearchPage:

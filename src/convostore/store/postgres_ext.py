@@ -29,7 +29,6 @@ from convostore.store.base import (
     SearchAfterMissing,
     SearchPage,
     SearchTooCostly,
-    StoredItem,
 )
 from convostore.store.postgres_tx import Database
 from convostore.store.sql import imported_conversation, key_values, numbered
@@ -163,7 +162,7 @@ class PostgresExtensions:
         low, high = max(after[0], min(conversation_pks)), max(conversation_pks)
         seq = after[1] if low == after[0] else -1
         rows = await self.db.fetch(_SCAN_ITEMS, list(conversation_pks), low, high, seq, limit)
-        return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
+        return listing.scanned_items(rows)
 
     async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
         sql = "SELECT count(*) FROM conversations WHERE true"

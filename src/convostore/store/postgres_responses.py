@@ -15,6 +15,7 @@ from typing import Any
 
 from convostore.store import postgres_append, sql
 from convostore.store.base import (
+    RUNNING,
     AfterMissing,
     ItemPage,
     Owner,
@@ -45,8 +46,6 @@ _OWNED = (
     " SELECT s.pk, coalesce((SELECT status FROM dead), s.status) AS status, s.created_at,"
     " s.body, s.previous_id FROM responses s WHERE s.pk = (SELECT pk FROM r)"
 )
-
-RUNNING = ("queued", "in_progress")
 
 # The body of an item a conversation holds is read by a subplan per row, through
 # items_conv_id: as a join, a planner without fresh statistics hashed the whole items
@@ -147,10 +146,7 @@ class PostgresResponses:
                 args.append(anchor)
             statement = _INPUTS[page.after is not None, page.descending]
             rows = await conn.fetch(statement, *args, page.limit + 1)
-        return ItemPage(
-            [StoredItem(r[0], r[1], r[2], r[3]) for r in rows[: page.limit]],
-            len(rows) > page.limit,
-        )
+        return sql.input_page(rows, page)
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
         async with self.db.transaction() as conn:

@@ -22,8 +22,10 @@ from convostore.store.base import (
     ConversationDump,
     ConversationMissing,
     ItemMissing,
+    ItemPage,
     KeyRow,
     Owner,
+    PageQuery,
     Remembered,
     ResponseDump,
     ResponsePurge,
@@ -257,6 +259,13 @@ def purge_responses_sql(purge: ResponsePurge, *, not_in: str) -> tuple[str, list
         roots += f" AND project {not_in}"
         args.append(list(purge.exclude_projects))
     return f"DELETE FROM responses WHERE root_id IN ({roots} LIMIT ?)", [*args, purge.limit]
+
+
+def input_page(rows: Sequence[Any], page: PageQuery) -> ItemPage:
+    """A page of a response's inputs from the rows ``(id, type, body, mask)`` of
+    :func:`inputs_sql` (which asks one more than ``page.limit``)."""
+    items = [StoredItem(r[0], r[1], r[2], r[3]) for r in rows[: page.limit]]
+    return ItemPage(items, len(rows) > page.limit)
 
 
 def stored_response(response_id: str, owned: Any, output: Sequence[Any]) -> StoredResponse:

@@ -170,7 +170,7 @@ class SQLiteExtensions:
                 f" WHERE conv IN ({marks}) AND (conv, seq) > (?, ?) ORDER BY conv, seq LIMIT ?",
                 (*conversation_pks, *after, limit),
             ).fetchall()
-        return [ScannedItem(r[0], r[1], StoredItem(r[2], r[3], r[4], r[5])) for r in rows]
+        return listing.scanned_items(rows)
 
     async def count_conversations(self, *, project: str | None, ids: Sequence[str] | None) -> int:
         statement = "SELECT count(*) FROM conversations WHERE 1 = 1"

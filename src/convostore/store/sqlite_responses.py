@@ -19,6 +19,7 @@ import orjson
 
 from convostore.store import sql, sqlite_append
 from convostore.store.base import (
+    RUNNING,
     AfterMissing,
     ItemPage,
     Owner,
@@ -62,8 +63,6 @@ _ALL_ITEMS = (
     " FROM response_items r LEFT JOIN items i ON i.conv = r.conv AND i.id = r.id"
     " WHERE r.resp = ? ORDER BY r.seq"
 )
-
-RUNNING = ("queued", "in_progress")
 
 
 class SQLiteResponses:
@@ -128,7 +127,7 @@ class SQLiteResponses:
                 args.append(anchor[0])
             statement = _INPUTS[page.after is not None, page.descending]
             rows = db.execute(statement, (*args, page.limit + 1)).fetchall()
-        return ItemPage([StoredItem(*r) for r in rows[: page.limit]], len(rows) > page.limit)
+        return sql.input_page(rows, page)
 
     async def response_history(self, owner: Owner, response_id: str) -> list[StoredItem]:
         if (await self._owned(owner, response_id))[1] in RUNNING:

@@ -40,7 +40,6 @@ TERMINAL = {
     "failed": "response.failed",
     "cancelled": "response.failed",
 }
-RUNNING = ("queued", "in_progress")
 PAGE = 200  # events read per query
 
 

@@ -10,7 +10,7 @@ import orjson
 from convostore import errors
 from convostore.items import include as includes
 from convostore.service.responses import events
-from convostore.store.base import ItemPage, Owner, PageQuery, Store
+from convostore.store.base import RUNNING, ItemPage, Owner, PageQuery, Store
 from convostore.upstream import UpstreamConfig
 
 NOT_STREAMED = (
@@ -58,7 +58,7 @@ class StoredResponses:
     async def finished(self, owner: Owner, response_id: str) -> dict[str, Any] | None:
         """The response if it has finished (dead ones are marked failed by the read)."""
         response = await self.retrieve(owner, response_id, 0)
-        return None if response["status"] in events.RUNNING else response
+        return None if response["status"] in RUNNING else response
 
     async def cancel(self, owner: Owner, response_id: str) -> dict[str, Any]:
         """Cancel a background response, from any server process (its runner stops at its
@@ -73,7 +73,7 @@ class StoredResponses:
         response: dict[str, Any] = orjson.loads(stored.record.body)
         _status(response, stored.record.status)
         response["output"] = [orjson.loads(item.body) for item in stored.output]
-        if response["status"] not in events.RUNNING:  # a streamed one's stream ends now
+        if response["status"] not in RUNNING:  # a streamed one's stream ends now
             await events.end(self.store, self.hub, response_id, events.terminal_of(response))
         return response
 
