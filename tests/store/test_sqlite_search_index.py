@@ -1,16 +1,22 @@
-"""The deferred search index of the SQLite store (migration 0004).
+"""The deferred search index of the SQLite store (migrations 0004, 0014, 0100).
 
-Appends only queue rowids; a background thread and every search index them. A search
-never misses a committed item, a deleted item never comes back, and a reused rowid is
-indexed with its new text.
+A write of items only queues them (one row per write: the conversation and the range of
+positions); a background thread and every search index them. A search never misses a
+committed item, a deleted item never comes back, and a reused rowid is indexed with its
+new text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
 
+import orjson
+
+from convostore.store import sqlite_maintenance as search_index
+from convostore.store.base import ConversationRow, ItemSearch, Owner, SearchQuery, StoredItem
 from convostore.store.sqlite import SQLiteStore
 from tests.support import Api, make_app
 
@@ -24,6 +30,11 @@ def search(api: Api, q: str) -> list[str]:
 def pending(path: Path) -> int:
     with sqlite3.connect(path) as db:
         return int(db.execute("SELECT count(*) FROM item_text_pending").fetchone()[0])
+
+
+def rowid(path: Path, item_id: str) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT rowid FROM items WHERE id = ?", (item_id,)).fetchone()[0])
 
 
 def test_search_sees_items_appended_just_before(tmp_path: Path) -> None:
@@ -45,11 +56,13 @@ def test_deleted_before_indexing_and_reused_rowid(tmp_path: Path) -> None:
         cid = api.new_conversation()
         (old,) = api.add(cid, {"role": "user", "content": "aardvark"})
         assert pending(path) == 1
+        rowid_of_deleted = rowid(path, old["id"])
         api.delete(f"/v1/conversations/{cid}/items/{old['id']}")
-        assert pending(path) == 0
-        api.add(cid, {"role": "user", "content": "platypus"})  # takes the freed rowid
+        (new,) = api.add(cid, {"role": "user", "content": "platypus"})
+        assert rowid(path, new["id"]) == rowid_of_deleted  # the freed rowid, taken again
         assert search(api, "aardvark") == []
         assert search(api, "platypus") == ["platypus"]
+        assert pending(path) == 0
     finally:
         api.close()
 
@@ -103,9 +116,181 @@ def test_search_waits_only_for_its_own_owners_queue(tmp_path: Path) -> None:
         cid = api.new_conversation()
         api.add(cid, {"role": "user", "content": "mine only"})
         other = {"x-ms-user-isolation-key": "someone-else"}
-        theirs = api.post("/v1/conversations", json={"items": [{"role": "user", "content": "theirs"}]}, headers=other)
+        theirs = api.post(
+            "/v1/conversations",
+            json={"items": [{"role": "user", "content": "theirs"}]},
+            headers=other,
+        )
         assert theirs.status_code == 200
         assert search(api, "mine") == ["mine only"]
         assert pending(path) == 1  # the other owner's item is still queued
     finally:
         api.close()
+
+
+# -- the queue of migration 0100: one range per write ----------------------------------------
+
+ME = Owner("p", "")
+
+
+def message(text: str, n: int = 0) -> StoredItem:
+    content = [{"type": "input_text", "text": text}]
+    body = orjson.dumps({"type": "message", "role": "user", "content": content})
+    return StoredItem(f"msg_{text.replace(' ', '_')}_{n}", "message", body, 0)
+
+
+async def opened(path: Path) -> SQLiteStore:
+    """A migrated store whose background indexer is stopped: the test indexes."""
+    store = SQLiteStore(path)
+    await store.open()
+    await store.migrate()
+    assert store._maintenance is not None
+    store._maintenance.stop()
+    return store
+
+
+async def hits(store: SQLiteStore, word: str) -> list[str]:
+    page = await store.search_items(ME, ItemSearch(SearchQuery(((word,),)), 100))
+    return [hit.item.id for hit in page.hits]
+
+
+def queue(path: Path) -> list[tuple[int, int, int]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT conv, first_seq, last_seq FROM item_text_pending ORDER BY ticket"
+        ).fetchall()
+
+
+def integrity(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO item_text (item_text) VALUES ('integrity-check')")
+        indexed = db.execute("SELECT count(*) FROM item_words").fetchone()[0]
+        gone = db.execute(
+            "SELECT count(*) FROM item_words w WHERE NOT EXISTS"
+            " (SELECT 1 FROM items i WHERE i.rowid = w.rowid)"
+        ).fetchone()[0]
+        assert gone == 0, f"{gone} of {indexed} indexed rowids hold no item"
+
+
+def index_all(path: Path) -> int:
+    """What the background indexer does, on a connection of its own: batches until the
+    queue is empty. The number of batches."""
+    rounds = 0
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        while batch := search_index.extract(db):
+            db.execute("BEGIN IMMEDIATE")
+            search_index.store(db, batch)
+            db.execute("COMMIT")
+            rounds += 1
+    finally:
+        db.close()
+    return rounds
+
+
+def test_one_queue_row_per_write_and_a_long_range_in_parts(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    many = search_index.BATCH * 2 + 50
+
+    async def scenario() -> None:
+        store = await opened(path)
+        try:
+            created = [message("ibis", n) for n in range(many)]
+            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), created)
+            await store.append_items(ME, "conv_a", [message("heron", n) for n in range(20)])
+            (pk,) = store.db.execute("SELECT pk FROM conversations WHERE id = 'conv_a'").fetchone()
+            assert queue(path) == [(pk, 0, many - 1), (pk, many, many + 19)]
+            db = sqlite3.connect(path, isolation_level=None)
+            try:
+                (taken,) = search_index.extract(db)  # BATCH items, all of the first range
+                assert (taken.first_seq, taken.next_seq, len(taken.items)) == (
+                    0,
+                    search_index.BATCH,
+                    search_index.BATCH,
+                )
+                db.execute("BEGIN IMMEDIATE")
+                search_index.store(db, [taken])
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            assert queue(path) == [(pk, search_index.BATCH, many - 1), (pk, many, many + 19)]
+            assert index_all(path) == 2
+            assert queue(path) == []
+            assert len(await hits(store, "ibis")) == 100  # a page: the newest 100
+            page = await store.search_items(ME, ItemSearch(SearchQuery((("ibis",),)), 100))
+            assert page.has_more
+            assert len(await hits(store, "heron")) == 20
+            integrity(path)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_item_deleted_while_being_indexed_is_not_indexed(tmp_path: Path) -> None:
+    """The indexer reads outside the write lock: an item deleted meanwhile, its rowid
+    taken by a newer item, is skipped when the words are written; the newer item is
+    indexed from its own queue row. Two indexers (two server processes) that read the
+    same range write it once."""
+    path = tmp_path / "s.db"
+
+    async def scenario() -> None:
+        store = await opened(path)
+        try:
+            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), [])
+            await store.append_items(ME, "conv_a", [message("kiwi"), message("kiwi", 1)])
+            db = sqlite3.connect(path, isolation_level=None)
+            other = sqlite3.connect(path, isolation_level=None)
+            try:
+                read = search_index.extract(db)
+                twice = search_index.extract(other)
+                last = max(item.item for item in read[0].items)
+                await store.delete_item(ME, "conv_a", "msg_kiwi_1")
+                await store.append_items(ME, "conv_a", [message("moa")])
+                (rowid,) = store.db.execute(
+                    "SELECT rowid FROM items WHERE id = 'msg_moa_0'"
+                ).fetchone()
+                assert rowid == last  # the deleted item's rowid, taken again
+                for conn, batch in ((db, read), (other, twice)):
+                    conn.execute("BEGIN IMMEDIATE")
+                    search_index.store(conn, batch)
+                    conn.execute("COMMIT")
+            finally:
+                db.close()
+                other.close()
+            assert queue(path) != []  # moa's own row
+            assert await hits(store, "kiwi") == ["msg_kiwi_0"]
+            assert await hits(store, "moa") == ["msg_moa_0"]
+            assert queue(path) == []
+            integrity(path)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_deleted_conversation_leaves_the_queue(tmp_path: Path) -> None:
+    """Its queued ranges go with it, so a conversation that takes its pk again is not
+    covered by them (it is indexed once, from its own row)."""
+    path = tmp_path / "s.db"
+
+    async def scenario() -> None:
+        store = await opened(path)
+        try:
+            await store.create_conversation(
+                ME, ConversationRow("conv_a", 1, b"{}"), [message("emu")]
+            )
+            (pk,) = store.db.execute("SELECT pk FROM conversations WHERE id = 'conv_a'").fetchone()
+            await store.delete_conversation(ME, "conv_a")
+            assert queue(path) == []
+            await store.create_conversation(
+                ME, ConversationRow("conv_b", 1, b"{}"), [message("rhea")]
+            )
+            assert queue(path) == [(pk, 0, 0)]  # the same pk, its own row only
+            assert await hits(store, "emu") == []
+            assert await hits(store, "rhea") == ["msg_rhea_0"]
+            integrity(path)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

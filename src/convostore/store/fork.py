@@ -13,7 +13,8 @@ A fork is three set-based statements in one transaction, never a loop over items
 3. :data:`COPY` copies the items up to the bound with ``INSERT … SELECT`` over the
    ``(conv, seq)`` range of the source, keeping ids, bodies, masks and positions (a
    position is only an order inside one conversation, and deleted items already leave
-   gaps). Search indexing follows from the items' insert triggers, as for any append.
+   gaps). Search indexing follows as for any append: PostgreSQL's insert trigger, and on
+   SQLite one queued range (``sqlite_append.queue_search``) over the copied positions.
 
 The new conversation's ``next_seq`` is one past the last copied position, and its
 ``item_count`` is the number of rows the copy inserted (set by :data:`COUNT`).

@@ -1,6 +1,8 @@
 """How SQLite appends items, the one way every write of items takes (a plain append, a
 create, an append under a lease, a response written back): reserve the positions with
-the UPDATE that locks the conversation, check the lease when there is one, insert.
+the UPDATE that locks the conversation, check the lease when there is one, insert, and
+queue the new positions for the search indexer (:func:`queue_search`, one row per
+append).
 
 Functions of the connection of a write transaction (:mod:`convostore.store.sqlite_tx`),
 so the mixins of :class:`~convostore.store.sqlite.SQLiteStore` share them without
@@ -20,6 +22,11 @@ from convostore.store.base import ItemConflict, LeaseLost, Owner, StoredItem
 _CONVERSATION = (
     "SELECT pk, created_at, metadata FROM conversations"
     " WHERE id = ? AND project = ? AND user_key = ?"
+)
+
+_QUEUE = (
+    "INSERT INTO item_text_pending (conv, first_seq, last_seq, project, user_key)"
+    " SELECT pk, ?2, ?3, project, user_key FROM conversations WHERE pk = ?1"
 )
 
 
@@ -48,6 +55,16 @@ def insert_items(
         )
     except sqlite3.IntegrityError as exc:
         raise ItemConflict(str(exc)) from None
+    if items:
+        queue_search(db, pk, first_seq, first_seq + len(items) - 1)
+
+
+def queue_search(db: sqlite3.Connection, pk: int, first_seq: int, last_seq: int) -> None:
+    """Queue the items of conversation ``pk`` at positions ``first_seq`` to ``last_seq``
+    for the search indexer: one row per write, whatever its size (migration 0100). Every
+    statement that inserts items calls it in the same transaction (there is no insert
+    trigger); positions without an item (deleted since, or never written) are skipped."""
+    db.execute(_QUEUE, (pk, first_seq, last_seq))
 
 
 def reserve(

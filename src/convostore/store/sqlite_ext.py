@@ -1,8 +1,9 @@
 """The SQLite side of the extensions (issue 7): list, search, export/import, retention.
 
 A mixin of :class:`~convostore.store.sqlite.SQLiteStore`, kept apart so the core store
-stays small. Search reads the contentless FTS5 table ``item_text`` (rowid = items.rowid,
-kept by triggers, see migration 0003), newest stored first.
+stays small. Search reads the FTS5 table ``item_text`` (rowid = items.rowid; filled by
+the search indexer from the queue ``item_text_pending``, migrations 0014 and 0100),
+newest stored first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 
-from convostore.store import listing, search_text, sql
+from convostore.store import listing, search_text, sql, sqlite_append
 from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import (
     ConversationDump,
@@ -192,11 +193,13 @@ class SQLiteExtensions:
                 if cursor.rowcount == 0:
                     skipped.append(dump.conversation.id)
                     continue
-                pk = cursor.lastrowid
+                pk = cursor.lastrowid or 0
                 db.executemany(
                     "INSERT INTO items (conv, seq, id, type, body, mask) VALUES (?, ?, ?, ?, ?, ?)",
-                    _item_rows(pk or 0, dump.items),
+                    _item_rows(pk, dump.items),
                 )
+                if dump.items:
+                    sqlite_append.queue_search(db, pk, 0, len(dump.items) - 1)
         return skipped
 
     async def import_keys(self, keys: Sequence[KeyRow]) -> list[str]:
@@ -248,7 +251,7 @@ class SQLiteExtensions:
 
 def _extract(
     db: sqlite3.Connection, who: tuple[str, str], corruption: Corruption | None
-) -> list[search_index.Extracted]:
+) -> list[search_index.Taken]:
     with unavailable(corruption):
         return search_index.extract(db, who)
 

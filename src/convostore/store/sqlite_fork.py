@@ -5,7 +5,7 @@ write lock, so nothing changes the source while it is copied."""
 
 from __future__ import annotations
 
-from convostore.store import fork
+from convostore.store import fork, sqlite_append
 from convostore.store.base import ForkRequest, ListedConversation, Owner
 from convostore.store.sqlite_tx import Transactions
 
@@ -25,5 +25,7 @@ class SQLiteFork:
             source, last = fork.bound(request, found)
             created = db.execute(_CREATE, fork.create_args(request, last, source)).fetchone()
             copied = db.execute(fork.COPY, (created[0], source, last)).rowcount
+            if copied:
+                sqlite_append.queue_search(db, created[0], 0, last)
             db.execute(fork.COUNT, (copied, created[0]))
         return fork.forked(request, created, copied)

@@ -7,8 +7,9 @@ fsyncs. The serving connection turns that off (``wal_autocheckpoint = 0``) and t
 thread runs a ``PASSIVE`` checkpoint every ``interval`` seconds. Durability is unchanged:
 a checkpoint only moves content the WAL already holds.
 
-*Search indexing* (migration 0014). Appends only queue their items in
-``item_text_pending``; this thread indexes them. For each queued item it first reads
+*Search indexing* (migrations 0014, 0100). A write of items only queues them in
+``item_text_pending``: one row per write naming the conversation and the range of
+positions written; this thread indexes them. For each queued item it first reads
 the text, outside any write transaction: one ``json_tree`` pass over the body (linear
 in its size; SQLite works without the GIL), keeping at most
 :data:`~convostore.store.search_text.TEXT_LIMIT` characters; then it writes the words
@@ -38,10 +39,18 @@ BATCH = 200
 BATCH_WORDS = 256 * 1024  # characters of words written by one transaction (~ a few ms)
 BATCH_BODIES = 4 * 1024 * 1024  # bytes of bodies read for one batch
 
+# Queued ranges (migration 0100: one per write of items), oldest first.
 _QUEUED = (
-    "SELECT p.ticket, p.item, p.project, p.user_key, i.type, length(i.body)"
-    " FROM item_text_pending p LEFT JOIN items i ON i.rowid = p.item{where}"
-    " ORDER BY p.ticket LIMIT ?"
+    "SELECT ticket, conv, first_seq, last_seq, project, user_key"
+    " FROM item_text_pending{where} ORDER BY ticket LIMIT ?"
+)
+
+_MIGRATED = "SELECT 1 FROM sqlite_master WHERE name = 'item_text_pending_conv'"
+
+# The items standing in a queued range, by items_conv_seq.
+_RANGE = (
+    "SELECT rowid, seq, type, length(body) FROM items"
+    " WHERE conv = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?"
 )
 
 # The searchable parts of an item, in document order: the objects holding a `type` and a
@@ -65,9 +74,26 @@ _TOP_FIELD = {"function_call": "$.arguments", "function_call_output": "$.output"
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    ticket: int
-    item: int
+    item: int  # its rowid
+    conv: int
+    seq: int
     words: str  # empty: nothing to index
+
+
+@dataclass(slots=True)
+class Taken:
+    """What was read of one queued range: its items from ``first_seq`` up to, not
+    including, ``next_seq`` (past ``last_seq``: the whole range)."""
+
+    ticket: int
+    first_seq: int
+    last_seq: int
+    next_seq: int
+    items: list[Extracted]
+
+    @property
+    def done(self) -> bool:
+        return self.next_seq > self.last_seq
 
 
 def texts(db: sqlite3.Connection, item: int, item_type: str) -> list[str]:
@@ -94,45 +120,80 @@ def texts(db: sqlite3.Connection, item: int, item_type: str) -> list[str]:
     return found
 
 
-def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> list[Extracted]:
+def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> list[Taken]:
     """Read and extract a batch of queued items (of ``owner`` only, if given), outside any
-    write transaction."""
+    write transaction: at most :data:`BATCH` items, and :data:`BATCH_BODIES` bytes of
+    bodies and :data:`BATCH_WORDS` characters of words past the first item. A long range
+    is taken in part; the rest stays queued."""
     where, args = (
-        ("", []) if owner is None else (" WHERE p.project = ? AND p.user_key = ?", list(owner))
+        ("", []) if owner is None else (" WHERE project = ? AND user_key = ?", list(owner))
     )
     queued = db.execute(_QUEUED.format(where=where), (*args, BATCH)).fetchall()
-    batch: list[Extracted] = []
-    bodies = words = 0
-    for ticket, item, project, user_key, item_type, length in queued:
-        if batch and (bodies + (length or 0) > BATCH_BODIES or words > BATCH_WORDS):
+    batch: list[Taken] = []
+    count = bodies = words = 0
+    for ticket, conv, first, last, project, user_key in queued:
+        room = BATCH - count
+        if room <= 0 or (count and (bodies > BATCH_BODIES or words > BATCH_WORDS)):
             break
-        bodies += length or 0
-        found: list[str] = []
-        if item_type is not None:
+        rows = db.execute(_RANGE, (conv, first, last, room)).fetchall()
+        taken = Taken(ticket, first, last, last + 1 if len(rows) < room else first, [])
+        tag = owner_tag(project, user_key)
+        for item, seq, item_type, length in rows:
+            if count and (bodies + (length or 0) > BATCH_BODIES or words > BATCH_WORDS):
+                taken.next_seq = seq
+                break
+            bodies += length or 0
+            found: list[str] = []
             try:
                 found = texts(db, item, item_type)
             except sqlite3.OperationalError as exc:  # not JSON: indexed without text
                 if "JSON" not in str(exc):
                     raise
                 log.warning("search index: item rowid %s has no readable JSON: %s", item, exc)
-        text = indexed_words(owner_tag(project, user_key), found) if found else ""
-        words += len(text)
-        batch.append(Extracted(ticket, item, text))
+            text = indexed_words(tag, found) if found else ""
+            words += len(text)
+            count += 1
+            taken.items.append(Extracted(item, conv, seq, text))
+            if len(rows) == room:
+                taken.next_seq = seq + 1
+        if taken.next_seq > first:
+            batch.append(taken)
     return batch
 
 
-def store(db: sqlite3.Connection, batch: list[Extracted]) -> None:
-    """Write an extracted batch; the caller holds a write transaction. An item deleted
-    since it was read (its ticket gone) is skipped."""
-    for done in batch:
-        gone = db.execute("DELETE FROM item_text_pending WHERE ticket = ?", (done.ticket,))
-        if gone.rowcount and done.words:
-            db.execute(
-                "INSERT INTO item_words (rowid, words) VALUES (?, ?)", (done.item, done.words)
+# An item's words, if it still stands where it was read (deleted since: skipped; its
+# rowid may hold another item by now, queued on its own).
+_WORDS = (
+    "INSERT INTO item_words (rowid, words) SELECT ?1, ?2"
+    " WHERE EXISTS (SELECT 1 FROM items WHERE rowid = ?1 AND conv = ?3 AND seq = ?4)"
+)
+
+
+def store(db: sqlite3.Connection, batch: list[Taken]) -> None:
+    """Write an extracted batch; the caller holds a write transaction. A range gone since
+    it was read (its conversation deleted) or taken further by another indexer (another
+    server process on the file) is skipped, and so is an item deleted since."""
+    for taken in batch:
+        if taken.done:
+            moved = db.execute(
+                "DELETE FROM item_text_pending WHERE ticket = ? AND first_seq = ?",
+                (taken.ticket, taken.first_seq),
             )
-            db.execute(
-                "INSERT INTO item_text (rowid, words) VALUES (?, ?)", (done.item, done.words)
+        else:
+            moved = db.execute(
+                "UPDATE item_text_pending SET first_seq = ? WHERE ticket = ? AND first_seq = ?",
+                (taken.next_seq, taken.ticket, taken.first_seq),
             )
+        if not moved.rowcount:
+            continue
+        for done in taken.items:
+            if (
+                done.words
+                and db.execute(_WORDS, (done.item, done.words, done.conv, done.seq)).rowcount
+            ):
+                db.execute(
+                    "INSERT INTO item_text (rowid, words) VALUES (?, ?)", (done.item, done.words)
+                )
 
 
 class Maintenance:
@@ -213,8 +274,8 @@ class Maintenance:
             return self._hurried[0] if self._hurried else None
 
     def _index(self, db: sqlite3.Connection) -> None:
-        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'item_words'").fetchone() is None:
-            return  # not migrated yet
+        if db.execute(_MIGRATED).fetchone() is None:
+            return  # not migrated yet (to the queue of 0100)
         while not self._stop.is_set():
             owner = self._next_owner()
             batch = extract(db, owner)
