@@ -4,8 +4,9 @@
 
 Opens a migrated :class:`~convostore.store.sqlite.SQLiteStore` in a temporary folder, times
 ``append_items`` with 20 message items N times (default 300), then, on copies of the file,
-times the store's ``executemany`` and ``COMMIT`` with one part of the schema or one
-setting changed at a time. Times are the calling thread's CPU (``time.thread_time``), so
+times the store's INSERTs (the 20-row ``executemany`` and the search queue's row) and
+``COMMIT`` with one part of the schema or one setting changed at a time, and the per-item
+queue of migration 0014 (an insert trigger) for comparison. Times are the calling thread's CPU (``time.thread_time``), so
 other load on the machine moves them little.
 """
 
@@ -20,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from convostore.store import sqlite_append
 from convostore.store.base import ConversationRow, ItemAppend, NewConversation, Owner, StoredItem
 from convostore.store.sqlite import SQLiteStore
 
@@ -64,7 +66,21 @@ async def through_store(path: Path, n: int) -> float:
         await store.close()
 
 
-def raw(path: Path, n: int, setup: list[str], savepoint: bool) -> tuple[float, float]:
+# The search queue as migration 0014 kept it: a row per item, by an insert trigger.
+PER_ITEM_QUEUE = [
+    "CREATE TABLE queue_0014 (ticket INTEGER PRIMARY KEY AUTOINCREMENT, item INTEGER NOT NULL,"
+    " project TEXT NOT NULL, user_key TEXT NOT NULL)",
+    "CREATE INDEX queue_0014_item ON queue_0014 (item)",
+    "CREATE INDEX queue_0014_owner ON queue_0014 (project, user_key, ticket)",
+    "CREATE TRIGGER queue_0014_insert AFTER INSERT ON items BEGIN"
+    " INSERT INTO queue_0014 (item, project, user_key)"
+    " SELECT new.rowid, project, user_key FROM conversations WHERE pk = new.conv; END",
+]
+
+
+def raw(path: Path, n: int, setup: list[str], savepoint: bool, queue: bool) -> tuple[float, float]:
+    """Per append: the store's 20-row INSERT (and, with ``queue``, its one search queue
+    row, ``sqlite_append.queue_search``), then COMMIT."""
     copy = path.with_name("copy.db")
     shutil.copy(path, copy)
     db = sqlite3.connect(copy, isolation_level=None)
@@ -76,37 +92,48 @@ def raw(path: Path, n: int, setup: list[str], savepoint: bool) -> tuple[float, f
         inserting = committing = 0.0
         for _ in range(n):
             rows = [(pk, seq + k, it.id, it.type, it.body, it.mask) for k, it in enumerate(batch())]
-            seq += len(rows)
             started = time.thread_time()
             db.execute("BEGIN IMMEDIATE")
             if savepoint:
                 db.execute("SAVEPOINT write")
             db.executemany(INSERT, rows)
+            if queue:
+                sqlite_append.queue_search(db, pk, seq, seq + len(rows) - 1)
             if savepoint:
                 db.execute("RELEASE write")
             inserted = time.thread_time()
             db.execute("COMMIT")
             inserting += inserted - started
             committing += time.thread_time() - inserted
+            seq += len(rows)
         return inserting / n * 1e6, committing / n * 1e6
     finally:
         db.close()
         copy.unlink()
 
 
-VARIANTS: tuple[tuple[str, list[str], bool], ...] = (
-    ("inside SAVEPOINT (every store write), temp_store default", ["PRAGMA temp_store = 0"], True),
-    ("inside SAVEPOINT, temp_store = MEMORY (the store now)", ["PRAGMA temp_store = MEMORY"], True),
-    ("no SAVEPOINT", [], False),
-    ("no items_text_insert trigger", ["DROP TRIGGER items_text_insert"], False),
+MEMORY = "PRAGMA temp_store = MEMORY"
+VARIANTS: tuple[tuple[str, list[str], bool, bool], ...] = (
     (
-        "... and no items_id index",
-        ["DROP TRIGGER items_text_insert", "DROP INDEX items_id"],
+        "0014: a queue row per item (trigger), SAVEPOINT, temp_store=MEMORY",
+        [MEMORY, *PER_ITEM_QUEUE],
+        True,
         False,
     ),
     (
+        "0100: a queue row per append, SAVEPOINT, temp_store=MEMORY (the store)",
+        [MEMORY],
+        True,
+        True,
+    ),
+    ("0100, temp_store default (a file)", ["PRAGMA temp_store = 0"], True, True),
+    ("0100, no SAVEPOINT", [], False, True),
+    ("no search queue at all", [], False, False),
+    ("... and no items_id index", ["DROP INDEX items_id"], False, False),
+    (
         "... and no items_conv_id index",
-        ["DROP TRIGGER items_text_insert", "DROP INDEX items_id", "DROP INDEX items_conv_id"],
+        ["DROP INDEX items_id", "DROP INDEX items_conv_id"],
+        False,
         False,
     ),
 )
@@ -118,9 +145,9 @@ def main() -> int:
         path = Path(tmp) / "store.db"
         per_call = asyncio.run(through_store(path, n))
         print(f"SQLiteStore.append_items, 20 items: {per_call:.0f} us of CPU per call")
-        for label, setup, savepoint in VARIANTS:
-            inserting, committing = raw(path, n, setup, savepoint)
-            print(f"  {label:58s} executemany {inserting:5.0f} us  COMMIT {committing:5.0f} us")
+        for label, setup, savepoint, queue in VARIANTS:
+            inserting, committing = raw(path, n, setup, savepoint, queue)
+            print(f"  {label:72s} INSERTs {inserting:5.0f} us  COMMIT {committing:5.0f} us")
     return 0
 
 

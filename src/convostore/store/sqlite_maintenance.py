@@ -75,8 +75,6 @@ _TOP_FIELD = {"function_call": "$.arguments", "function_call_output": "$.output"
 @dataclass(frozen=True, slots=True)
 class Extracted:
     item: int  # its rowid
-    conv: int
-    seq: int
     words: str  # empty: nothing to index
 
 
@@ -86,6 +84,7 @@ class Taken:
     including, ``next_seq`` (past ``last_seq``: the whole range)."""
 
     ticket: int
+    conv: int
     first_seq: int
     last_seq: int
     next_seq: int
@@ -136,7 +135,7 @@ def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> lis
         if room <= 0 or (count and (bodies > BATCH_BODIES or words > BATCH_WORDS)):
             break
         rows = db.execute(_RANGE, (conv, first, last, room)).fetchall()
-        taken = Taken(ticket, first, last, last + 1 if len(rows) < room else first, [])
+        taken = Taken(ticket, conv, first, last, last + 1 if len(rows) < room else first, [])
         tag = owner_tag(project, user_key)
         for item, seq, item_type, length in rows:
             if count and (bodies + (length or 0) > BATCH_BODIES or words > BATCH_WORDS):
@@ -153,7 +152,7 @@ def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> lis
             text = indexed_words(tag, found) if found else ""
             words += len(text)
             count += 1
-            taken.items.append(Extracted(item, conv, seq, text))
+            taken.items.append(Extracted(item, text))
             if len(rows) == room:
                 taken.next_seq = seq + 1
         if taken.next_seq > first:
@@ -161,18 +160,17 @@ def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> lis
     return batch
 
 
-# An item's words, if it still stands where it was read (deleted since: skipped; its
-# rowid may hold another item by now, queued on its own).
-_WORDS = (
-    "INSERT INTO item_words (rowid, words) SELECT ?1, ?2"
-    " WHERE EXISTS (SELECT 1 FROM items WHERE rowid = ?1 AND conv = ?3 AND seq = ?4)"
-)
+# The items of a range read that stand now: their positions are never reused, so an
+# item read at (conv, seq) and still there under the same rowid is the one read.
+_STANDING = "SELECT rowid FROM items WHERE conv = ? AND seq >= ? AND seq < ?"
 
 
 def store(db: sqlite3.Connection, batch: list[Taken]) -> None:
     """Write an extracted batch; the caller holds a write transaction. A range gone since
     it was read (its conversation deleted) or taken further by another indexer (another
-    server process on the file) is skipped, and so is an item deleted since."""
+    server process on the file) is skipped, and so is an item deleted since (its rowid
+    may hold another item by now, queued on its own)."""
+    rows: list[tuple[int, str]] = []
     for taken in batch:
         if taken.done:
             moved = db.execute(
@@ -184,16 +182,17 @@ def store(db: sqlite3.Connection, batch: list[Taken]) -> None:
                 "UPDATE item_text_pending SET first_seq = ? WHERE ticket = ? AND first_seq = ?",
                 (taken.next_seq, taken.ticket, taken.first_seq),
             )
-        if not moved.rowcount:
+        if not moved.rowcount or not taken.items:
             continue
-        for done in taken.items:
-            if (
-                done.words
-                and db.execute(_WORDS, (done.item, done.words, done.conv, done.seq)).rowcount
-            ):
-                db.execute(
-                    "INSERT INTO item_text (rowid, words) VALUES (?, ?)", (done.item, done.words)
-                )
+        standing = {
+            row[0] for row in db.execute(_STANDING, (taken.conv, taken.first_seq, taken.next_seq))
+        }
+        rows.extend(
+            (done.item, done.words) for done in taken.items if done.words and done.item in standing
+        )
+    # Single-row INSERTs (no statement journal); item_text indexes what item_words holds.
+    db.executemany("INSERT INTO item_words (rowid, words) VALUES (?, ?)", rows)
+    db.executemany("INSERT INTO item_text (rowid, words) VALUES (?, ?)", rows)
 
 
 class Maintenance:
