@@ -5,7 +5,8 @@ SQLite: one ``convostore serve`` on one file, alternately with one process and w
 ``--workers 2`` (the whole process group is killed). PostgreSQL: two server processes
 on one database, both killed; the database itself is never touched. After every kill:
 ``PRAGMA integrity_check`` and ``foreign_key_check`` (SQLite), the schema invariants
-(no orphan item, every ``next_seq`` past the last position), then :meth:`Ledger.verify`
+(no orphan item, every ``next_seq`` past the last position; on SQLite every item indexed
+for search or queued, no words left of a deleted item), then :meth:`Ledger.verify`
 on every stored row, then a restart and a read of every live conversation over HTTP.
 
 Default run: 3 kills on SQLite and 2 on PostgreSQL. ``CONVOSTORE_FULL=1``: 25 each.
@@ -45,6 +46,15 @@ _BEHIND = (
     " WHERE c.next_seq <= (SELECT max(i.seq) FROM items i WHERE i.conv = c.pk)"
 )
 
+# Search (migration 0100): every item (each has text here) is indexed or in a queued range,
+# in the transaction that wrote it; nothing indexed is gone.
+_UNSEARCHABLE = (
+    "SELECT count(*) FROM items i WHERE NOT EXISTS (SELECT 1 FROM item_words w"
+    " WHERE w.rowid = i.rowid) AND NOT EXISTS (SELECT 1 FROM item_text_pending p"
+    " WHERE p.conv = i.conv AND i.seq BETWEEN p.first_seq AND p.last_seq)"
+)
+_STALE_WORDS = "SELECT count(*) FROM item_words WHERE rowid NOT IN (SELECT rowid FROM items)"
+
 
 def sqlite_rows(path: Path) -> Rows:
     db = sqlite3.connect(path)
@@ -53,6 +63,8 @@ def sqlite_rows(path: Path) -> Rows:
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert db.execute(_ORPHANS).fetchone() == (0,)
         assert db.execute(_BEHIND).fetchone() == (0,)
+        assert db.execute(_UNSEARCHABLE).fetchone() == (0,)
+        assert db.execute(_STALE_WORDS).fetchone() == (0,)
         rows = [(c, i, s) for c, i, s in db.execute(_ROWS)]
         conversations = {r[0] for r in db.execute("SELECT id FROM conversations")}
     finally:
