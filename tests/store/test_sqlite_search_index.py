@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from convostore.store import search_text
 from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import ConversationRow, ItemSearch, Owner, SearchQuery, StoredItem
 from convostore.store.sqlite import SQLiteStore
@@ -289,6 +290,98 @@ def test_a_deleted_conversation_leaves_the_queue(tmp_path: Path) -> None:
             assert queue(path) == [(pk, 0, 0)]  # the same pk, its own row only
             assert await hits(store, "emu") == []
             assert await hits(store, "rhea") == ["msg_rhea_0"]
+            integrity(path)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def item(item_id: str, doc: dict[str, object]) -> StoredItem:
+    return StoredItem(item_id, str(doc["type"]), orjson.dumps({"id": item_id, **doc}), 0)
+
+
+KINDS: list[dict[str, object]] = [
+    {"type": "message", "role": "user", "content": "plain string content"},
+    {
+        "type": "message",
+        "role": "assistant",
+        "content": [
+            {"type": "output_text", "text": "first part", "annotations": []},
+            {"type": "refusal", "refusal": "cannot comply"},
+            {"type": "input_image", "image_url": "https://example.com/not-text.png"},
+            {"type": "output_text", "text": "third\u0000part", "annotations": []},
+        ],
+    },
+    {
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": "summed up"}],
+        "content": [{"type": "reasoning_text", "text": "thought through"}],
+    },
+    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"city": "Oslo"}'},
+    {"type": "function_call_output", "call_id": "c1", "output": "sunny in Oslo"},
+    {
+        "type": "function_call_output",
+        "call_id": "c2",
+        "output": [{"type": "input_text", "text": "listed"}],
+    },
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "big " * 6000}]},
+    {"type": "item_reference_like", "text": {"nested": "no type beside it"}},
+]
+
+
+def test_a_range_read_at_once_gives_each_item_the_words_read_alone(tmp_path: Path) -> None:
+    """The small items of a range are read by one statement (small_parts), the others
+    alone (texts): the words are the same either way, for every kind of item."""
+    path = tmp_path / "s.db"
+
+    async def scenario() -> None:
+        store = await opened(path)
+        try:
+            written = [item(f"it_{n}", doc) for n, doc in enumerate(KINDS)]
+            assert max(len(w.body) for w in written) > search_index.SMALL  # one read alone
+            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), written)
+            db = sqlite3.connect(path, isolation_level=None)
+            try:
+                (taken,) = search_index.extract(db)
+                tag = search_text.owner_tag(ME.project, ME.user)
+                kinds = dict(db.execute("SELECT rowid, type FROM items"))
+                alone = {
+                    rowid: search_text.indexed_words(tag, search_index.texts(db, rowid, kind))
+                    for rowid, kind in kinds.items()
+                }
+            finally:
+                db.close()
+            assert {done.item: done.words for done in taken.items} == {
+                rowid: words for rowid, words in alone.items()
+            }
+            # a string content as stored (the service stores parts) and no typed part: none
+            assert len([w for w in alone.values() if w]) == len(KINDS) - 2
+            assert index_all(path) == 1
+            assert await hits(store, "comply") == ["it_1"]
+            assert await hits(store, "oslo") == ["it_4", "it_3"]
+            assert await hits(store, "listed") == ["it_5"]  # a typed part, wherever it is
+            assert await hits(store, "summed") == ["it_2"]
+            assert await hits(store, "big") == ["it_6"]
+            assert await hits(store, "nested") == []
+            assert await hits(store, "plain") == []
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_range_with_an_item_that_is_not_json_indexes_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+
+    async def scenario() -> None:
+        store = await opened(path)
+        try:
+            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), [])
+            await store.append_items(ME, "conv_a", [message("tapir", n) for n in range(5)])
+            store.db.execute("UPDATE items SET body = X'7b7b' WHERE id = 'msg_tapir_2'")
+            assert sorted(await hits(store, "tapir")) == [f"msg_tapir_{n}" for n in (0, 1, 3, 4)]
+            assert queue(path) == []
             integrity(path)
         finally:
             await store.close()

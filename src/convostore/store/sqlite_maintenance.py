@@ -12,9 +12,11 @@ a checkpoint only moves content the WAL already holds.
 positions written; this thread indexes them. For each queued item it first reads
 the text, outside any write transaction: one ``json_tree`` pass over the body (linear
 in its size; SQLite works without the GIL), keeping at most
-:data:`~convostore.store.search_text.TEXT_LIMIT` characters; then it writes the words
-of a batch of items (at most :data:`BATCH` items and :data:`BATCH_WORDS` characters of
-words) in one short ``BEGIN IMMEDIATE`` transaction. Between two batches it leaves the
+:data:`~convostore.store.search_text.TEXT_LIMIT` characters (the items of a range whose
+body is at most :data:`SMALL` bytes, whose text is shorter than that, in one statement;
+a larger one alone, so that the cut can stop it); then it writes the words of a batch of
+items (at most :data:`BATCH` items and :data:`BATCH_WORDS` characters of words) in one
+short ``BEGIN IMMEDIATE`` transaction, two ``executemany``. Between two batches it leaves the
 lock free, longer while a writer of the serving connection is waiting for it
 (:attr:`Maintenance.writer_waiting`). A search waits (asynchronously) only for its own
 owner's queued items, and asks this thread to take them first (:meth:`Maintenance.hurry`).
@@ -29,6 +31,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from convostore.store.search_text import TEXT_LIMIT, TEXT_PART_TYPES, indexed_words, owner_tag
 from convostore.store.sqlite_health import Corruption, Throttle, is_corruption
@@ -38,6 +41,7 @@ log = logging.getLogger("convostore")
 BATCH = 200
 BATCH_WORDS = 256 * 1024  # characters of words written by one transaction (~ a few ms)
 BATCH_BODIES = 4 * 1024 * 1024  # bytes of bodies read for one batch
+SMALL = 16 * 1024  # bytes of body: an item read with the other small ones of its range
 
 # Queued ranges (migration 0100: one per write of items), oldest first.
 _QUEUED = (
@@ -62,6 +66,17 @@ _PARTS = (
     " FROM json_tree(replace(CAST((SELECT body FROM items WHERE rowid = ?) AS TEXT),"
     " '\\u0000', '\\u0020'))"
     " WHERE key IN ('type', 'text', 'refusal') GROUP BY parent ORDER BY min(id)"
+)
+
+# The same, for the small items of a range at once (one statement, not one per item).
+_SMALL_PARTS = (
+    "SELECT i.rowid, max(CASE WHEN t.key = 'type' THEN t.atom END),"
+    " max(CASE WHEN t.key = 'text' AND t.type = 'text' THEN t.atom END),"
+    " max(CASE WHEN t.key = 'refusal' AND t.type = 'text' THEN t.atom END)"
+    " FROM items i, json_tree(replace(CAST(i.body AS TEXT), '\\u0000', '\\u0020')) t"
+    " WHERE i.conv = ?1 AND i.seq BETWEEN ?2 AND ?3 AND length(i.body) <= ?4"
+    " AND t.key IN ('type', 'text', 'refusal')"
+    " GROUP BY i.rowid, t.parent ORDER BY i.rowid, min(t.id)"
 )
 
 # A function_call's `arguments`, a function_call_output's `output`, when a string.
@@ -95,28 +110,60 @@ class Taken:
         return self.next_seq > self.last_seq
 
 
-def texts(db: sqlite3.Connection, item: int, item_type: str) -> list[str]:
-    """The searchable texts of an item, up to :data:`TEXT_LIMIT` characters in all."""
+def _part_text(kind: Any, text: Any, refusal: Any) -> str | None:
+    """A part's searchable text (a text atom of a part of a searchable type), if any."""
+    return refusal if kind == "refusal" else text if kind in TEXT_PART_TYPES else None
+
+
+def texts(
+    db: sqlite3.Connection, item: int, item_type: str, parts: list[str] | None = None
+) -> list[str]:
+    """The searchable texts of an item, up to :data:`TEXT_LIMIT` characters in all
+    (``parts``: its parts' texts, already read by :func:`small_parts`)."""
     found: list[str] = []
-    size = 0
-    cursor = db.execute(_PARTS, (item,))
-    try:
-        for kind, text, refusal in cursor:
-            value = refusal if kind == "refusal" else text if kind in TEXT_PART_TYPES else None
-            if value is None:
-                continue
-            found.append(value)
-            size += len(value) + 1
-            if size > TEXT_LIMIT:
-                return found
-    finally:
-        cursor.close()
+    if parts is not None:
+        found = parts
+    else:
+        size = 0
+        cursor = db.execute(_PARTS, (item,))
+        try:
+            for row in cursor:
+                value = _part_text(*row)
+                if value is None:
+                    continue
+                found.append(value)
+                size += len(value) + 1
+                if size > TEXT_LIMIT:
+                    return found
+        finally:
+            cursor.close()
     field = _TOP_FIELD.get(item_type)
     if field is not None:
         row = db.execute(_TOP, (item, field)).fetchone()
         if row is not None and isinstance(row[0], str):
             found.append(row[0])
     return found
+
+
+def small_parts(db: sqlite3.Connection, conv: int, rows: list[Any]) -> dict[int, list[str]]:
+    """The parts' texts of the items of ``rows`` (rowid, seq, type, length, in seq order,
+    of conversation ``conv``) whose body is at most :data:`SMALL` bytes, read by one
+    statement; {} when one is not JSON (each is then read alone). Their text is shorter
+    than their body, so below :data:`TEXT_LIMIT`: nothing to cut."""
+    small: dict[int, list[str]] = {row[0]: [] for row in rows if row[3] <= SMALL}
+    if len(small) < 2:
+        return {}
+    try:
+        cursor = db.execute(_SMALL_PARTS, (conv, rows[0][1], rows[-1][1], SMALL))
+        for item, kind, text, refusal in cursor:
+            value = _part_text(kind, text, refusal)
+            if value is not None and item in small:
+                small[item].append(value)
+    except sqlite3.OperationalError as exc:
+        if "JSON" not in str(exc):
+            raise
+        return {}
+    return small
 
 
 def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> list[Taken]:
@@ -137,6 +184,7 @@ def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> lis
         rows = db.execute(_RANGE, (conv, first, last, room)).fetchall()
         taken = Taken(ticket, conv, first, last, last + 1 if len(rows) < room else first, [])
         tag = owner_tag(project, user_key)
+        small = small_parts(db, conv, rows) if rows else {}
         for item, seq, item_type, length in rows:
             if count and (bodies + (length or 0) > BATCH_BODIES or words > BATCH_WORDS):
                 taken.next_seq = seq
@@ -144,7 +192,7 @@ def extract(db: sqlite3.Connection, owner: tuple[str, str] | None = None) -> lis
             bodies += length or 0
             found: list[str] = []
             try:
-                found = texts(db, item, item_type)
+                found = texts(db, item, item_type, small.get(item))
             except sqlite3.OperationalError as exc:  # not JSON: indexed without text
                 if "JSON" not in str(exc):
                     raise
