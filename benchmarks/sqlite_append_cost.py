@@ -2,11 +2,13 @@
 
     python benchmarks/sqlite_append_cost.py [N]
 
-Opens a migrated :class:`~convostore.store.sqlite.SQLiteStore` in a temporary folder, times
-``append_items`` with 20 message items N times (default 300), then, on copies of the file,
-times the store's INSERTs (the 20-row ``executemany`` and the search queue's row) and
-``COMMIT`` with one part of the schema or one setting changed at a time, and the per-item
-queue of migration 0014 (an insert trigger) for comparison. Times are the calling thread's CPU (``time.thread_time``), so
+Opens a migrated :class:`~convostore.store.sqlite.SQLiteStore` in a temporary folder and
+times ``append_items`` with 20 message items N times (default 300; the median and
+quartiles of the calls) and the search indexer's work per item (N appends queued, then
+indexed). Then, on copies of the file, it times the store's INSERTs (the 20-row
+``executemany`` and the search queue's row) and ``COMMIT`` with one part of the schema or
+one setting changed at a time, and the per-item queue of migration 0014 (an insert
+trigger) for comparison. Times are the calling thread's CPU (``time.thread_time``), so
 other load on the machine moves them little.
 """
 
@@ -16,12 +18,14 @@ import asyncio
 import json
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from convostore.store import sqlite_append
+from convostore.store import sqlite_maintenance as search_index
 from convostore.store.base import ConversationRow, ItemAppend, NewConversation, Owner, StoredItem
 from convostore.store.sqlite import SQLiteStore
 
@@ -46,7 +50,8 @@ def batch(k: int = 20) -> list[StoredItem]:
     return out
 
 
-async def through_store(path: Path, n: int) -> float:
+async def through_store(path: Path, n: int) -> list[float]:
+    """The main thread's CPU of each of ``n`` calls (the indexer thread runs meanwhile)."""
     store = SQLiteStore(path)
     await store.open()
     await store.migrate()
@@ -55,15 +60,59 @@ async def through_store(path: Path, n: int) -> float:
             await store.create_conversation(
                 OWNER, NewConversation(ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"))
             )
-        for i in range(50):
+        for i in range(100):
             await store.append_items(OWNER, ItemAppend(f"conv_{i % 16}", batch()))
         batches = [batch() for _ in range(n)]
-        started = time.thread_time()
+        took = []
         for i, items in enumerate(batches):
+            started = time.thread_time()
             await store.append_items(OWNER, ItemAppend(f"conv_{i % 16}", items))
-        return (time.thread_time() - started) / n * 1e6
+            took.append((time.thread_time() - started) * 1e6)
+        return sorted(took)
     finally:
         await store.close()
+
+
+def indexing(path: Path, n: int) -> tuple[float, float]:
+    """The search indexer's thread CPU per item: ``n`` appends queued with the indexer
+    stopped, then indexed in batches on a connection of its own, as its thread does:
+    (reading and extracting the text, writing the words)."""
+
+    async def queue() -> None:
+        store = SQLiteStore(path)
+        await store.open()
+        await store.migrate()
+        assert store._maintenance is not None
+        store._maintenance.stop()
+        try:
+            for c in range(16):
+                await store.create_conversation(
+                    OWNER, NewConversation(ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"))
+                )
+            for i in range(n):
+                await store.append_items(OWNER, ItemAppend(f"conv_{i % 16}", batch()))
+        finally:
+            await store.close()
+
+    asyncio.run(queue())
+    db = sqlite3.connect(path, isolation_level=None)
+    reading = writing = 0.0
+    try:
+        while True:
+            started = time.thread_time()
+            taken = search_index.extract(db)
+            read = time.thread_time()
+            if not taken:
+                break
+            db.execute("BEGIN IMMEDIATE")
+            search_index.store(db, taken)
+            db.execute("COMMIT")
+            reading += read - started
+            writing += time.thread_time() - read
+    finally:
+        db.close()
+    items = n * 20
+    return reading / items * 1e6, writing / items * 1e6
 
 
 # The search queue as migration 0014 kept it: a row per item, by an insert trigger.
@@ -143,8 +192,16 @@ def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     with tempfile.TemporaryDirectory(prefix="convostore-append-cost-") as tmp:
         path = Path(tmp) / "store.db"
-        per_call = asyncio.run(through_store(path, n))
-        print(f"SQLiteStore.append_items, 20 items: {per_call:.0f} us of CPU per call")
+        took = asyncio.run(through_store(path, n))
+        print(
+            f"SQLiteStore.append_items, 20 items, main-thread CPU per call: median"
+            f" {statistics.median(took):.0f} us (quartiles {took[n // 4]:.0f}, {took[3 * n // 4]:.0f})"
+        )
+        reading, writing = indexing(Path(tmp) / "indexed.db", n)
+        print(
+            f"search indexer, thread CPU per item: reading the text {reading:.1f} us,"
+            f" writing the words {writing:.1f} us"
+        )
         for label, setup, savepoint, queue in VARIANTS:
             inserting, committing = raw(path, n, setup, savepoint, queue)
             print(f"  {label:72s} INSERTs {inserting:5.0f} us  COMMIT {committing:5.0f} us")
