@@ -17,7 +17,15 @@ import orjson
 
 from convostore.store import search_text
 from convostore.store import sqlite_maintenance as search_index
-from convostore.store.base import ConversationRow, ItemSearch, Owner, SearchQuery, StoredItem
+from convostore.store.base import (
+    ConversationRow,
+    ItemAppend,
+    ItemSearch,
+    NewConversation,
+    Owner,
+    SearchQuery,
+    StoredItem,
+)
 from convostore.store.sqlite import SQLiteStore
 from tests.support import Api, make_app
 
@@ -197,8 +205,12 @@ def test_one_queue_row_per_write_and_a_long_range_in_parts(tmp_path: Path) -> No
         store = await opened(path)
         try:
             created = [message("ibis", n) for n in range(many)]
-            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), created)
-            await store.append_items(ME, "conv_a", [message("heron", n) for n in range(20)])
+            await store.create_conversation(
+                ME, NewConversation(ConversationRow("conv_a", 1, b"{}"), created)
+            )
+            await store.append_items(
+                ME, ItemAppend("conv_a", [message("heron", n) for n in range(20)])
+            )
             (pk,) = store.db.execute("SELECT pk FROM conversations WHERE id = 'conv_a'").fetchone()
             assert queue(path) == [(pk, 0, many - 1), (pk, many, many + 19)]
             db = sqlite3.connect(path, isolation_level=None)
@@ -238,8 +250,12 @@ def test_an_item_deleted_while_being_indexed_is_not_indexed(tmp_path: Path) -> N
     async def scenario() -> None:
         store = await opened(path)
         try:
-            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), [])
-            await store.append_items(ME, "conv_a", [message("kiwi"), message("kiwi", 1)])
+            await store.create_conversation(
+                ME, NewConversation(ConversationRow("conv_a", 1, b"{}"))
+            )
+            await store.append_items(
+                ME, ItemAppend("conv_a", [message("kiwi"), message("kiwi", 1)])
+            )
             db = sqlite3.connect(path, isolation_level=None)
             other = sqlite3.connect(path, isolation_level=None)
             try:
@@ -247,7 +263,7 @@ def test_an_item_deleted_while_being_indexed_is_not_indexed(tmp_path: Path) -> N
                 twice = search_index.extract(other)
                 last = max(item.item for item in read[0].items)
                 await store.delete_item(ME, "conv_a", "msg_kiwi_1")
-                await store.append_items(ME, "conv_a", [message("moa")])
+                await store.append_items(ME, ItemAppend("conv_a", [message("moa")]))
                 (rowid,) = store.db.execute(
                     "SELECT rowid FROM items WHERE id = 'msg_moa_0'"
                 ).fetchone()
@@ -279,13 +295,13 @@ def test_a_deleted_conversation_leaves_the_queue(tmp_path: Path) -> None:
         store = await opened(path)
         try:
             await store.create_conversation(
-                ME, ConversationRow("conv_a", 1, b"{}"), [message("emu")]
+                ME, NewConversation(ConversationRow("conv_a", 1, b"{}"), [message("emu")])
             )
             (pk,) = store.db.execute("SELECT pk FROM conversations WHERE id = 'conv_a'").fetchone()
             await store.delete_conversation(ME, "conv_a")
             assert queue(path) == []
             await store.create_conversation(
-                ME, ConversationRow("conv_b", 1, b"{}"), [message("rhea")]
+                ME, NewConversation(ConversationRow("conv_b", 1, b"{}"), [message("rhea")])
             )
             assert queue(path) == [(pk, 0, 0)]  # the same pk, its own row only
             assert await hits(store, "emu") == []
@@ -340,7 +356,9 @@ def test_a_range_read_at_once_gives_each_item_the_words_read_alone(tmp_path: Pat
         try:
             written = [item(f"it_{n}", doc) for n, doc in enumerate(KINDS)]
             assert max(len(w.body) for w in written) > search_index.SMALL  # one read alone
-            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), written)
+            await store.create_conversation(
+                ME, NewConversation(ConversationRow("conv_a", 1, b"{}"), written)
+            )
             db = sqlite3.connect(path, isolation_level=None)
             try:
                 (taken,) = search_index.extract(db)
@@ -377,8 +395,12 @@ def test_a_range_with_an_item_that_is_not_json_indexes_the_others(tmp_path: Path
     async def scenario() -> None:
         store = await opened(path)
         try:
-            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), [])
-            await store.append_items(ME, "conv_a", [message("tapir", n) for n in range(5)])
+            await store.create_conversation(
+                ME, NewConversation(ConversationRow("conv_a", 1, b"{}"))
+            )
+            await store.append_items(
+                ME, ItemAppend("conv_a", [message("tapir", n) for n in range(5)])
+            )
             store.db.execute("UPDATE items SET body = X'7b7b' WHERE id = 'msg_tapir_2'")
             assert sorted(await hits(store, "tapir")) == [f"msg_tapir_{n}" for n in (0, 1, 3, 4)]
             assert queue(path) == []
