@@ -40,7 +40,13 @@ import logging
 import weakref
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from convostore import errors
 from convostore.api import render
@@ -343,6 +349,79 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
 
+def send_whole(send: Any, method: str, status: int, fields: bytes, body: bytes) -> bool:
+    """Send a whole answer, ``status`` with the header lines ``fields`` (each ending in
+    CRLF, Content-Length among them, names and values already safe) and ``body``, in one
+    write on the connection, as uvicorn's ``send`` would for its two ASGI messages
+    (``http.response.start`` and a last ``http.response.body``) without building them.
+
+    Returns False, having done nothing, when ``send`` is not the ``send`` of uvicorn's
+    httptools request cycle, or when the answer needs what only that path does (a HEAD,
+    a paused writer to wait for, uvicorn's access log, an answer already begun): the
+    caller then sends the messages.
+    """
+    cycle = getattr(send, "__self__", None)
+    if (
+        type(cycle) is not RequestResponseCycle
+        or cycle.response_started
+        or cycle.disconnected
+        or cycle.access_log
+        or cycle.flow.write_paused
+        or method == "HEAD"
+    ):
+        return False
+    defaults = _default_fields(cycle.default_headers)
+    if defaults is None:
+        return False
+    keep_alive = cycle.keep_alive
+    head = b"%s%s%s%s\r\n" % (
+        STATUS_LINE[status],
+        defaults,
+        fields,
+        b"" if keep_alive else b"connection: close\r\n",
+    )
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    cycle.chunked_encoding = False
+    transport = cycle.transport
+    if type(transport) is OneSend:
+        transport.write_whole(head, body)
+    elif len(body) <= OneSend.COALESCE_MAX:
+        transport.write(head + body)
+    else:
+        transport.write(head)
+        transport.write(body)
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not keep_alive:
+        transport.close()
+    cycle.on_response()
+    return True
+
+
+# uvicorn's default headers (Date, and any --header) as header lines: the server replaces
+# the list once a second, so the lines are made again only when it is another list.
+_defaults: list[Any] = [None, b""]
+
+
+def _default_fields(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    if _defaults[0] is headers:
+        fields: bytes = _defaults[1]
+        return fields
+    lines = []
+    for name, value in headers:
+        name = name.lower()
+        if (
+            HEADER_RE.search(name)
+            or HEADER_VALUE_RE.search(value)
+            or name in (b"content-length", b"transfer-encoding", b"connection")
+        ):
+            return None  # uvicorn's own path refuses it or acts on it
+        lines.append(b"%s: %s\r\n" % (name, value))
+    _defaults[0], _defaults[1] = headers, b"".join(lines)
+    return _defaults[1]  # type: ignore[no-any-return]
+
+
 class OneSend:
     """A connection's transport that sends a response's head with its first body bytes.
 
@@ -378,6 +457,15 @@ class OneSend:
             self.loop.call_soon(self.flush)
             return
         self.real.write(data)
+
+    def write_whole(self, head: bytes, body: bytes) -> None:
+        """A whole answer, its head and body (see :func:`send_whole`)."""
+        self.flush()
+        if len(body) <= self.COALESCE_MAX:
+            self.real.write(head + body)
+        else:
+            self.real.write(head)
+            self.real.write(body)
 
     def flush(self) -> None:
         head = self.head
