@@ -25,8 +25,11 @@ ever. Here (docs/reliability.md, "Connections"):
 * what the HTTP parser refuses gets a 400 envelope, not uvicorn's plain text.
 
 The deadlines cost a float per request: each connection notes when its headers are due,
-and one timer per server sweeps the connections a few times per deadline period (a timer
-armed and cancelled per request cost a few microseconds of every request).
+and when, kept alive after an answer, it is closed if no new request began (uvicorn's
+``timeout_keep_alive``, which uvicorn times with a timer armed after every answer and
+cancelled by the next request's first byte); one timer per server sweeps the connections
+a few times per deadline period (a timer armed and cancelled per request cost a few
+microseconds of every request).
 
 Every answer made here is the OpenAI error envelope (D17), built by
 :func:`convostore.api.render.error` like every other. The body of a request is guarded
@@ -146,6 +149,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         #: While the send buffer is full: since when no byte left it, and its size then.
         self._stalled_since: float | None = None
         self._stalled_size = 0
+        #: When a kept-alive connection waiting for its next request's first byte is closed
+        #: (uvicorn's ``timeout_keep_alive`` after the last answer), None when not waiting.
+        self._keep_alive_deadline: float | None = None
 
     # -- the header deadline --------------------------------------------------------------
 
@@ -195,7 +201,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         guard = self._guard = _guards.get(self.server_state)
         if guard is None:
             guard = self._guard = _guards[self.server_state] = ServerGuard()
-            interval = min(1.0, self.idle_timeout / 4, self.header_timeout / 4)
+            interval = min(
+                1.0, self.idle_timeout / 4, self.header_timeout / 4, self.timeout_keep_alive / 4
+            )
             _sweep(self.loop, self.connections, interval)
         self._peer = peer = self.client[0] if self.client else ""
         count = guard.peers.get(peer, 0)
@@ -304,6 +312,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._keep_alive_deadline = None
         if self._rejected:
             if self._guard is not None and not self.transport.is_closing():
                 self.transport.close()  # refused: its request is read, and dropped
@@ -347,6 +356,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if not self._rejected:
             super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, less its keep-alive timer (armed after every answer, cancelled by
+        the next request's first byte): a kept-alive connection notes when it is due, and
+        the sweep closes it then, as uvicorn's timer would."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()  # never armed here; kept for uvicorn's own paths
+        self.flow.resume_reading()
+        if self.pipeline:  # pipelined requests wait for the answer before theirs
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._keep_alive_deadline = self.loop.time() + self.timeout_keep_alive
+
+    def _kept_alive_too_long(self) -> None:
+        self._keep_alive_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 def send_whole(send: Any, method: str, status: int, fields: bytes, body: bytes) -> bool:
@@ -491,14 +520,19 @@ _guards: weakref.WeakKeyDictionary[Any, ServerGuard] = weakref.WeakKeyDictionary
 
 
 def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], interval: float) -> None:
-    """Time out the connections whose first byte or headers are overdue, abort those
-    whose answer is not read, then look again in ``interval``."""
+    """Time out the connections whose first byte or headers are overdue, close the
+    kept-alive ones idle past uvicorn's keep-alive timeout, abort those whose answer is
+    not read, then look again in ``interval``."""
     now = loop.time()
     for connection in list(connections):
         deadline = getattr(connection, "_header_deadline", None)
         if deadline is not None and deadline <= now:
             connection._headers_too_slow()
-        elif getattr(connection, "_stalled_since", None) is not None:
+            continue
+        kept = getattr(connection, "_keep_alive_deadline", None)
+        if kept is not None and kept <= now:
+            connection._kept_alive_too_long()  # its answer may still be leaving: see below
+        if getattr(connection, "_stalled_since", None) is not None:
             connection._send_stalled(now)
     if not loop.is_closed():
         loop.call_later(interval, _sweep, loop, connections, interval)
