@@ -140,6 +140,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             True  # between a request's first byte (or the connection) and its headers
         )
         self._header_bytes = 0
+        self._fed = 0  # the size of the read being parsed
+        #: The size of the reads, since the header deadline was armed, that ended before
+        #: the headers did (a bound of the headers' size: see on_headers_complete).
+        self._unfinished = 0
         self._rejected = False
         self._guard: ServerGuard | None = None
         self._admitted = False
@@ -157,7 +161,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._awaiting_headers = True
-        self._header_bytes = 0
+        self._header_bytes = self._unfinished = 0
         self._header_deadline = self.loop.time() + self.header_timeout
 
     def _disarm(self) -> None:
@@ -317,22 +321,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self._guard is not None and not self.transport.is_closing():
                 self.transport.close()  # refused: its request is read, and dropped
             return
+        self._fed = len(data)
         if self._awaiting_headers:
             if self._silent:  # its first byte: from the idle deadline to the header deadline
                 self._silent = False
                 self._header_deadline = self._headers_due
             self._header_bytes += len(data)
-        super().data_received(data)
-        if (
-            self._awaiting_headers
-            and self._header_bytes > self.max_header_bytes
-            and not self._rejected
-            and not self.transport.is_closing()
-        ):
-            self._reject(_headers_too_large(self.max_header_bytes))
+        _base.data_received(self, data)
+        if self._awaiting_headers:
+            self._unfinished += self._fed
+            if (
+                self._header_bytes > self.max_header_bytes
+                and not self._rejected
+                and not self.transport.is_closing()
+            ):
+                self._reject(_headers_too_large(self.max_header_bytes))
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        _base.on_message_begin(self)
         if not self._awaiting_headers:
             self._arm()
 
@@ -343,19 +349,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._guard.unstarted.pop(self, None)  # a request began: never evicted now
         if self._rejected:
             return
-        if len(self.url) + sum(len(n) + len(v) for n, v in self.headers) > self.max_header_bytes:
-            # All of them came in one read, before data_received could count them.
+        if self._unfinished + self._fed > self.max_header_bytes and (
+            len(self.url) + sum(len(n) + len(v) for n, v in self.headers) > self.max_header_bytes
+        ):
+            # All of them came in one read, before data_received could count them. (They
+            # are within the reads since the deadline was armed: counted only when they
+            # could be too many, which an ordinary request never is.)
             self._reject(_headers_too_large(self.max_header_bytes))
             return
-        super().on_headers_complete()
+        _base.on_headers_complete(self)
 
     def on_body(self, body: bytes) -> None:
         if not self._rejected:
-            super().on_body(body)
+            _base.on_body(self, body)
 
     def on_message_complete(self) -> None:
         if not self._rejected:
-            super().on_message_complete()
+            _base.on_message_complete(self)
 
     def on_response_complete(self) -> None:
         """uvicorn's, less its keep-alive timer (armed after every answer, cancelled by
@@ -412,7 +422,7 @@ def send_whole(send: Any, method: str, status: int, fields: bytes, body: bytes) 
     cycle.response_started = True
     cycle.waiting_for_100_continue = False
     cycle.chunked_encoding = False
-    transport = cycle.transport
+    transport: Any = cycle.transport  # OneSend under GuardedHttpToolsProtocol
     if type(transport) is OneSend:
         transport.write_whole(head, body)
     elif len(body) <= OneSend.COALESCE_MAX:
@@ -449,6 +459,9 @@ def _default_fields(headers: list[tuple[bytes, bytes]]) -> bytes | None:
         lines.append(b"%s: %s\r\n" % (name, value))
     _defaults[0], _defaults[1] = headers, b"".join(lines)
     return _defaults[1]  # type: ignore[no-any-return]
+
+
+_base = HttpToolsProtocol  # its hooks called directly on the hot path (no super object)
 
 
 class OneSend:
@@ -489,7 +502,8 @@ class OneSend:
 
     def write_whole(self, head: bytes, body: bytes) -> None:
         """A whole answer, its head and body (see :func:`send_whole`)."""
-        self.flush()
+        if self.head is not None:
+            self.flush()
         if len(body) <= self.COALESCE_MAX:
             self.real.write(head + body)
         else:
