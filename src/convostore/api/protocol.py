@@ -370,7 +370,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         """uvicorn's, less its keep-alive timer (armed after every answer, cancelled by
         the next request's first byte): a kept-alive connection notes when it is due, and
-        the sweep closes it then, as uvicorn's timer would."""
+        the sweep closes it then, as uvicorn's timer would (at most the sweep's interval,
+        a quarter of the shortest deadline and at most a second, later)."""
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
