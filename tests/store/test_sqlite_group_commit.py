@@ -140,6 +140,30 @@ def test_reads_in_a_turn_without_writes_do_not_wait(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_a_read_maps_the_drivers_operational_errors_and_nothing_else(tmp_path: Path) -> None:
+    async def read_raising(store: SQLiteStore, error: BaseException | None) -> None:
+        async with store.transactions.read() as db:
+            if error is None:
+                db.execute("SELECT * FROM no_such_table")
+            raise error
+
+    async def scenario() -> list[BaseException]:
+        async with opened(tmp_path / "g.db") as store:
+            raised = []
+            for error in (None, sqlite3.IntegrityError("x"), ValueError("y")):
+                try:
+                    await read_raising(store, error)
+                except BaseException as exc:  # what it raised is the point
+                    raised.append(exc)
+            return raised
+
+    operational, integrity, value = run(scenario)
+    assert isinstance(operational, StoreUnavailable)
+    assert isinstance(operational.__cause__, sqlite3.OperationalError)
+    assert "no_such_table" in str(operational)
+    assert type(integrity) is sqlite3.IntegrityError and type(value) is ValueError
+
+
 @pytest.mark.parametrize("second_first", [False, True])
 def test_two_stores_on_one_loop_do_not_wait_for_each_other(
     tmp_path: Path, second_first: bool

@@ -47,12 +47,46 @@ def unavailable(corruption: Corruption | None = None) -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        if corruption is not None and is_corruption(exc):
-            corruption.noticed(exc)
-            raise StoreUnavailable(f"the database file is corrupt ({exc})") from exc
-        if isinstance(exc, sqlite3.OperationalError):
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        raise
+        error = _as_unavailable(exc, corruption)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _as_unavailable(
+    exc: sqlite3.DatabaseError, corruption: Corruption | None
+) -> StoreUnavailable | None:
+    """What :func:`unavailable` raises for ``exc`` (None: ``exc`` itself)."""
+    if corruption is not None and is_corruption(exc):
+        corruption.noticed(exc)
+        return StoreUnavailable(f"the database file is corrupt ({exc})")
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+class _Read:
+    """``async with transactions.read() as db``: :meth:`Transactions.read` as a plain
+    object (a point read is a few microseconds; two generator-based context managers
+    were a good part of them)."""
+
+    __slots__ = ("tx",)
+
+    def __init__(self, tx: Transactions) -> None:
+        self.tx = tx
+
+    async def __aenter__(self) -> sqlite3.Connection:
+        return self.tx.db
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            group = self.tx.group
+            if group is not None:
+                await group.committed()
+        elif isinstance(exc, sqlite3.DatabaseError):
+            error = _as_unavailable(exc, self.tx.corruption)
+            if error is not None:
+                raise error from exc
 
 
 class _Group:
@@ -103,13 +137,11 @@ class Transactions:
         # Held while a transaction is being opened (and, alone, until it ends).
         self._opening = asyncio.Lock()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[sqlite3.Connection]:
-        """Reads; they return once what they saw is committed."""
-        with unavailable(self.corruption):
-            yield self.db
-            if self.group is not None:
-                await self.group.committed()
+    def read(self) -> _Read:
+        """Reads (``async with``); they return once what they saw is committed. The
+        driver's operational errors inside become :class:`StoreUnavailable`, as in
+        :func:`unavailable`."""
+        return _Read(self)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[sqlite3.Connection]:
