@@ -205,9 +205,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         guard = self._guard = _guards.get(self.server_state)
         if guard is None:
             guard = self._guard = _guards[self.server_state] = ServerGuard()
-            interval = min(
-                1.0, self.idle_timeout / 4, self.header_timeout / 4, self.timeout_keep_alive / 4
-            )
+            keep_alive = max(self.timeout_keep_alive / 4, 0.05)  # uvicorn allows 0
+            interval = min(1.0, self.idle_timeout / 4, self.header_timeout / 4, keep_alive)
             _sweep(self.loop, self.connections, interval)
         self._peer = peer = self.client[0] if self.client else ""
         count = guard.peers.get(peer, 0)
