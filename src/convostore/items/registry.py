@@ -18,12 +18,21 @@ named here:
 * ``compaction_trigger`` is an instruction to the Responses API with no member in
   ``ConversationItem``: it is validated, then refused with ``invalid_value``, because
   nothing valid could be returned for it.
+
+The items clients send most (issue 21), a message of ``type``, ``role`` and ``content``
+whose content is a string or a list of ``{"type", "text"}`` text parts, take a shortcut
+(:meth:`Registry.quick`): one pass that checks them and builds the item to store. What
+the general path adds to such a message (``status``, a text part's ``annotations`` and
+``logprobs``) is learned at start by running the general path on sample messages, and
+the shortcut is only used if it then makes exactly what the general path makes. Anything
+else, valid or not, goes the general way, so errors are only ever the general path's.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +44,11 @@ from convostore.items.conform import Conformer, Filler
 
 ROLES_IN_ERRORS = ("assistant", "system", "developer", "user")
 REFERENCE = "item_reference"
+# The spec's maxLength of an `input_text` part's text, which service/limits.py enforces:
+# a longer text goes the general way (service/limits.py INPUT_TEXT_MAX).
+_TEXT_MAX = 10_485_760
+# quick(raw, max_parts): the item to store, or None to go the general way.
+Quick = Callable[[Any, int], dict[str, Any] | None]
 
 
 def load_schemas() -> dict[str, Any]:
@@ -74,6 +88,7 @@ class Registry:
         self._build()
         self.type_names = sorted(self.types)
         self.include_values: tuple[str, ...] = tuple(self.schemas["IncludeEnum"]["enum"])
+        self.quick: Quick = self._quick_messages()
 
     # -- construction ----------------------------------------------------------------------
 
@@ -185,10 +200,82 @@ class Registry:
             return _unchanged
         return fill
 
+    def _quick_messages(self) -> Quick:
+        """The shortcut for plain messages, or one that always declines when the general
+        path does not make what it would (a spec whose messages need more)."""
+
+        def declines(raw: Any, max_parts: int) -> None:
+            return None
+
+        probe = {"type": "message", "role": "assistant", "content": "x"}
+        try:
+            made = self._prepare(probe, "item")
+        except errors.ApiError:
+            return declines
+        if not isinstance(made, dict):
+            return declines
+        part = made["content"][0]
+        # What the general path adds: to the message (status), to an output_text part.
+        item_adds = tuple((k, v) for k, v in made.items() if k not in probe)
+        part_adds = tuple(k for k in part if k not in ("type", "text"))
+        roles = {"assistant": "output_text", **dict.fromkeys(ROLES_IN_ERRORS[1:], "input_text")}
+
+        def quick(raw: Any, max_parts: int) -> dict[str, Any] | None:
+            if type(raw) is not dict or len(raw) != 3 or raw.get("type") != "message":
+                return None
+            role = raw.get("role")
+            part_type = roles.get(role) if type(role) is str else None
+            content = raw.get("content")
+            if part_type is None or content is None:
+                return None  # (a third key that is neither role nor content)
+            adds = part_adds if part_type == "output_text" else ()
+            if type(content) is str:
+                item = dict(raw)
+                made_part: dict[str, Any] = {"type": part_type, "text": content}
+                for key in adds:
+                    made_part[key] = []
+                item["content"] = [made_part]
+            elif type(content) is list and len(content) <= max_parts:
+                for sent in content:
+                    if type(sent) is not dict or len(sent) != 2 or sent.get("type") != part_type:
+                        return None
+                    text = sent.get("text")
+                    if type(text) is not str or len(text) > _TEXT_MAX:
+                        return None
+                if adds:  # as the general path does: the parts are filled in place
+                    for sent in content:
+                        for key in adds:
+                            sent[key] = []
+                item = dict(raw)
+            else:
+                return None
+            for key, value in item_adds:
+                item[key] = value
+            return item
+
+        if any(type(v) is not str for _, v in item_adds) or any(part[k] != [] for k in part_adds):
+            return declines  # (a filled value the items would share)
+        for role, part_type in roles.items():
+            for content in ("x", [], [{"type": part_type, "text": t} for t in ("x", "y")]):
+                sample = {"type": "message", "role": role, "content": content}
+                try:
+                    expected = self._prepare(copy.deepcopy(sample), "item")
+                except errors.ApiError:
+                    return declines
+                got = quick(sample, sys.maxsize)
+                if got is None or json.dumps(got) != json.dumps(expected):
+                    return declines
+        return quick
+
     # -- use ---------------------------------------------------------------------------------
 
     def prepare(self, raw: Any, path: str) -> dict[str, Any] | Reference:
         """Validate one input item; return the item to store (without a generated id)."""
+        item = self.quick(raw, sys.maxsize)
+        return self._prepare(raw, path) if item is None else item
+
+    def _prepare(self, raw: Any, path: str) -> dict[str, Any] | Reference:
+        """:meth:`prepare` the general way, for every item type."""
         if type(raw) is not dict:
             raise errors.invalid_type(path, ["object"], raw)
         tag = raw.get("type")

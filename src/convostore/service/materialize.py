@@ -28,13 +28,17 @@ class Materializer:
         self.limits = limits
 
     def validate(self, raw_items: list[Any]) -> list[dict[str, Any] | Reference]:
-        prepare = self.registry.prepare
-        check = self.limits.check_item
+        quick = self.registry.quick  # a plain message, checked and shaped in one pass
+        max_parts = self.limits.max_item_parts
         prepared: list[dict[str, Any] | Reference] = []
         for index, raw in enumerate(raw_items):
-            path = f"items[{index}]"
-            check(raw, path)  # issue 15's bounds, before the item's own validation
-            prepared.append(prepare(raw, path))
+            item = quick(raw, max_parts)
+            if item is None:
+                path = f"items[{index}]"
+                self.limits.check_item(raw, path)  # issue 15's bounds, before the item's own
+                prepared.append(self.registry.prepare(raw, path))  # validation
+            else:
+                prepared.append(item)
         return prepared
 
     @staticmethod
@@ -52,6 +56,8 @@ class Materializer:
         self, owner: Owner, prepared: list[dict[str, Any] | Reference], named: list[str]
     ) -> list[StoredItem]:
         known = await self.store.find_items(owner, named) if named else {}
+        # The generated ids of the request, in one go (some may go unused).
+        suffixes = ids.new_suffixes(len(prepared) - len(named))
         out: list[StoredItem] = []
         for entry in prepared:
             if isinstance(entry, Reference):
@@ -64,12 +70,19 @@ class Materializer:
             if item_id is not None and item_id in known:
                 out.append(known[item_id])
                 continue
-            out.append(self.fresh(entry, f"items[{len(out)}]"))
+            out.append(self.fresh(entry, f"items[{len(out)}]", suffixes))
         return out
 
-    def fresh(self, item: dict[str, Any], path: str = "item") -> StoredItem:
+    def fresh(
+        self, item: dict[str, Any], path: str = "item", suffixes: list[str] | None = None
+    ) -> StoredItem:
+        """The item to store (``item`` loses its ``id``): its own id, or a new one (the
+        last of ``suffixes`` if given)."""
         kind = item["type"]
-        item_id = item.pop("id", None) or ids.new_id(self.registry.id_prefix(kind))
+        item_id = item.pop("id", None)
+        if not item_id:
+            prefix = self.registry.id_prefix(kind)
+            item_id = f"{prefix}_{suffixes.pop()}" if suffixes else ids.new_id(prefix)
         body = {"id": item_id, **item}
         encoded = orjson.dumps(body)
         self.limits.check_stored(len(encoded), path)
