@@ -87,7 +87,7 @@ class RandomPool:
         with self._lock:
             start = self._offset
             if start + size > len(self._buffer):
-                self._buffer, start = os.urandom(self.SIZE), 0
+                self._buffer, start = os.urandom(max(self.SIZE, size)), 0
             self._offset = start + size
             return self._buffer[start : start + size].hex()
 
@@ -97,6 +97,14 @@ _random = RandomPool()
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{int(time.time()) & 0xFFFFFFFF:08x}{_random.hex(20)}"
+
+
+def new_suffixes(count: int) -> list[str]:
+    """``count`` ids' 48 hex characters (prefix them with ``<prefix>_``), made in one go:
+    the clock read once, the pool's lock taken once."""
+    stamp = f"{int(time.time()) & 0xFFFFFFFF:08x}"
+    random = _random.hex(20 * count)
+    return [stamp + random[start : start + 40] for start in range(0, 40 * count, 40)]
 
 
 def new_conversation_id() -> str:

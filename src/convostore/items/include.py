@@ -63,12 +63,24 @@ def _parts(item: Item, part_type: str) -> list[dict[str, Any]]:
     return [p for p in content if isinstance(p, dict) and p.get("type") == part_type]
 
 
+_IMAGE_URL_BIT = 1 << VALUES.index(INPUT_IMAGE_URL)
+_LOGPROBS_BIT = 1 << VALUES.index(OUTPUT_TEXT_LOGPROBS)
+
+
 def _message_mask(item: Item) -> int:
+    """One pass over the parts (a text-only message is the common case)."""
+    content = item.get("content")
+    if not isinstance(content, list):
+        return 0
     mask = 0
-    if any(p.get("image_url") is not None for p in _parts(item, "input_image")):
-        mask |= BIT[INPUT_IMAGE_URL]
-    if any(p.get("logprobs") for p in _parts(item, "output_text")):
-        mask |= BIT[OUTPUT_TEXT_LOGPROBS]
+    for part in content:
+        if isinstance(part, dict):
+            kind = part.get("type")
+            if kind == "input_image":
+                if part.get("image_url") is not None:
+                    mask |= _IMAGE_URL_BIT
+            elif kind == "output_text" and part.get("logprobs"):
+                mask |= _LOGPROBS_BIT
     return mask
 
 

@@ -33,22 +33,30 @@ class Limits:
     max_item_bytes: int = 32 * 1024 * 1024
 
     def check_depth(self, value: Any) -> None:
-        """Refuse JSON nested deeper than ``max_json_depth`` (one pass, no recursion)."""
+        """Refuse JSON nested deeper than ``max_json_depth`` (one pass, no recursion: a
+        level of containers at a time)."""
         limit = self.max_json_depth
-        stack: list[tuple[Any, int]] = [(value, 1)]
-        while stack:
-            node, depth = stack.pop()
+        if type(value) is not dict and type(value) is not list:
+            iter(value)  # as before: a string passes, another scalar raises TypeError (a 500)
+            return
+        level: list[Any] = [value]
+        depth = 1
+        while level:
             if depth > limit:
                 raise errors.InvalidRequest(
                     f"Invalid body: JSON nested deeper than {limit} levels.",
                     code="invalid_value",
                 )
-            children = node.values() if type(node) is dict else node
-            for child in children:
-                if type(child) is dict or type(child) is list:
-                    stack.append((child, depth + 1))
-            if len(stack) > 1_000_000:  # unreachable below the body cap; a guard
+            below: list[Any] = []
+            add = below.append
+            for node in level:
+                for child in node.values() if type(node) is dict else node:
+                    if type(child) is dict or type(child) is list:
+                        add(child)
+            if len(below) > 1_000_000:  # unreachable below the body cap; a guard
                 raise errors.InvalidRequest("Invalid body: too many JSON values.")
+            level = below
+            depth += 1
 
     def check_id(self, value: str, param: str) -> None:
         if len(value) > self.max_id_length:
