@@ -91,6 +91,26 @@ def test_deeply_nested_free_form_json(api: Api) -> None:
     assert len(api.all_items(cid)) == 1
 
 
+def test_nesting_at_the_bound_with_and_without_brackets_in_strings(api: Api) -> None:
+    """The bound is exact whether or not the body has more ``{``/``[`` bytes than levels
+    (with few, the server skips walking the body: issue 21)."""
+    cid = api.new_conversation()
+    for label in ("s", "{[" * 100):
+        for inner, ok in ((DEPTH_MAX - 5, True), (DEPTH_MAX - 4, False)):
+            item = {
+                "type": "mcp_list_tools",
+                "id": f"mcpl_{inner}_{len(label)}",
+                "server_label": label,
+                "tools": [{"name": "t", "input_schema": nested(inner)}],
+            }  # body, items, item, tools, a tool: 5 levels around input_schema
+            answer = api.post(f"/v1/conversations/{cid}/items", json={"items": [item]})
+            if ok:
+                assert answer.status_code == 200, answer.text
+            else:
+                assert f"{DEPTH_MAX} levels" in refused(answer, "invalid_value")["message"]
+    assert len(api.all_items(cid)) == 2
+
+
 def test_parts_and_input_text_length(api: Api) -> None:
     """I7: a message's content had no length limit (H1's 200,000 parts), and input_text
     over the spec's 10 MiB was accepted in messages."""

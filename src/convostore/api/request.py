@@ -148,7 +148,7 @@ class Request:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise errors.InvalidRequest(INVALID_JSON) from None
-        self.limits.check_depth(value)
+        self.limits.check_body_depth(raw, value)
         return value
 
 

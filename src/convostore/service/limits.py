@@ -58,6 +58,16 @@ class Limits:
             level = below
             depth += 1
 
+    def check_body_depth(self, raw: bytes | bytearray, value: Any) -> None:
+        """:meth:`check_depth` of a body decoded from ``raw``, without the walk when ``raw``
+        has too few ``{`` and ``[`` bytes to nest that deep (JSON nests no deeper than it
+        has containers, and each opens with one of those bytes)."""
+        if (type(value) is dict or type(value) is list) and (
+            raw.count(b"{") + raw.count(b"[") <= self.max_json_depth
+        ):
+            return
+        self.check_depth(value)
+
     def check_id(self, value: str, param: str) -> None:
         if len(value) > self.max_id_length:
             raise errors.string_length(param, len(value), minimum=None, maximum=self.max_id_length)

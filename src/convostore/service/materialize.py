@@ -18,7 +18,7 @@ from convostore import errors, ids
 from convostore.items import include
 from convostore.items.registry import Reference, Registry
 from convostore.service.limits import Limits
-from convostore.store.base import Owner, Store, StoredItem
+from convostore.store.base import Owner, Store, StoredItem, stored_item
 
 
 class Materializer:
@@ -70,14 +70,16 @@ class Materializer:
             if item_id is not None and item_id in known:
                 out.append(known[item_id])
                 continue
-            out.append(self.fresh(entry, f"items[{len(out)}]", suffixes))
+            out.append(self._fresh(entry, len(out), suffixes))
         return out
 
-    def fresh(
-        self, item: dict[str, Any], path: str = "item", suffixes: list[str] | None = None
-    ) -> StoredItem:
-        """The item to store (``item`` loses its ``id``): its own id, or a new one (the
-        last of ``suffixes`` if given)."""
+    def fresh(self, item: dict[str, Any], path: str = "item") -> StoredItem:
+        """The item to store (``item`` loses its ``id``): with its own id, or a new one."""
+        return self._fresh(item, path, [])
+
+    def _fresh(self, item: dict[str, Any], where: str | int, suffixes: list[str]) -> StoredItem:
+        """:meth:`fresh`, the new id from ``suffixes`` while it lasts; ``where`` is the
+        param of a size error, or the index of the item in ``items``."""
         kind = item["type"]
         item_id = item.pop("id", None)
         if not item_id:
@@ -85,5 +87,7 @@ class Materializer:
             item_id = f"{prefix}_{suffixes.pop()}" if suffixes else ids.new_id(prefix)
         body = {"id": item_id, **item}
         encoded = orjson.dumps(body)
-        self.limits.check_stored(len(encoded), path)
-        return StoredItem(item_id, kind, encoded, include.gated_mask(body))
+        if len(encoded) > self.limits.max_item_bytes:
+            path = where if isinstance(where, str) else f"items[{where}]"
+            self.limits.check_stored(len(encoded), path)
+        return stored_item(item_id, kind, encoded, include.gated_mask(body))

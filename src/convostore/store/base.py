@@ -47,6 +47,25 @@ class StoredItem:
     mask: int  # include values whose field the item carries (convostore.items.include)
 
 
+_STORED_ITEM_FIELDS = tuple(
+    getattr(StoredItem, name).__set__ for name in ("id", "type", "body", "mask")
+)
+assert StoredItem.__slots__ == ("id", "type", "body", "mask")
+
+
+def stored_item(item_id: str, kind: str, body: bytes, mask: int) -> StoredItem:
+    """``StoredItem(item_id, kind, body, mask)``, made in half the time: the frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``, this through
+    the slots themselves (an append makes one per item; issue 21)."""
+    made = object.__new__(StoredItem)
+    set_id, set_type, set_body, set_mask = _STORED_ITEM_FIELDS
+    set_id(made, item_id)
+    set_type(made, kind)
+    set_body(made, body)
+    set_mask(made, mask)
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class PageQuery:
     """Which page of a list is asked for, on every list route and store query:
