@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -108,3 +110,23 @@ def test_registry_knows_every_input_type() -> None:
 def test_include_values_are_the_spec_enum() -> None:
     spec_enum = tuple(load_schemas()["IncludeEnum"]["enum"])
     assert spec_enum == include.VALUES
+
+
+def test_filled_keys_have_one_order_in_every_process() -> None:
+    """A filled part's keys follow the schema's ``required`` list, so two processes store
+    the same bytes for the same input (a set's order follows PYTHONHASHSEED)."""
+    program = (
+        "import json\n"
+        "from convostore.items.registry import Registry\n"
+        "raw = {'type': 'message', 'role': 'assistant',\n"
+        "       'content': [{'type': 'output_text', 'text': 'a'}]}\n"
+        "print(json.dumps(Registry().prepare(raw, 'items[0]')))\n"
+    )
+    seen = set()
+    for seed in ("0", "1", "2", "3", "4", "5"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run(
+            [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
+        )
+        seen.add(result.stdout)
+    assert len(seen) == 1, seen

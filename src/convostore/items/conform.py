@@ -86,9 +86,12 @@ class Conformer:
 
     def _object(self, schema: Mapping[str, Any]) -> Filler | None:
         props: Mapping[str, Any] = schema.get("properties") or {}
-        required = set(schema.get("required", ()))
+        listed: tuple[str, ...] = tuple(dict.fromkeys(schema.get("required", ())))
+        required = frozenset(listed)
         fills: dict[str, Any] = {}
-        for key in required:
+        # In the schema's order, so the stored bytes are the same in every process (a set's
+        # order follows PYTHONHASHSEED).
+        for key in listed:
             if key in props:
                 value = self._fill_value(props[key])
                 if value is not _NO_FILL:
