@@ -111,6 +111,20 @@ def test_nesting_at_the_bound_with_and_without_brackets_in_strings(api: Api) -> 
     assert len(api.all_items(cid)) == 2
 
 
+def test_a_body_that_is_a_bare_number_or_boolean_is_a_400(api: Api) -> None:
+    """A JSON body that is not an object gets the schema's 400, not a 500 (the nesting
+    check tried to walk a number), and changes nothing."""
+    cid = api.new_conversation()
+    paths = ("/v1/conversations", f"/v1/conversations/{cid}", f"/v1/conversations/{cid}/items")
+    for body in (b"5", b"1.5", b"true", b"false", b'"x"', b"[]"):
+        for path in paths:
+            answer = api.post(path, content=body, headers={"content-type": "application/json"})
+            assert answer.status_code == 400, (body, path, answer.text)
+            assert "expected a JSON object" in answer.json()["error"]["message"]
+    assert api.get(f"/v1/conversations/{cid}").json()["metadata"] == {}
+    assert api.all_items(cid) == []
+
+
 def test_parts_and_input_text_length(api: Api) -> None:
     """I7: a message's content had no length limit (H1's 200,000 parts), and input_text
     over the spec's 10 MiB was accepted in messages."""

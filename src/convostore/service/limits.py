@@ -37,8 +37,7 @@ class Limits:
         level of containers at a time)."""
         limit = self.max_json_depth
         if type(value) is not dict and type(value) is not list:
-            iter(value)  # as before: a string passes, another scalar raises TypeError (a 500)
-            return
+            return  # a scalar nests nothing (the body's schema says whether it may be one)
         level: list[Any] = [value]
         depth = 1
         while level:
