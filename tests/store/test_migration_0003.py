@@ -19,6 +19,7 @@ from convostore.store.base import (
     Store,
     StoredItem,
 )
+from convostore.store.postgres import PostgresStore
 from convostore.store.sqlite import SQLiteStore
 
 ME = Owner("p", "")
@@ -35,7 +36,6 @@ def test_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(migrate, "load", lambda backend: [m for m in real(backend) if m.version < 3 or m.version in early])
         await store.migrate()
         body = b'{"id":"msg_1","type":"message","role":"user","status":"completed","content":[{"type":"input_text","text":"legacy words"}]}'
-        legacy = [StoredItem("msg_1", "message", body, 0)]
         old = ConversationRow("conv_old", 1_700_000_000, b'{"team":"red"}')
         if isinstance(store, SQLiteStore):
             # Today's SQLite store queues written items in the search queue of 0100, which
@@ -44,7 +44,15 @@ def test_backfill(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
             store.db.execute("INSERT INTO items (conv, seq, id, type, body, mask) SELECT pk, 0, 'msg_1', 'message', ?, 0 FROM conversations WHERE id = 'conv_old'", (body,))
             store.db.execute("UPDATE conversations SET next_seq = 1, item_count = 1 WHERE id = 'conv_old'")
         else:
-            await store.create_conversation(ME, NewConversation(old, legacy))
+            assert isinstance(store, PostgresStore)
+            # Today's PostgreSQL appends write item_search rows themselves (migration 0110):
+            # the item is written as a server of 0002's time wrote it.
+            await store.create_conversation(ME, NewConversation(old))
+            await store.db.execute(
+                "WITH c AS (UPDATE conversations SET next_seq = 1, item_count = 1 WHERE id = 'conv_old' RETURNING pk)"
+                " INSERT INTO items (conv, seq, id, type, body, mask) SELECT pk, 0, 'msg_1', 'message', $1, 0 FROM c",
+                body,
+            )
         await store.create_conversation(ME, NewConversation(ConversationRow("conv_plain", 1_700_000_001, b"{}")))
         monkeypatch.setattr(migrate, "load", real)
         assert await store.migrate() == [v.version for v in real(store.backend) if v.version >= 3 and v.version not in early]

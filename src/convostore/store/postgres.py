@@ -40,7 +40,7 @@ from typing import Any
 import asyncpg
 
 from convostore.redact import redact_url
-from convostore.store import migrate, sql
+from convostore.store import migrate, postgres_search, sql
 from convostore.store.base import (
     AfterMissing,
     AnswerTaken,
@@ -89,8 +89,9 @@ _CREATE = (
     " (id, project, user_key, created_at, updated_at, metadata, next_seq, item_count,"
     " safety_identifier)"
     " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[]), cardinality($6::text[]), $10)"
-    " RETURNING pk)"
-    " INSERT INTO items (conv, seq, id, type, body, mask)"
+    " RETURNING pk), "
+    + postgres_search.cte("0", "$11", "$12")
+    + " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
     + _UNNEST.format("$6", "$7", "$8", "$9")
 )
@@ -109,8 +110,9 @@ _APPEND = (
     "WITH c AS ("
     " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
     " item_count = item_count + cardinality($5::text[]), updated_at = $4"
-    f" WHERE {_OWNED} RETURNING pk, next_seq - cardinality($5::text[]) AS first)"
-    " INSERT INTO items (conv, seq, id, type, body, mask)"
+    f" WHERE {_OWNED} RETURNING pk, next_seq - cardinality($5::text[]) AS first), "
+    + postgres_search.cte("c.first", "$9", "$10")
+    + " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
     + _UNNEST.format("$5", "$6", "$7", "$8")
 )
@@ -313,7 +315,15 @@ class PostgresStore(
             )
             return
         await self._insert(
-            _CREATE, (*args, *_columns(items), conversation.safety_identifier), owner, remember
+            _CREATE,
+            (
+                *args,
+                *_columns(items),
+                conversation.safety_identifier,
+                *postgres_search.args(owner, items),
+            ),
+            owner,
+            remember,
         )
 
     async def get_conversation(self, owner: Owner, conversation_id: str) -> ConversationRow:
@@ -411,7 +421,13 @@ class PostgresStore(
             await self._write("fetchrow", _TOUCH, key, found, owner, remember)
             return
         # No row inserted means the UPDATE matched no conversation of the owner.
-        await self._insert(_APPEND, (*key, *_columns(items)), owner, remember, conversation_id)
+        await self._insert(
+            _APPEND,
+            (*key, *_columns(items), *postgres_search.args(owner, items)),
+            owner,
+            remember,
+            conversation_id,
+        )
 
     async def list_items(self, owner: Owner, conversation_id: str, paging: PageQuery) -> ItemPage:
         after, limit, descending = paging.after, paging.limit, paging.descending

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from convostore.store import postgres_search
 from convostore.store.base import ConversationMissing, ItemConflict, LeaseLost, Owner, StoredItem
 
 _APPEND = (
@@ -22,8 +23,9 @@ _APPEND = (
     " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
     " item_count = item_count + cardinality($5::text[]), updated_at = $4"
     " WHERE id = $1 AND project = $2 AND user_key = $3"
-    " RETURNING pk, next_seq - cardinality($5::text[]) AS first),"
-    " i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
+    " RETURNING pk, next_seq - cardinality($5::text[]) AS first), "
+    + postgres_search.cte("c.first", "$9", "$10")
+    + ", i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c,"
     " unnest($5::text[], $6::text[], $7::bytea[], $8::bigint[])"
     " WITH ORDINALITY AS t(id, type, body, mask, n))"
@@ -55,6 +57,7 @@ async def append(
             [item.type for item in items],
             [item.body for item in items],
             [item.mask for item in items],
+            *postgres_search.args(owner, items),
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "items_conv_id":

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
+
+import orjson
 
 from convostore.store.base import SearchQuery
 
@@ -37,6 +40,53 @@ def owner_tag(project: str, user: str) -> str:
     computes the same in SQL (migration 0015)."""
     digest = hashlib.md5(f"{project}\x1f{user}".encode(), usedforsecurity=False).hexdigest()
     return "t" + digest[:TAG_LENGTH]
+
+
+_TOP_FIELD = {"function_call": "arguments", "function_call_output": "output"}
+
+
+def _jsonb_order(key: str) -> tuple[int, bytes]:
+    raw = key.encode()
+    return len(raw), raw  # jsonb keeps an object's keys shortest first, then bytewise
+
+
+def item_text(body: bytes) -> str | None:
+    """An item's searchable text exactly as PostgreSQL's ``convostore_item_text(body)``
+    computes it (migration 0003), or None when it has none: the string ``text`` of every
+    object typed input_text, output_text, text, summary_text or reasoning_text, then the
+    string ``refusal`` of every object typed refusal, each in the order of jsonpath's
+    ``$.**`` over the jsonb value (depth first, the node before its children, an object's
+    keys in jsonb's order), then a function_call's string ``arguments``, a
+    function_call_output's string ``output``; joined by spaces, at most
+    :data:`TEXT_LIMIT` characters. The server sends it with an append, so PostgreSQL
+    runs no jsonpath per item (migration 0110). Raises ValueError on a body that is not
+    JSON (PostgreSQL would refuse it too)."""
+    root = orjson.loads(body.replace(b"\\u0000", b"\\u0020"))
+    texts: list[str] = []
+    refusals: list[str] = []
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind in TEXT_PART_TYPES:
+                found = node.get("text")
+                if isinstance(found, str):
+                    texts.append(found)
+            elif kind == "refusal":
+                found = node.get("refusal")
+                if isinstance(found, str):
+                    refusals.append(found)
+            stack.extend(node[key] for key in sorted(node, key=_jsonb_order, reverse=True))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    texts += refusals
+    if isinstance(root, dict):
+        kind = root.get("type")
+        field = _TOP_FIELD.get(kind) if isinstance(kind, str) else None
+        if field is not None and isinstance(root.get(field), str):
+            texts.append(root[field])
+    return " ".join(texts)[:TEXT_LIMIT] if texts else None
 
 
 def words(text: str) -> list[str]:
