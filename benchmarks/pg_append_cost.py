@@ -29,10 +29,10 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite.workloads import message  # noqa: E402
+from suite.workloads import message
 
-from convostore.store import postgres  # noqa: E402
-from convostore.store.base import ConversationRow, Owner, StoredItem  # noqa: E402
+from convostore.store import postgres
+from convostore.store.base import ConversationRow, Owner, StoredItem
 
 OWNER = Owner("proj", "")
 CONVERSATIONS = 500

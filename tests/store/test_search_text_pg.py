@@ -52,17 +52,29 @@ def bodies() -> list[bytes]:
     written: list[Any] = [
         {"type": "message", "content": [{"type": "input_text", "text": "one two"}]},
         {"type": "message", "content": "plain string content"},
-        {"type": "message", "content": [{"type": "refusal", "refusal": "no"},
-                                        {"type": "output_text", "text": "yes"}]},  # fmt: skip
+        {
+            "type": "message",
+            "content": [
+                {"type": "refusal", "refusal": "no"},
+                {"type": "output_text", "text": "yes"},
+            ],
+        },
         {"type": "function_call", "arguments": '{"q": "weather"}', "name": "f"},
         {"type": "function_call_output", "output": "sunny"},
         {"type": "function_call_output", "output": [{"type": "input_text", "text": "in"}]},
-        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "s"}],
-         "content": [{"type": "reasoning_text", "text": "r"}]},  # fmt: skip
+        {
+            "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": "s"}],
+            "content": [{"type": "reasoning_text", "text": "r"}],
+        },
         # jsonb's key order (shorter first) decides which text comes first
         {"bb": {"type": "text", "text": "second"}, "a": {"type": "text", "text": "first"}},
-        {"type": "text", "text": "root", "e": {"type": "text", "text": "sib"},
-         "c": [{"type": "text", "text": "child", "d": {"type": "text", "text": "grand"}}]},  # fmt: skip
+        {
+            "type": "text",
+            "text": "root",
+            "e": {"type": "text", "text": "sib"},
+            "c": [{"type": "text", "text": "child", "d": {"type": "text", "text": "grand"}}],
+        },
         {"type": "text", "text": {"type": "text", "text": "nested"}},
         {"type": ["text"], "text": "type is not a string"},
         {"type": "message", "content": [{"type": "input_text", "text": ""}]},
@@ -132,7 +144,11 @@ def _item(n: int, doc: dict[str, Any]) -> StoredItem:
 
 ITEMS = [
     {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello there"}]},
-    {"type": "message", "role": "assistant", "content": [{"type": "input_image", "image_url": "x"}]},
+    {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "input_image", "image_url": "x"}],
+    },
     {"type": "function_call", "call_id": "c", "name": "f", "arguments": '{"city": "Oslo"}'},
     {"type": "function_call_output", "call_id": "c", "output": "rainy-ish, 3.5 C"},
     {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "Nope"}]},
@@ -184,7 +200,9 @@ def test_rows_from_before_the_migration_stay_searchable(
     a plain INSERT as the servers of then did): migrated, its items are found, new
     appends are found with them, and deletes still take items out of the index."""
     real = migrate.load
-    old_body = _item(0, {"type": "message", "content": [{"type": "input_text", "text": "legacy words"}]}).body
+    old_body = _item(
+        0, {"type": "message", "content": [{"type": "input_text", "text": "legacy words"}]}
+    ).body
 
     async def run() -> None:
         store = PostgresStore(pg_url, max_size=2)
@@ -202,7 +220,13 @@ def test_rows_from_before_the_migration_stay_searchable(
             )
             monkeypatch.setattr(migrate, "load", real)
             assert 110 in await store.migrate()
-            new = _item(1, {"type": "message", "content": [{"type": "output_text", "text": "legacy words again"}]})
+            new = _item(
+                1,
+                {
+                    "type": "message",
+                    "content": [{"type": "output_text", "text": "legacy words again"}],
+                },
+            )
             await store.append_items(ME, "conv_old", [new])
 
             async def found(words: str) -> list[str]:
@@ -225,3 +249,53 @@ def test_rows_from_before_the_migration_stay_searchable(
 
 async def search_text_rows(store: PostgresStore) -> int:
     return int(await store.db.fetchval("SELECT count(*) FROM item_search"))
+
+
+def plain_texts() -> list[str]:
+    """Random texts over ASCII letters (e among them), digits, blanks and punctuation,
+    full stops mostly at word ends: many are plain enough for tagged_tsvector, some not."""
+    rng = random.Random(110)
+    marks = " \t\n\r,!?;:()\"'[]{}*"
+    texts = ["", "  ", "Hello, world.", "a " * 300, "x" * 1200, "Word. Next", "1e5 12e", "3.14"]
+    for _ in range(6000):
+        parts: list[str] = []
+        for _ in range(rng.randrange(1, 16)):
+            roll = rng.random()
+            if roll < 0.45:
+                parts.append("".join(rng.choice("abcXYZe") for _ in range(rng.randrange(1, 5))))
+            elif roll < 0.6:
+                parts.append("".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 4))))
+            elif roll < 0.7:
+                parts.append("." + rng.choice(marks[:4]))
+            elif roll < 0.72:
+                parts.append(rng.choice("-/.@&<>+~é_"))  # never plain
+            else:
+                parts.append("".join(rng.choice(marks) for _ in range(rng.randrange(1, 3))))
+        texts.append("".join(parts))
+    return texts
+
+
+def test_tagged_tsvector_equals_convostore_tagged_tsv(pg_url: str) -> None:
+    async def run() -> None:
+        await _migrated(pg_url)
+        conn = await asyncpg.connect(pg_url)
+        tag = search_text.owner_tag(ME.project, ME.user)
+        try:
+            texts = plain_texts()
+            made = [search_text.tagged_tsvector(tag, text) for text in texts]
+            rows = await conn.fetch(
+                "SELECT convostore_tagged_tsv($1, t)::text, v::tsvector::text"
+                " FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(t, v, n) ORDER BY n",
+                tag,
+                texts,
+                made,
+            )
+        finally:
+            await conn.close()
+        cut_here = [text for text, vector in zip(texts, made, strict=True) if vector is not None]
+        assert 2000 < len(cut_here) < len(texts) - 500
+        for text, vector, row in zip(texts, made, rows, strict=True):
+            if vector is not None:
+                assert row[1] == row[0], text
+
+    asyncio.run(run())

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -45,8 +47,8 @@ def owner_tag(project: str, user: str) -> str:
 _TOP_FIELD = {"function_call": "arguments", "function_call_output": "output"}
 
 
-def _jsonb_order(key: str) -> tuple[int, bytes]:
-    raw = key.encode()
+def _jsonb_order(kid: tuple[str, Any]) -> tuple[int, bytes]:
+    raw = kid[0].encode()
     return len(raw), raw  # jsonb keeps an object's keys shortest first, then bytewise
 
 
@@ -77,7 +79,12 @@ def item_text(body: bytes) -> str | None:
                 found = node.get("refusal")
                 if isinstance(found, str):
                     refusals.append(found)
-            stack.extend(node[key] for key in sorted(node, key=_jsonb_order, reverse=True))
+            kids = [(key, value) for key, value in node.items() if isinstance(value, dict | list)]
+            if len(kids) > 1:
+                kids.sort(key=_jsonb_order, reverse=True)
+            else:
+                kids.reverse()
+            stack.extend(value for _, value in kids)
         elif isinstance(node, list):
             stack.extend(reversed(node))
     texts += refusals
@@ -87,6 +94,56 @@ def item_text(body: bytes) -> str | None:
         if field is not None and isinstance(root.get(field), str):
             texts.append(root[field])
     return " ".join(texts)[:TEXT_LIMIT] if texts else None
+
+
+# A text made of ASCII letters and digits, blanks and these punctuation marks (a full
+# stop only at a word's end before a blank), without a number that runs into an e
+# (`1e5`: a float to PostgreSQL), is cut by PostgreSQL's default text search parser into
+# exactly its runs of letters and digits, numbered from 1: tests/store/test_search_text_pg.py
+# compares to_tsvector('simple', …) with that on random such texts. Anything else (other
+# characters: URLs, hyphens, paths, e-mail addresses, non-ASCII letters) is left to it.
+_PLAIN = re.compile(r"[A-Za-z0-9 \t\n\r,!?;:()\"'\[\]{}*.]*")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+_FLOAT = re.compile(r" [0-9]+e")  # in the words joined by spaces, after a space
+_BLANKS = " \t\n\r"
+_MOST_POSITIONS = 256  # a tsvector keeps at most 256 positions of a lexeme
+_LAST_POSITION = 16383  # and numbers none past this
+_LONGEST = 1000  # a tagged word stays far below a lexeme's 2,047 bytes
+_AT = [f":{n}" for n in range(4097)]  # the position suffixes of most texts, made once
+
+
+def _stops_end_words(text: str) -> bool:
+    """Every full stop of ``text`` follows a letter or digit and precedes a blank or
+    the end."""
+    pieces = text.split(".")
+    if len(pieces) == 1:
+        return True
+    for before, after in pairwise(pieces):
+        if not before or not before[-1].isalnum() or (after and after[0] not in _BLANKS):
+            return False
+    return True
+
+
+def tagged_tsvector(tag: str, text: str) -> str | None:
+    """The text form of ``convostore_tagged_tsv(tag, text)`` (migration 0090), the
+    item's words prefixed with its owner's tag, each with its position (a word that
+    occurs again is listed again: PostgreSQL's tsvector input merges them), when
+    ``text`` is plain enough to cut here exactly (see _PLAIN); None when it is not, and
+    PostgreSQL cuts it (migration 0110)."""
+    if not _PLAIN.fullmatch(text) or not _stops_end_words(text):
+        return None
+    found = _ASCII_WORD.findall(text.lower())
+    count = len(found)
+    if count > _LAST_POSITION or _FLOAT.search(" " + " ".join(found)):
+        return None
+    if len(text) > _LONGEST and max(map(len, found), default=0) > _LONGEST:
+        return None
+    if count > _MOST_POSITIONS and Counter(found).most_common(1)[0][1] > _MOST_POSITIONS:
+        return None
+    tagged = map(tag.__add__, found)
+    if count < len(_AT):
+        return " ".join(map(str.__add__, tagged, _AT[1 : count + 1]))
+    return " ".join(f"{word}:{n}" for n, word in enumerate(tagged, 1))
 
 
 def words(text: str) -> list[str]:
