@@ -8,7 +8,8 @@ database-wide ``default_transaction_isolation`` cannot change the reasoning belo
 
 How positions are allocated (CONTRACT.md D15). An append is one statement::
 
-    WITH c AS (UPDATE conversations SET next_seq = next_seq + n … RETURNING pk, next_seq - n)
+    WITH c AS (UPDATE conversations SET next_seq = next_seq + n … RETURNING pk, next_seq - n),
+    s AS (INSERT INTO item_search …)  -- the items' search rows (postgres_search.py)
     INSERT INTO items SELECT c.pk, first + ordinality - 1, … FROM c, unnest(…) WITH ORDINALITY
 
 The ``UPDATE`` takes the conversation's row lock and holds it until the statement
