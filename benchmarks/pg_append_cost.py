@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite.workloads import message
 
 from convostore.store import postgres
-from convostore.store.base import ConversationRow, Owner, StoredItem
+from convostore.store.base import ConversationRow, ItemAppend, NewConversation, Owner, StoredItem
 
 OWNER = Owner("proj", "")
 CONVERSATIONS = 500
@@ -67,10 +67,10 @@ async def seed(url: str) -> None:
         await store.migrate()
         for c in range(CONVERSATIONS):
             await store.create_conversation(
-                OWNER, ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"), []
+                OWNER, NewConversation(ConversationRow(f"conv_{c}", 1_700_000_000, b"{}"))
             )
             for _ in range(2):
-                await store.append_items(OWNER, f"conv_{c}", batch())
+                await store.append_items(OWNER, ItemAppend(f"conv_{c}", batch()))
         await store.analyze()
     finally:
         await store.close()

@@ -17,7 +17,9 @@ import pytest
 from convostore.store import migrate, search_text
 from convostore.store.base import (
     ConversationRow,
+    ItemAppend,
     ItemSearch,
+    NewConversation,
     Owner,
     SearchQuery,
     StoredItem,
@@ -168,8 +170,12 @@ def test_every_write_indexes_as_the_trigger_did(pg_url: str) -> None:
             await store.migrate()
             n = iter(range(1000))
             items = [_item(next(n), doc) for doc in ITEMS]
-            await store.create_conversation(ME, ConversationRow("conv_a", 1, b"{}"), items)
-            await store.append_items(ME, "conv_a", [_item(next(n), doc) for doc in ITEMS])
+            await store.create_conversation(
+                ME, NewConversation(ConversationRow("conv_a", 1, b"{}"), items)
+            )
+            await store.append_items(
+                ME, ItemAppend("conv_a", [_item(next(n), doc) for doc in ITEMS])
+            )
             await store.take_lease(ME, "conv_a", "holder", 60)
             await store.append_items_leased(
                 ME, "conv_a", [_item(next(n), doc) for doc in ITEMS], "holder"
@@ -210,7 +216,9 @@ def test_rows_from_before_the_migration_stay_searchable(
         try:
             monkeypatch.setattr(migrate, "load", lambda b: [m for m in real(b) if m.version < 110])
             await store.migrate()
-            await store.create_conversation(ME, ConversationRow("conv_old", 1, b"{}"), [])
+            await store.create_conversation(
+                ME, NewConversation(ConversationRow("conv_old", 1, b"{}"))
+            )
             await store.db.execute(
                 "WITH c AS (UPDATE conversations SET next_seq = 1, item_count = 1"
                 " WHERE id = 'conv_old' RETURNING pk)"
@@ -227,7 +235,7 @@ def test_rows_from_before_the_migration_stay_searchable(
                     "content": [{"type": "output_text", "text": "legacy words again"}],
                 },
             )
-            await store.append_items(ME, "conv_old", [new])
+            await store.append_items(ME, ItemAppend("conv_old", [new]))
 
             async def found(words: str) -> list[str]:
                 page = await store.search_items(ME, ItemSearch(SearchQuery(((words,),)), 10))
