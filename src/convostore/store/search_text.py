@@ -15,6 +15,7 @@ exactly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -109,7 +110,6 @@ _BLANKS = " \t\n\r"
 _MOST_POSITIONS = 256  # a tsvector keeps at most 256 positions of a lexeme
 _LAST_POSITION = 16383  # and numbers none past this
 _LONGEST = 1000  # a tagged word stays far below a lexeme's 2,047 bytes
-_AT = [f":{n}" for n in range(4097)]  # the position suffixes of most texts, made once
 
 
 def _stops_end_words(text: str) -> bool:
@@ -140,10 +140,16 @@ def tagged_tsvector(tag: str, text: str) -> str | None:
         return None
     if count > _MOST_POSITIONS and Counter(found).most_common(1)[0][1] > _MOST_POSITIONS:
         return None
-    tagged = map(tag.__add__, found)
-    if count < len(_AT):
-        return " ".join(map(str.__add__, tagged, _AT[1 : count + 1]))
-    return " ".join(f"{word}:{n}" for n, word in enumerate(tagged, 1))
+    if count <= _MOST_POSITIONS:
+        return _template(count).format(tag, *found)
+    return " ".join(f"{tag}{word}:{n}" for n, word in enumerate(found, 1))
+
+
+@functools.cache
+def _template(count: int) -> str:
+    """``{0}{1}:1 {0}{2}:2 …`` up to ``count``: one str.format makes a vector (at most
+    256 of them are kept, ~400 kB)."""
+    return " ".join(f"{{0}}{{{n}}}:{n}" for n in range(1, count + 1))
 
 
 def words(text: str) -> list[str]:
