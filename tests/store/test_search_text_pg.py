@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 import pytest
 
-from convostore.store import migrate, search_text
+from convostore.store import migrate, postgres_append, postgres_search, search_text
 from convostore.store.base import (
     ConversationRow,
     ItemAppend,
@@ -180,23 +180,47 @@ def test_every_write_indexes_as_the_trigger_did(pg_url: str) -> None:
             await store.append_items_leased(
                 ME, "conv_a", [_item(next(n), doc) for doc in ITEMS], "holder"
             )
-            await store.db.execute(
-                "WITH c AS (UPDATE conversations SET next_seq = next_seq + 1,"
-                " item_count = item_count + 1 WHERE id = 'conv_a' RETURNING pk, next_seq - 1 AS s)"
-                " INSERT INTO items (conv, seq, id, type, body, mask)"
-                " SELECT pk, s, 'it_old', 'message', $1, 0 FROM c",
-                _item(999, ITEMS[0]).body,
-            )
+            # A number orjson cannot read (PostgreSQL can): the trigger indexes that append.
+            odd = StoredItem("it_odd", "message", _item(0, ITEMS[0]).body[:-1] + b',"x":1e999}', 0)
+            await store.append_items(ME, ItemAppend("conv_a", [_item(next(n), ITEMS[3]), odd]))
+            # An append's flag is its statement's only: a plain INSERT after it, in the
+            # same transaction, is indexed by the trigger.
+            async with store.db.transaction() as conn:
+                await conn.execute(
+                    postgres_append._APPEND, *_append_args("conv_a", [_item(next(n), ITEMS[2])])
+                )
+                await conn.execute(
+                    "WITH c AS (UPDATE conversations SET next_seq = next_seq + 1,"
+                    " item_count = item_count + 1 WHERE id = 'conv_a'"
+                    " RETURNING pk, next_seq - 1 AS s)"
+                    " INSERT INTO items (conv, seq, id, type, body, mask)"
+                    " SELECT pk, s, 'it_old', 'message', $1, 0 FROM c",
+                    _item(999, ITEMS[0]).body,
+                )
             rows = await store.db.fetch(INDEXED, "conv_a")
         finally:
             await store.close()
-        assert len(rows) == 3 * len(ITEMS) + 1
+        assert len(rows) == 3 * len(ITEMS) + 4
         for row in rows:
             assert row["got"] == row["want"], row["seq"]
         pks = [row["pk"] for row in rows if row["pk"] is not None]
-        assert pks == sorted(pks) and len(pks) == 3 * 5 + 1  # the image-only item has no row
+        assert pks == sorted(pks) and len(pks) == 3 * 5 + 4  # the image-only item has no row
 
     asyncio.run(run())
+
+
+def _append_args(conversation_id: str, items: list[StoredItem]) -> tuple[Any, ...]:
+    return (
+        conversation_id,
+        ME.project,
+        ME.user,
+        1,
+        [i.id for i in items],
+        [i.type for i in items],
+        [i.body for i in items],
+        [i.mask for i in items],
+        *postgres_search.args(ME, items),
+    )
 
 
 def test_rows_from_before_the_migration_stay_searchable(

@@ -1,30 +1,35 @@
--- Issue 21: an append indexes its items' text itself; the trigger indexes the rest.
+-- Issue 21: an append indexes its items itself; the trigger indexes the rest.
 --
 -- Before, the items_search_insert statement trigger indexed every inserted item: per
 -- ~270-byte message, convostore_item_text's jsonpath (~35 us), to_tsvector and the
--- tagging (~90 us), the GIN insert. Now the server's appends and creates send each
--- item's text (store/search_text.py's item_text computes what convostore_item_text does)
--- and the owner's tag with the statement, which inserts the item_search rows in a CTE
--- (store/postgres_search.py): PostgreSQL runs no jsonpath and no md5 for them. The
--- trigger still runs at the end of every statement that inserts items, and indexes the
--- items that the statement did not index: those with no text (none is found again),
--- those whose body the server could not read, and every item inserted otherwise
--- (imports, forks, a server of an earlier version during an upgrade). The tsvector is
--- built by the same functions from the same text, so rows indexed before and after
--- this migration are alike and nothing is re-indexed.
--- The items left are chosen first (a materialized CTE: otherwise the planner evaluates
--- the text's IS NOT NULL, so the jsonpath, on every inserted item before the anti-join).
+-- tagging's text round trip (~90 us), then the GIN insert. Now the server's appends and
+-- creates read each item's text from its body (store/search_text.py's item_text: what
+-- convostore_item_text computes) and send, with the owner's tag, either the tagged
+-- tsvector in its text form (a plain text, which the server cuts exactly as the
+-- parser would: tagged_tsvector) or the text (tagged here by convostore_tagged_tsv, as
+-- before); a CTE of the statement inserts the item_search rows (store/postgres_search.py).
+-- PostgreSQL runs no jsonpath and no md5 for them, and for plain texts no parser and no
+-- text round trip. Such a statement also sets convostore.items_indexed for its
+-- transaction; the trigger, which still runs at the end of every statement that inserts
+-- items, then only clears it. Otherwise it indexes the statement's items as before:
+-- every item inserted another way (imports, forks, a server of an earlier version
+-- during an upgrade), or by an append whose bodies the server could not all read (it
+-- then sends no text at all). An item the server found no text in has none in SQL
+-- either (tests/store/test_search_text_pg.py), and the tsvectors are the same either way,
+-- so rows indexed before this migration are kept and nothing is re-indexed.
+-- (A first version looked each new item up in item_search instead of the flag: the
+-- trigger's plan, kept by the session, went on scanning the whole table after it grew.)
 CREATE OR REPLACE FUNCTION convostore_index_items() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    WITH todo AS MATERIALIZED (
-        SELECT n.conv, n.seq, n.body FROM new_items n
-         WHERE NOT EXISTS (SELECT FROM item_search s WHERE s.conv = n.conv AND s.seq = n.seq)
-    )
+    IF current_setting('convostore.items_indexed', true) = 'on' THEN
+        PERFORM set_config('convostore.items_indexed', '', true);
+        RETURN NULL;
+    END IF;
     INSERT INTO item_search (conv, seq, tsv)
     SELECT conv, seq, convostore_tagged_tsv(tag, text)
-      FROM (SELECT t.conv, t.seq, convostore_item_text(t.body) AS text,
+      FROM (SELECT n.conv, n.seq, convostore_item_text(n.body) AS text,
                    convostore_owner_tag(c.project, c.user_key) AS tag
-              FROM todo t JOIN conversations c ON c.pk = t.conv) n
+              FROM new_items n JOIN conversations c ON c.pk = n.conv) n
      WHERE text IS NOT NULL
      ORDER BY conv, seq;
     RETURN NULL;
