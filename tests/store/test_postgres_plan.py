@@ -192,7 +192,7 @@ def test_conversation_lookups_use_the_id_without_statistics(pg_server: PostgresS
                 (PAGE_SQL[False, True], ("conv_big", OWNER.project, OWNER.user, 21, 8 << 20)),
                 (PAGE_SQL[True, False], ("conv_big", OWNER.project, OWNER.user, 21, 8 << 20, "msg_x")),
                 (_GET_ITEM, ("conv_big", OWNER.project, OWNER.user, "msg_x")),
-                (_APPEND, ("conv_big", OWNER.project, OWNER.user, 0, ["msg_y"], ["message"], [b"{}"], [0], "t0", ["y"], [None], "on")),
+                (_APPEND, ("conv_big", OWNER.project, OWNER.user, 0, ["msg_y"], ["message"], [b"{}"], [0], "t0", ["y"], "on")),
             ]:
                 rows = await conn.fetch(f"EXPLAIN (COSTS OFF) {sql}", *args)
                 texts.append("\n".join(r[0] for r in rows))

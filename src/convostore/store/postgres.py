@@ -91,7 +91,7 @@ _CREATE = (
     " safety_identifier)"
     " VALUES ($1, $2, $3, $4, $4, $5, cardinality($6::text[]), cardinality($6::text[]), $10)"
     " RETURNING pk), "
-    + postgres_search.cte("0", "$11", "$12", "$13", "$14")
+    + postgres_search.cte("0", "$11", "$12", "$13")
     + " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
     + _UNNEST.format("$6", "$7", "$8", "$9")
@@ -112,7 +112,7 @@ _APPEND = (
     " UPDATE conversations SET next_seq = next_seq + cardinality($5::text[]),"
     " item_count = item_count + cardinality($5::text[]), updated_at = $4"
     f" WHERE {_OWNED} RETURNING pk, next_seq - cardinality($5::text[]) AS first), "
-    + postgres_search.cte("c.first", "$9", "$10", "$11", "$12")
+    + postgres_search.cte("c.first", "$9", "$10", "$11")
     + " INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c, "
     + _UNNEST.format("$5", "$6", "$7", "$8")

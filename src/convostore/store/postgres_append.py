@@ -24,7 +24,7 @@ _APPEND = (
     " item_count = item_count + cardinality($5::text[]), updated_at = $4"
     " WHERE id = $1 AND project = $2 AND user_key = $3"
     " RETURNING pk, next_seq - cardinality($5::text[]) AS first), "
-    + postgres_search.cte("c.first", "$9", "$10", "$11", "$12")
+    + postgres_search.cte("c.first", "$9", "$10", "$11")
     + ", i AS (INSERT INTO items (conv, seq, id, type, body, mask)"
     " SELECT c.pk, c.first + t.n - 1, t.id, t.type, t.body, t.mask FROM c,"
     " unnest($5::text[], $6::text[], $7::bytea[], $8::bigint[])"

@@ -15,11 +15,8 @@ exactly.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-from collections import Counter
-from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -95,61 +92,6 @@ def item_text(body: bytes) -> str | None:
         if field is not None and isinstance(root.get(field), str):
             texts.append(root[field])
     return " ".join(texts)[:TEXT_LIMIT] if texts else None
-
-
-# A text made of ASCII letters and digits, blanks and these punctuation marks (a full
-# stop only at a word's end before a blank), without a number that runs into an e
-# (`1e5`: a float to PostgreSQL), is cut by PostgreSQL's default text search parser into
-# exactly its runs of letters and digits, numbered from 1: tests/store/test_search_text_pg.py
-# compares to_tsvector('simple', …) with that on random such texts. Anything else (other
-# characters: URLs, hyphens, paths, e-mail addresses, non-ASCII letters) is left to it.
-_PLAIN = re.compile(r"[A-Za-z0-9 \t\n\r,!?;:()\"'\[\]{}*.]*")
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
-_FLOAT = re.compile(r" [0-9]+e")  # in the words joined by spaces, after a space
-_BLANKS = " \t\n\r"
-_MOST_POSITIONS = 256  # a tsvector keeps at most 256 positions of a lexeme
-_LAST_POSITION = 16383  # and numbers none past this
-_LONGEST = 1000  # a tagged word stays far below a lexeme's 2,047 bytes
-
-
-def _stops_end_words(text: str) -> bool:
-    """Every full stop of ``text`` follows a letter or digit and precedes a blank or
-    the end."""
-    pieces = text.split(".")
-    if len(pieces) == 1:
-        return True
-    for before, after in pairwise(pieces):
-        if not before or not before[-1].isalnum() or (after and after[0] not in _BLANKS):
-            return False
-    return True
-
-
-def tagged_tsvector(tag: str, text: str) -> str | None:
-    """The text form of ``convostore_tagged_tsv(tag, text)`` (migration 0090), the
-    item's words prefixed with its owner's tag, each with its position (a word that
-    occurs again is listed again: PostgreSQL's tsvector input merges them), when
-    ``text`` is plain enough to cut here exactly (see _PLAIN); None when it is not, and
-    PostgreSQL cuts it (migration 0110)."""
-    if not _PLAIN.fullmatch(text) or not _stops_end_words(text):
-        return None
-    found = _ASCII_WORD.findall(text.lower())
-    count = len(found)
-    if count > _LAST_POSITION or _FLOAT.search(" " + " ".join(found)):
-        return None
-    if len(text) > _LONGEST and max(map(len, found), default=0) > _LONGEST:
-        return None
-    if count > _MOST_POSITIONS and Counter(found).most_common(1)[0][1] > _MOST_POSITIONS:
-        return None
-    if count <= _MOST_POSITIONS:
-        return _template(count).format(tag, *found)
-    return " ".join(f"{tag}{word}:{n}" for n, word in enumerate(found, 1))
-
-
-@functools.cache
-def _template(count: int) -> str:
-    """``{0}{1}:1 {0}{2}:2 …`` up to ``count``: one str.format makes a vector (at most
-    256 of them are kept, ~400 kB)."""
-    return " ".join(f"{{0}}{{{n}}}:{n}" for n in range(1, count + 1))
 
 
 def words(text: str) -> list[str]:

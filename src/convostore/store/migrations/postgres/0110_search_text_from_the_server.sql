@@ -1,22 +1,20 @@
 -- Issue 21: an append indexes its items itself; the trigger indexes the rest.
 --
 -- Before, the items_search_insert statement trigger indexed every inserted item: per
--- ~270-byte message, convostore_item_text's jsonpath (~35 us), to_tsvector and the
--- tagging's text round trip (~90 us), then the GIN insert. Now the server's appends and
--- creates read each item's text from its body (store/search_text.py's item_text: what
--- convostore_item_text computes) and send, with the owner's tag, either the tagged
--- tsvector in its text form (a plain text, which the server cuts exactly as the
--- parser would: tagged_tsvector) or the text (tagged here by convostore_tagged_tsv, as
--- before); a CTE of the statement inserts the item_search rows (store/postgres_search.py).
--- PostgreSQL runs no jsonpath and no md5 for them, and for plain texts no parser and no
--- text round trip. Such a statement also sets convostore.items_indexed for its
--- transaction; the trigger, which still runs at the end of every statement that inserts
--- items, then only clears it. Otherwise it indexes the statement's items as before:
--- every item inserted another way (imports, forks, a server of an earlier version
--- during an upgrade), or by an append whose bodies the server could not all read (it
--- then sends no text at all). An item the server found no text in has none in SQL
--- either (tests/store/test_search_text_pg.py), and the tsvectors are the same either way,
--- so rows indexed before this migration are kept and nothing is re-indexed.
+-- ~270-byte message, convostore_item_text's jsonpath (~35 us), then to_tsvector, the
+-- tagging and the GIN insert. Now the server's appends and creates read each item's
+-- text from its body (store/search_text.py's item_text: what convostore_item_text
+-- computes, tests/store/test_search_text_pg.py) and send the texts and the owner's tag
+-- with the statement, whose CTE inserts the item_search rows, tagged by
+-- convostore_tagged_tsv as before (store/postgres_search.py): PostgreSQL runs no
+-- jsonpath and no md5 for them. Such a statement also sets convostore.items_indexed for
+-- its transaction; the trigger, which still runs at the end of every statement that
+-- inserts items, then only clears it. Otherwise it indexes the statement's items as
+-- before: items inserted another way (imports, forks, a server of an earlier version
+-- during an upgrade), or by an append with a body the server could not read (it then
+-- sends no text at all). An item the server found no text in has none in SQL either,
+-- and the tsvectors are built by the same functions from the same text, so rows indexed
+-- before this migration are kept and nothing is re-indexed.
 -- (A first version looked each new item up in item_search instead of the flag: the
 -- trigger's plan, kept by the session, went on scanning the whole table after it grew.)
 CREATE OR REPLACE FUNCTION convostore_index_items() RETURNS trigger LANGUAGE plpgsql AS $$
