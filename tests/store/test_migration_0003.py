@@ -17,7 +17,6 @@ from convostore.store.base import (
     PageQuery,
     SearchQuery,
     Store,
-    StoredItem,
 )
 from convostore.store.postgres import PostgresStore
 from convostore.store.sqlite import SQLiteStore
