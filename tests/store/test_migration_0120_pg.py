@@ -116,3 +116,45 @@ def test_migration_0120(pg_server: PostgresServer, monkeypatch: pytest.MonkeyPat
             await store.close()
 
     asyncio.run(after())
+
+
+def test_a_delete_waiting_on_a_metadata_update_takes_the_new_rows(
+    pg_server: PostgresServer,
+) -> None:
+    """The cascade the foreign key did under its lock: a delete that waited for an update of
+    the conversation's metadata removes the rows that update wrote, none are left behind."""
+    url = pg_server.create()
+
+    async def scenario() -> None:
+        store = PostgresStore(url, max_size=2)
+        await store.open()
+        try:
+            await store.migrate()
+            await create(store, ME, "conv_race", SHAPES["three"])
+        finally:
+            await store.close()
+        updater, deleter = await asyncpg.connect(url), await asyncpg.connect(url)
+        try:
+            update = updater.transaction()
+            await update.start()
+            await updater.execute(
+                "UPDATE conversations SET metadata = $1 WHERE id = 'conv_race'",
+                orjson.dumps(SHAPES["sixteen"]),
+            )
+            pid = await deleter.fetchval("SELECT pg_backend_pid()")
+            deleting = asyncio.ensure_future(
+                deleter.execute("DELETE FROM conversations WHERE id = 'conv_race'")
+            )
+            while not await updater.fetchval(  # the delete waits on the row lock
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+            ):
+                await asyncio.sleep(0.01)
+            assert await updater.fetchval("SELECT count(*) FROM conversation_metadata") == 16
+            await update.commit()
+            assert await deleting == "DELETE 1"
+            assert await updater.fetchval("SELECT count(*) FROM conversation_metadata") == 0
+        finally:
+            await updater.close()
+            await deleter.close()
+
+    asyncio.run(scenario())
