@@ -95,16 +95,24 @@ class RandomPool:
 _random = RandomPool()
 
 
+_RANDOM_BYTES = 20  # after the 8 hex digits of the time: 40 hex digits of randomness
+
+
+def _stamp() -> str:
+    return f"{int(time.time()) & 0xFFFFFFFF:08x}"
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{int(time.time()) & 0xFFFFFFFF:08x}{_random.hex(20)}"
+    return f"{prefix}_{_stamp()}{_random.hex(_RANDOM_BYTES)}"
 
 
 def new_suffixes(count: int) -> list[str]:
-    """``count`` ids' 48 hex characters (prefix them with ``<prefix>_``), made in one go:
-    the clock read once, the pool's lock taken once."""
-    stamp = f"{int(time.time()) & 0xFFFFFFFF:08x}"
-    random = _random.hex(20 * count)
-    return [stamp + random[start : start + 40] for start in range(0, 40 * count, 40)]
+    """What :func:`new_id` puts after ``<prefix>_``, for ``count`` ids made in one go: the
+    clock read once, the pool's lock taken once."""
+    stamp = _stamp()
+    width = 2 * _RANDOM_BYTES
+    random = _random.hex(_RANDOM_BYTES * count)
+    return [stamp + random[start : start + width] for start in range(0, width * count, width)]
 
 
 def new_conversation_id() -> str:
